@@ -1,0 +1,53 @@
+// A persistent thread pool: the workers start once and wait between calls, so
+// a decode step never pays for starting a thread.
+#ifndef LOGITKIT_THREAD_POOL_H_
+#define LOGITKIT_THREAD_POOL_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace logitkit {
+
+class ThreadPool {
+ public:
+  // Runs work on `n_threads` threads in all: the caller plus n_threads - 1
+  // workers. 0 means one per hardware thread.
+  explicit ThreadPool(size_t n_threads = 0);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  size_t num_threads() const { return workers_.size() + 1; }
+
+  // Calls fn(task, thread) for every task in [0, n_tasks) and returns when all
+  // are done. `thread` in [0, num_threads()) identifies the executing thread,
+  // for per-thread scratch. Tasks are handed out dynamically, so which thread
+  // runs a task varies: results must not depend on it. Calls from several
+  // threads at once are serialised. REQUIRES: fn does not call Run on this pool.
+  void Run(size_t n_tasks, const std::function<void(size_t task, size_t thread)>& fn);
+
+ private:
+  void WorkerLoop(size_t thread);
+  void RunTasks(size_t thread);
+
+  std::vector<std::thread> workers_;
+  std::mutex run_mutex_;  // one Run at a time
+  std::mutex mutex_;
+  std::condition_variable work_cv_;
+  std::condition_variable done_cv_;
+  const std::function<void(size_t, size_t)>* fn_ = nullptr;
+  size_t n_tasks_ = 0;
+  std::atomic<size_t> next_task_{0};
+  size_t generation_ = 0;
+  size_t n_busy_ = 0;
+  bool stop_ = false;
+};
+
+}  // namespace logitkit
+
+#endif  // LOGITKIT_THREAD_POOL_H_

@@ -1,0 +1,172 @@
+#include "head/filters.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "base/check.h"
+#include "head/select.h"
+
+namespace logitkit::head {
+namespace {
+
+// Once a dense row keeps at most 1/8 of its tokens, later stages run on a
+// compact id list instead of the whole vocabulary.
+void MaybeCompact(Candidates& c, size_t n_kept, RowScratch& s) {
+  if (c.ids != nullptr || n_kept * 8 > c.n) return;
+  float* vals = s.sparse_vals.Get(n_kept);
+  float* exps = s.sparse_exps.Get(n_kept);
+  int32_t* ids = s.sparse_ids.Get(n_kept);
+  size_t j = 0;
+  for (size_t i = 0; i < c.n; ++i) {
+    if (c.vals[i] == kNegInf) continue;
+    vals[j] = c.vals[i];
+    if (c.exps_valid) exps[j] = c.exps[i];
+    ids[j] = static_cast<int32_t>(i);
+    ++j;
+  }
+  LK_DCHECK(j == n_kept);
+  c.vals = vals;
+  c.exps = exps;
+  c.ids = ids;
+  c.n = j;
+}
+
+// Keeps key >= cut.key, and of the elements with key == cut.key only the first
+// cut.ties_kept (lowest ids). key may alias c.vals.
+void ApplyCut(Candidates& c, const float* key, const PrefixCut& cut, RowScratch& s) {
+  if (cut.all) return;
+  const size_t kept =
+      ops::MaskBelow(key, c.n, cut.key, c.vals, c.exps_valid ? c.exps : nullptr);
+  if (kept > cut.n_kept) {  // the boundary splits a group of ties
+    size_t ties = 0;
+    for (size_t i = 0; i < c.n; ++i) {
+      if (key[i] == cut.key && ties++ >= cut.ties_kept) {
+        c.vals[i] = kNegInf;
+        if (c.exps_valid) c.exps[i] = 0.0f;
+      }
+    }
+  }
+  MaybeCompact(c, cut.n_kept, s);
+}
+
+}  // namespace
+
+ops::ExpSums EnsureExps(Candidates& c, bool weighted) {
+  LK_DCHECK(std::isfinite(c.max));
+  if (c.exps_valid && c.sum_valid && !weighted && c.shift == c.max) {
+    return ops::ExpSums{c.exp_sum, 0.0};
+  }
+  const ops::ExpSums sums = ops::ExpShifted(c.vals, c.n, c.max, c.exps, weighted);
+  c.exps_valid = true;
+  c.sum_valid = true;
+  c.shift = c.max;
+  c.exp_sum = sums.sum;
+  return sums;
+}
+
+void ApplyTemperature(Candidates& c, float temperature) {
+  if (temperature == 1.0f) return;
+  ops::DivideInPlace(c.vals, c.n, temperature);
+  c.max = c.max / temperature;  // division by T > 0 is monotone: the max stays the max
+  c.exps_valid = false;
+}
+
+void FilterTopK(Candidates& c, size_t k, RowScratch& s) {
+  std::vector<int32_t>& keep = s.kept_positions;
+  TopKPositions(c.vals, c.n, k, s, keep);
+  if (keep.size() == CountKept(c)) return;
+  // Compact to the kept positions. Positions ascend, so in place is safe for a
+  // sparse set; a dense one moves to the sparse buffers.
+  float* vals = c.ids != nullptr ? c.vals : s.sparse_vals.Get(keep.size());
+  int32_t* ids = c.ids != nullptr ? c.ids : s.sparse_ids.Get(keep.size());
+  float* exps = c.ids != nullptr ? c.exps : s.sparse_exps.Get(keep.size());
+  for (size_t j = 0; j < keep.size(); ++j) {
+    const size_t i = static_cast<size_t>(keep[j]);
+    vals[j] = c.vals[i];
+    if (c.exps_valid) exps[j] = c.exps[i];
+    ids[j] = c.Id(i);
+  }
+  c.vals = vals;
+  c.ids = ids;
+  c.exps = exps;
+  c.n = keep.size();
+  c.sum_valid = false;
+}
+
+void FilterTopP(Candidates& c, double p, RowScratch& s) {
+  const ops::ExpSums sums = EnsureExps(c, false);
+  const PrefixCut cut = SelectPrefix(c.vals, c.exps, c.n, p * sums.sum, s);
+  ApplyCut(c, c.vals, cut, s);
+  c.sum_valid = false;  // exps stay valid per token, but their sum is stale
+}
+
+void FilterMinP(Candidates& c, double min_p) {
+  // q_i >= min_p · max q  <=>  x_i >= max x + ln(min_p), the sum in double.
+  const float threshold = FloatThreshold(static_cast<double>(c.max) + std::log(min_p));
+  ops::MaskBelow(c.vals, c.n, threshold, c.vals, c.exps_valid ? c.exps : nullptr);
+  c.sum_valid = false;
+}
+
+void FilterTypicalP(Candidates& c, double p, RowScratch& s) {
+  // With S = Σ exp(x - max) and W = Σ exp(x - max)(x - max):
+  //   -ln q_i = (max - x_i) + ln S,   H = ln S - W / S,
+  // so |-ln q_i - H| = |center - x_i| with center = max + W / S.
+  const ops::ExpSums sums = EnsureExps(c, true);
+  const double center = static_cast<double>(c.max) + sums.weighted / sums.sum;
+  float* keys = s.keys.Get(c.n);
+  ops::DistanceKeys(c.vals, c.n, static_cast<float>(center), keys);
+  const PrefixCut cut = SelectPrefix(keys, c.exps, c.n, p * sums.sum, s);
+  ApplyCut(c, keys, cut, s);
+  c.max = ops::Max(c.vals, c.n);  // typical-p may remove the most probable token
+  c.sum_valid = false;
+}
+
+void FilterTopNSigma(Candidates& c, double n_sigma) {
+  const ops::Moments m = ops::FiniteMoments(c.vals, c.n, c.max);
+  const double mean = m.sum / static_cast<double>(m.count);
+  const double variance = std::max(0.0, m.sum_sq / static_cast<double>(m.count) - mean * mean);
+  const float threshold =
+      FloatThreshold(static_cast<double>(c.max) - n_sigma * std::sqrt(variance));
+  ops::MaskBelow(c.vals, c.n, threshold, c.vals, c.exps_valid ? c.exps : nullptr);
+  c.sum_valid = false;
+}
+
+size_t Draw(Candidates& c, double u, RowScratch& s) {
+  // Recompute if the max moved far below the old shift (typical-p removed it):
+  // the kept tokens' exps could otherwise underflow.
+  if (!c.exps_valid || c.shift - c.max > 30.0f) EnsureExps(c, false);
+  // Block sums find the block holding the target in n / 512 steps; only that
+  // block is walked token by token.
+  constexpr size_t kBlock = 512;
+  const size_t n_blocks = (c.n + kBlock - 1) / kBlock;
+  s.block_sums.resize(n_blocks);
+  ops::BlockSums(c.exps, c.n, kBlock, s.block_sums.data());
+  double total = 0;
+  for (double b : s.block_sums) total += b;
+  c.exp_sum = total;
+  c.sum_valid = true;
+  double remaining = u * total;
+  size_t block = 0;
+  while (block + 1 < n_blocks && remaining >= s.block_sums[block]) {
+    remaining -= s.block_sums[block];
+    ++block;
+  }
+  // Skip empty trailing blocks that rounding may have walked into.
+  while (block > 0 && s.block_sums[block] == 0) --block;
+  const size_t begin = block * kBlock, end = std::min(c.n, begin + kBlock);
+  size_t last_positive = begin;
+  double running = 0;
+  for (size_t i = begin; i < end; ++i) {
+    if (c.exps[i] <= 0.0f) continue;
+    last_positive = i;
+    running += c.exps[i];
+    if (running > remaining) return i;
+  }
+  return last_positive;  // rounding: the target sits at the block's very end
+}
+
+size_t CountKept(const Candidates& c) {
+  return c.n - ops::CountEqual(c.vals, c.n, kNegInf);
+}
+
+}  // namespace logitkit::head

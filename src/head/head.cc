@@ -1,0 +1,320 @@
+// The decode head's chain and batch driver; semantics in include/logitkit/head.h.
+#include "logitkit/head.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "base/philox.h"
+#include "head/candidates.h"
+#include "head/filters.h"
+#include "head/processors.h"
+#include "head/select.h"
+#include "ops/row_ops.h"
+
+namespace logitkit {
+
+using head::Candidates;
+using head::kNegInf;
+using head::RowScratch;
+
+const char* StageName(Stage stage) {
+  switch (stage) {
+    case Stage::kTemperature: return "temperature";
+    case Stage::kTopK: return "top_k";
+    case Stage::kTopP: return "top_p";
+    case Stage::kMinP: return "min_p";
+    case Stage::kTypicalP: return "typical_p";
+    case Stage::kTopNSigma: return "top_n_sigma";
+  }
+  return "unknown";
+}
+
+const char* SimdTargetName() { return ops::ChosenTargetName(); }
+
+namespace {
+
+struct Row {
+  const void* data;
+  ops::ElementType type;
+  size_t n_vocab;
+};
+
+float ElementToFloat(const Row& row, size_t i) {
+  if (row.type == ops::ElementType::kF32) return static_cast<const float*>(row.data)[i];
+  float f;
+  ops::LoadRow(static_cast<const uint16_t*>(row.data) + i, row.type, 1, 1.0f, &f);
+  return f;
+}
+
+std::string Num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.9g", v);
+  return buf;
+}
+
+// The error for a row whose LoadRow saw NaN or +inf: names the first one.
+Status InvalidLogitError(const Row& row, const float* work, float divisor) {
+  for (size_t i = 0; i < row.n_vocab; ++i) {
+    if (!std::isnan(work[i]) && work[i] != INFINITY) continue;
+    const float raw = ElementToFloat(row, i);
+    if (std::isnan(raw) || raw == INFINITY) {
+      return InvalidArgumentError("logits[" + std::to_string(i) + "] = " + Num(raw) +
+                                  ": logits must be finite or -inf");
+    }
+    return InvalidArgumentError("logits[" + std::to_string(i) + "] / temperature = " + Num(raw) +
+                                " / " + Num(divisor) + " overflows float");
+  }
+  return InternalError("LoadRow reported an invalid value that is not there");
+}
+
+// Temperature is folded into the load when no active stage precedes it.
+bool TemperatureFirst(const SamplerParams& p) {
+  for (Stage stage : p.order) {
+    if (stage == Stage::kTemperature) return true;
+    if (head::StageActive(stage, p)) return false;
+  }
+  return false;
+}
+
+// The raw model distribution: log-normaliser and entropy of softmax(raw).
+struct RawStats {
+  float max;
+  double log_sum;
+  double entropy;
+};
+
+RawStats ComputeRawStats(const float* raw, size_t n, bool entropy) {
+  RawStats r;
+  r.max = ops::Max(raw, n);
+  const ops::ExpSums sums = ops::ExpShifted(raw, n, r.max, nullptr, entropy);
+  r.log_sum = std::log(sums.sum);
+  r.entropy = entropy ? r.log_sum - sums.weighted / sums.sum : NAN;
+  return r;
+}
+
+float RawLogprob(const float* raw, const RawStats& stats, int32_t token) {
+  return static_cast<float>(static_cast<double>(raw[token]) - stats.max - stats.log_sum);
+}
+
+DecodeResult DecodeRow(const Row& row, const SamplerParams& p, const RowState& state,
+                       RowScratch& s) {
+  DecodeResult result;
+  const size_t n_vocab = row.n_vocab;
+  if (n_vocab == 0) {
+    result.status = InvalidArgumentError("n_vocab = 0: a row needs at least one logit");
+    return result;
+  }
+  result.status = head::ValidateParams(p, state, n_vocab);
+  if (!result.status.ok()) return result;
+
+  const bool greedy = p.temperature == 0.0f;
+  const bool temperature_in_load = !greedy && TemperatureFirst(p);
+  const float divisor = temperature_in_load ? p.temperature : 1.0f;
+  float* work = s.work.Get(n_vocab);
+  const ops::LoadStats load = ops::LoadRow(row.data, row.type, n_vocab, divisor, work);
+  if (load.has_invalid) {
+    result.status = InvalidLogitError(row, work, divisor);
+    return result;
+  }
+
+  // The unmodified row as float, for the processors and the raw outputs.
+  const float* raw = nullptr;
+  auto raw_row = [&]() -> const float* {
+    if (raw == nullptr) {
+      if (row.type == ops::ElementType::kF32) {
+        raw = static_cast<const float*>(row.data);
+      } else {
+        float* buf = s.raw.Get(n_vocab);
+        ops::LoadRow(row.data, row.type, n_vocab, 1.0f, buf);
+        raw = buf;
+      }
+    }
+    return raw;
+  };
+
+  float max = load.max;
+  if (head::HasProcessors(p, state)) {
+    head::ApplyProcessorsToRow(divisor == 1.0f ? work : raw_row(), work, n_vocab, divisor, p,
+                               state, s);
+    max = ops::Max(work, n_vocab);
+  }
+  if (max == kNegInf) {
+    result.status = FailedPreconditionError(
+        "no token left to choose: every logit is -inf or masked by the processors");
+    return result;
+  }
+
+  Candidates c;
+  c.vals = work;
+  c.n = n_vocab;
+  c.max = max;
+  if (greedy) {
+    result.token = static_cast<int32_t>(ops::ArgMax(work, n_vocab));
+  } else {
+    c.exps = s.exps.Get(n_vocab);
+    for (Stage stage : p.order) {
+      switch (stage) {
+        case Stage::kTemperature:
+          if (!temperature_in_load) head::ApplyTemperature(c, p.temperature);
+          break;
+        case Stage::kTopK:
+          if (p.top_k > 0) head::FilterTopK(c, static_cast<size_t>(p.top_k), s);
+          break;
+        case Stage::kTopP:
+          if (p.top_p < 1.0f) head::FilterTopP(c, p.top_p, s);
+          break;
+        case Stage::kMinP:
+          if (p.min_p > 0.0f) head::FilterMinP(c, p.min_p);
+          break;
+        case Stage::kTypicalP:
+          if (p.typical_p < 1.0f) head::FilterTypicalP(c, p.typical_p, s);
+          break;
+        case Stage::kTopNSigma:
+          if (p.top_n_sigma > 0.0f) head::FilterTopNSigma(c, p.top_n_sigma);
+          break;
+      }
+    }
+    const double u = base::UniformDouble(state.seed, state.stream, state.step);
+    const size_t pos = head::Draw(c, u, s);
+    result.token = c.Id(pos);
+  }
+
+  // ---- Outputs, each only when asked for.
+  const uint32_t out = p.outputs;
+  const double final_log_sum = greedy ? 0.0 : std::log(c.exp_sum);
+  // Final logprob of any token: -inf outside the kept set.
+  auto final_logprob = [&](int32_t token) -> float {
+    if (greedy) return token == result.token ? 0.0f : kNegInf;
+    size_t pos = static_cast<size_t>(token);
+    if (c.ids != nullptr) {
+      const int32_t* it = std::lower_bound(c.ids, c.ids + c.n, token);
+      if (it == c.ids + c.n || *it != token) return kNegInf;
+      pos = static_cast<size_t>(it - c.ids);
+    }
+    if (c.vals[pos] == kNegInf) return kNegInf;
+    return static_cast<float>(static_cast<double>(c.vals[pos]) - c.shift - final_log_sum);
+  };
+  if (out & kOutputLogprob) result.logprob = final_logprob(result.token);
+  if (out & kOutputEntropy) {
+    if (greedy) {
+      result.entropy = 0.0f;
+    } else {
+      const ops::ExpSums sums = ops::ExpShifted(c.vals, c.n, c.shift, nullptr, true);
+      result.entropy = static_cast<float>(std::log(sums.sum) - sums.weighted / sums.sum);
+    }
+  }
+  if (out & kOutputKept) result.n_kept = greedy ? 1 : static_cast<int32_t>(head::CountKept(c));
+
+  const bool want_raw_stats =
+      (out & (kOutputRawLogprob | kOutputRawEntropy)) || p.top_logprobs > 0;
+  RawStats raw_stats{};
+  if (want_raw_stats) raw_stats = ComputeRawStats(raw_row(), n_vocab, out & kOutputRawEntropy);
+  if (out & kOutputRawLogprob) result.raw_logprob = RawLogprob(raw, raw_stats, result.token);
+  if (out & kOutputRawEntropy) result.raw_entropy = static_cast<float>(raw_stats.entropy);
+  if (out & kOutputRank) {
+    const float* z = raw_row();
+    const float v = z[result.token];
+    result.rank = static_cast<int32_t>(1 + ops::CountGreater(z, n_vocab, v) +
+                                       ops::CountEqual(z, static_cast<size_t>(result.token), v));
+  }
+  if (p.top_logprobs > 0) {
+    const size_t n_top = static_cast<size_t>(p.top_logprobs);
+    // Rank by the raw logits, or by the final values (processed logits, for
+    // greedy; -inf outside the kept set otherwise).
+    const bool from_raw = p.alternatives_from == Alternatives::kRaw;
+    const float* key = from_raw ? raw : c.vals;
+    const size_t n_key = from_raw ? n_vocab : c.n;
+    std::vector<int32_t> positions;
+    head::TopKPositions(key, n_key, n_top, s, positions);
+    std::stable_sort(positions.begin(), positions.end(),
+                     [key](int32_t a, int32_t b) { return key[a] > key[b]; });
+    result.top.reserve(positions.size());
+    for (int32_t pos : positions) {
+      const int32_t token = from_raw ? pos : c.Id(static_cast<size_t>(pos));
+      result.top.push_back({token, RawLogprob(raw, raw_stats, token), final_logprob(token)});
+    }
+  }
+  return result;
+}
+
+ops::ElementType ToElementType(LogitsType t) {
+  switch (t) {
+    case LogitsType::kF32: return ops::ElementType::kF32;
+    case LogitsType::kBF16: return ops::ElementType::kBF16;
+    case LogitsType::kF16: return ops::ElementType::kF16;
+  }
+  return ops::ElementType::kF32;
+}
+
+size_t ElementBytes(LogitsType t) { return t == LogitsType::kF32 ? 4 : 2; }
+
+}  // namespace
+
+struct DecodeHead::Scratch {
+  RowScratch row;
+};
+
+DecodeHead::DecodeHead(ThreadPool* pool) : pool_(pool) {
+  const size_t n = pool != nullptr ? pool->num_threads() : 1;
+  for (size_t i = 0; i < n; ++i) scratch_.push_back(std::make_unique<Scratch>());
+}
+
+DecodeHead::~DecodeHead() = default;
+
+DecodeResult DecodeHead::Decode(std::span<const float> logits, const SamplerParams& params,
+                                const RowState& state) {
+  return DecodeRow(Row{logits.data(), ops::ElementType::kF32, logits.size()}, params, state,
+                   scratch_[0]->row);
+}
+
+LogitsBatch LogitsBatch::F32(std::span<const float> logits, size_t n_rows, size_t n_vocab) {
+  return LogitsBatch{logits.data(), LogitsType::kF32, n_rows, n_vocab, n_vocab};
+}
+LogitsBatch LogitsBatch::BF16(std::span<const uint16_t> bits, size_t n_rows, size_t n_vocab) {
+  return LogitsBatch{bits.data(), LogitsType::kBF16, n_rows, n_vocab, n_vocab};
+}
+LogitsBatch LogitsBatch::F16(std::span<const uint16_t> bits, size_t n_rows, size_t n_vocab) {
+  return LogitsBatch{bits.data(), LogitsType::kF16, n_rows, n_vocab, n_vocab};
+}
+
+Status DecodeHead::DecodeBatch(const LogitsBatch& logits, std::span<const SamplerParams> params,
+                               std::span<const RowState> states,
+                               std::vector<DecodeResult>& results) {
+  const size_t stride = logits.row_stride == 0 ? logits.n_vocab : logits.row_stride;
+  if (logits.n_vocab == 0) return InvalidArgumentError("n_vocab = 0: rows need at least one logit");
+  if (stride < logits.n_vocab) {
+    return InvalidArgumentError("row_stride = " + std::to_string(stride) + " is less than n_vocab = " +
+                                std::to_string(logits.n_vocab));
+  }
+  if (logits.data == nullptr && logits.n_rows > 0) {
+    return InvalidArgumentError("logits.data is null for n_rows = " + std::to_string(logits.n_rows));
+  }
+  if (params.size() != 1 && params.size() != logits.n_rows) {
+    return InvalidArgumentError("params has " + std::to_string(params.size()) +
+                                " entries; expected 1 or n_rows = " + std::to_string(logits.n_rows));
+  }
+  if (states.size() != logits.n_rows) {
+    return InvalidArgumentError("states has " + std::to_string(states.size()) +
+                                " entries; expected n_rows = " + std::to_string(logits.n_rows));
+  }
+  results.resize(logits.n_rows);
+  const ops::ElementType type = ToElementType(logits.type);
+  const size_t row_bytes = stride * ElementBytes(logits.type);
+  auto run = [&](size_t r, size_t thread) {
+    const Row row{static_cast<const char*>(logits.data) + r * row_bytes, type, logits.n_vocab};
+    results[r] = DecodeRow(row, params[params.size() == 1 ? 0 : r], states[r], scratch_[thread]->row);
+    if (!results[r].status.ok()) {
+      results[r].status = results[r].status.WithContext("row " + std::to_string(r) + ": ");
+    }
+  };
+  if (pool_ != nullptr) {
+    pool_->Run(logits.n_rows, run);
+  } else {
+    for (size_t r = 0; r < logits.n_rows; ++r) run(r, 0);
+  }
+  return OkStatus();
+}
+
+}  // namespace logitkit

@@ -1,0 +1,195 @@
+#include "head/select.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "base/check.h"
+#include "ops/row_ops.h"
+
+namespace logitkit::head {
+namespace {
+
+constexpr size_t kSortLimit = 64;
+
+// Sorts the finite elements of a small level and walks them in rank order.
+PrefixCut FinishBySort(const float* keys, const float* weights, size_t n, double target, double above_weight, size_t above_count,
+                       std::vector<int32_t>& order) {
+  order.clear();
+  for (size_t i = 0; i < n; ++i) {
+    if (keys[i] != kNegInf) order.push_back(static_cast<int32_t>(i));
+  }
+  // Level arrays are in position order, so a stable sort by key alone ranks
+  // equal keys by position.
+  std::stable_sort(order.begin(), order.end(),
+                   [keys](int32_t a, int32_t b) { return keys[a] > keys[b]; });
+  PrefixCut cut;
+  double total = above_weight;
+  for (size_t j = 0; j < order.size(); ++j) {
+    total += weights != nullptr ? static_cast<double>(weights[order[j]]) : 1.0;
+    if (total >= target || j + 1 == order.size()) {
+      cut.key = keys[order[j]];
+      cut.n_kept = above_count + j + 1;
+      for (size_t t = j + 1; t-- > 0 && keys[order[t]] == cut.key;) ++cut.ties_kept;
+      return cut;
+    }
+  }
+  cut.n_kept = above_count;
+  return cut;
+}
+
+}  // namespace
+
+PrefixCut SelectPrefix(const float* keys, const float* weights, size_t n, double target,
+                       RowScratch& s) {
+  const float* k = keys;
+  const float* w = weights;
+  size_t m = n;
+  double above_weight = 0;
+  size_t above_count = 0;
+  for (int level = 0;; ++level) {
+    float lo = std::numeric_limits<float>::infinity(), hi = kNegInf;
+    size_t finite = 0;
+    for (size_t i = 0; i < m; ++i) {
+      if (k[i] == kNegInf) continue;
+      lo = std::min(lo, k[i]);
+      hi = std::max(hi, k[i]);
+      ++finite;
+    }
+    if (finite == 0) {
+      PrefixCut cut;
+      cut.all = level == 0;
+      cut.n_kept = above_count;
+      return cut;
+    }
+    if (level == 0) {  // keep everything when the whole set does not reach the target
+      double total = 0;
+      if (w == nullptr) {
+        total = static_cast<double>(finite);
+      } else {
+        for (size_t i = 0; i < m; ++i) total += w[i];
+      }
+      if (total < target) {
+        PrefixCut cut;
+        cut.all = true;
+        cut.key = lo;
+        cut.n_kept = finite;
+        for (size_t i = 0; i < m; ++i) cut.ties_kept += k[i] == lo;
+        return cut;
+      }
+    }
+    if (finite <= kSortLimit || lo == hi) {
+      return FinishBySort(k, w, m, target, above_weight, above_count, s.order);
+    }
+    // Linear buckets over [lo, hi]; the bucket index is monotone in the key, so
+    // buckets are ranked like their members. lo lands in bucket 0 and hi in the
+    // last, so each level keeps a strict subset and the loop ends.
+    const size_t n_buckets = m > 16384 ? 2048 : 256;
+    const double scale = static_cast<double>(n_buckets) / (static_cast<double>(hi) - lo);
+    auto bucket_of = [&](float key) {
+      const double b = (static_cast<double>(key) - lo) * scale;
+      return std::min(n_buckets - 1, static_cast<size_t>(b));
+    };
+    s.hist_weight.assign(n_buckets, 0.0);
+    s.hist_count.assign(n_buckets, 0);
+    for (size_t i = 0; i < m; ++i) {
+      if (k[i] == kNegInf) continue;
+      const size_t b = bucket_of(k[i]);
+      s.hist_weight[b] += w != nullptr ? static_cast<double>(w[i]) : 1.0;
+      ++s.hist_count[b];
+    }
+    size_t boundary = n_buckets;
+    for (size_t b = n_buckets; b-- > 0;) {
+      if (s.hist_count[b] == 0) continue;
+      boundary = b;
+      if (above_weight + s.hist_weight[b] >= target) break;
+      above_weight += s.hist_weight[b];
+      above_count += s.hist_count[b];
+    }
+    LK_DCHECK(boundary < n_buckets);
+    if (above_weight + s.hist_weight[boundary] < target) {
+      // Rounding left the target just out of reach: the prefix is everything.
+      above_weight -= s.hist_weight[boundary];
+      above_count -= s.hist_count[boundary];
+    }
+    // Gather the boundary bucket's members, in position order, for the next level.
+    s.sel_keys2.clear();
+    s.sel_weights2.clear();
+    for (size_t i = 0; i < m; ++i) {
+      if (k[i] == kNegInf || bucket_of(k[i]) != boundary) continue;
+      s.sel_keys2.push_back(k[i]);
+      if (w != nullptr) s.sel_weights2.push_back(w[i]);
+    }
+    std::swap(s.sel_keys, s.sel_keys2);
+    std::swap(s.sel_weights, s.sel_weights2);
+    k = s.sel_keys.data();
+    w = w != nullptr ? s.sel_weights.data() : nullptr;
+    m = s.sel_keys.size();
+  }
+}
+
+void TopKPositions(const float* x, size_t n, size_t k, RowScratch& s, std::vector<int32_t>& out) {
+  out.clear();
+  if (k == 0 || n == 0) return;
+  constexpr size_t kBlock = 64;
+  float threshold = kNegInf;
+  size_t ties_kept = 0;
+  bool gathered = false;
+  if (n >= 4096 && k * kBlock <= n) {
+    // The k-th largest block maximum t0 has at least k elements >= it, so the
+    // k highest values all lie in blocks whose maximum is >= t0.
+    const size_t n_blocks = (n + kBlock - 1) / kBlock;
+    s.block_max.resize(n_blocks);
+    ops::BlockMax(x, n, kBlock, s.block_max.data());
+    std::vector<float>& vals = s.gather_vals;
+    vals = s.block_max;
+    std::nth_element(vals.begin(), vals.begin() + (k - 1), vals.end(), std::greater<float>());
+    const float t0 = vals[k - 1];
+    if (t0 != kNegInf) {
+      s.gather_pos.clear();
+      vals.clear();
+      for (size_t b = 0; b < n_blocks; ++b) {
+        if (s.block_max[b] < t0) continue;
+        const size_t end = std::min(n, (b + 1) * kBlock);
+        for (size_t i = b * kBlock; i < end; ++i) {
+          if (x[i] >= t0) {
+            vals.push_back(x[i]);
+            s.gather_pos.push_back(static_cast<int32_t>(i));
+          }
+        }
+      }
+      const PrefixCut cut = SelectPrefix(vals.data(), nullptr, vals.size(), double(k), s);
+      size_t ties = 0;
+      for (size_t j = 0; j < vals.size(); ++j) {
+        if (vals[j] > cut.key || (vals[j] == cut.key && ties++ < cut.ties_kept)) {
+          out.push_back(s.gather_pos[j]);
+        }
+      }
+      gathered = true;
+    }
+  }
+  if (!gathered) {
+    const PrefixCut cut = SelectPrefix(x, nullptr, n, double(k), s);
+    threshold = cut.key;
+    ties_kept = cut.ties_kept;
+    size_t ties = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (x[i] == kNegInf) continue;
+      if (x[i] > threshold || (x[i] == threshold && ties++ < ties_kept)) {
+        out.push_back(static_cast<int32_t>(i));
+      }
+    }
+  }
+}
+
+float FloatThreshold(double threshold) {
+  constexpr float kMax = std::numeric_limits<float>::max();
+  if (threshold <= -kMax) return -kMax;
+  if (threshold > kMax) return std::numeric_limits<float>::infinity();
+  float t = static_cast<float>(threshold);  // nearest: at most one step from the answer
+  if (static_cast<double>(t) < threshold) t = std::nextafter(t, std::numeric_limits<float>::infinity());
+  return t;
+}
+
+}  // namespace logitkit::head

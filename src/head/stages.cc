@@ -1,0 +1,172 @@
+// The decode head's stages as stand-alone functions on one float32 row.
+#include <cmath>
+#include <string>
+
+#include "head/candidates.h"
+#include "head/filters.h"
+#include "head/processors.h"
+#include "logitkit/head.h"
+#include "ops/row_ops.h"
+
+namespace logitkit {
+namespace {
+
+using head::Candidates;
+using head::kNegInf;
+using head::RowScratch;
+
+std::string Num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.9g", v);
+  return buf;
+}
+
+// Checks the row (no NaN, no +inf, at least one finite value) and returns its max.
+StatusOr<float> CheckRow(std::span<const float> logits) {
+  if (logits.empty()) return InvalidArgumentError("n_vocab = 0: a row needs at least one logit");
+  float max = kNegInf;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    const float v = logits[i];
+    if (std::isnan(v) || v == INFINITY) {
+      return InvalidArgumentError("logits[" + std::to_string(i) + "] = " + Num(v) +
+                                  ": logits must be finite or -inf");
+    }
+    max = std::max(max, v);
+  }
+  if (max == kNegInf) return FailedPreconditionError("every logit is -inf: no token to keep");
+  return max;
+}
+
+Status CheckTemperature(float t) {
+  if (!(t > 0) || !std::isfinite(t)) {
+    return InvalidArgumentError("temperature = " + Num(t) + " must be finite and > 0");
+  }
+  return OkStatus();
+}
+
+// Scales into `out`, validating, and returns the max of out.
+StatusOr<float> LoadScaled(std::span<const float> logits, float temperature, std::span<float> out) {
+  LOGITKIT_RETURN_IF_ERROR(CheckTemperature(temperature));
+  if (logits.size() != out.size()) {
+    return InvalidArgumentError("output size " + std::to_string(out.size()) +
+                                " != logits size " + std::to_string(logits.size()));
+  }
+  StatusOr<float> max = CheckRow(logits);
+  if (!max.ok()) return max.status();
+  const ops::LoadStats load =
+      ops::LoadRow(logits.data(), ops::ElementType::kF32, logits.size(), temperature, out.data());
+  if (load.has_invalid) {
+    return InvalidArgumentError("logits / temperature overflows float at temperature = " +
+                                Num(temperature));
+  }
+  return load.max;
+}
+
+// Runs one filter on a dense row and writes the kept set back into `logits`.
+template <typename Filter>
+StatusOr<size_t> RunFilter(std::span<float> logits, Filter filter) {
+  StatusOr<float> max = CheckRow(logits);
+  if (!max.ok()) return max.status();
+  RowScratch s;
+  Candidates c;
+  c.vals = logits.data();
+  c.exps = s.exps.Get(logits.size());
+  c.n = logits.size();
+  c.max = *max;
+  filter(c, s);
+  if (c.ids != nullptr) {  // the filter compacted: write the kept set back
+    std::vector<float> kept(c.vals, c.vals + c.n);
+    std::vector<int32_t> ids(c.ids, c.ids + c.n);
+    std::fill(logits.begin(), logits.end(), kNegInf);
+    for (size_t j = 0; j < kept.size(); ++j) logits[ids[j]] = kept[j];
+  }
+  return logits.size() - ops::CountEqual(logits.data(), logits.size(), kNegInf);
+}
+
+}  // namespace
+
+Status Softmax(std::span<const float> logits, float temperature, std::span<float> probs) {
+  StatusOr<float> max = LoadScaled(logits, temperature, probs);
+  if (!max.ok()) return max.status();
+  // Subtract the max so exp cannot overflow; the sum is taken in double.
+  const ops::ExpSums sums = ops::ExpShifted(probs.data(), probs.size(), *max, probs.data(), false);
+  ops::Multiply(probs.data(), probs.size(), static_cast<float>(1.0 / sums.sum));
+  return OkStatus();
+}
+
+Status LogSoftmax(std::span<const float> logits, float temperature, std::span<float> logprobs) {
+  StatusOr<float> max = LoadScaled(logits, temperature, logprobs);
+  if (!max.ok()) return max.status();
+  const ops::ExpSums sums = ops::ExpShifted(logprobs.data(), logprobs.size(), *max, nullptr, false);
+  const double log_sum = std::log(sums.sum);
+  for (float& v : logprobs) {
+    v = static_cast<float>((static_cast<double>(v) - *max) - log_sum);  // -inf stays -inf
+  }
+  return OkStatus();
+}
+
+Status ApplyProcessors(std::span<float> logits, const SamplerParams& params,
+                       const RowState& state) {
+  StatusOr<float> max = CheckRow(logits);
+  if (!max.ok() && max.status().code() != StatusCode::kFailedPrecondition) return max.status();
+  LOGITKIT_RETURN_IF_ERROR(head::ValidateParams(params, state, logits.size()));
+  RowScratch s;
+  head::ApplyProcessorsToRow(logits.data(), logits.data(), logits.size(), 1.0f, params, state, s);
+  return OkStatus();
+}
+
+StatusOr<size_t> TopK(std::span<float> logits, int32_t k) {
+  if (k < 0) return InvalidArgumentError("top_k = " + std::to_string(k) + " must be >= 0");
+  return RunFilter(logits, [k](Candidates& c, RowScratch& s) {
+    if (k > 0) head::FilterTopK(c, static_cast<size_t>(k), s);
+  });
+}
+
+StatusOr<size_t> TopP(std::span<float> logits, float p) {
+  if (!(p > 0 && p <= 1)) return InvalidArgumentError("top_p = " + Num(p) + " is outside (0, 1]");
+  return RunFilter(logits, [p](Candidates& c, RowScratch& s) {
+    if (p < 1) head::FilterTopP(c, p, s);
+  });
+}
+
+StatusOr<size_t> MinP(std::span<float> logits, float min_p) {
+  if (!(min_p >= 0 && min_p <= 1)) {
+    return InvalidArgumentError("min_p = " + Num(min_p) + " is outside [0, 1]");
+  }
+  return RunFilter(logits, [min_p](Candidates& c, RowScratch&) {
+    if (min_p > 0) head::FilterMinP(c, min_p);
+  });
+}
+
+StatusOr<size_t> TypicalP(std::span<float> logits, float p) {
+  if (!(p > 0 && p <= 1)) {
+    return InvalidArgumentError("typical_p = " + Num(p) + " is outside (0, 1]");
+  }
+  return RunFilter(logits, [p](Candidates& c, RowScratch& s) {
+    if (p < 1) head::FilterTypicalP(c, p, s);
+  });
+}
+
+StatusOr<size_t> TopNSigma(std::span<float> logits, float n) {
+  if (!(n >= 0) || !std::isfinite(n)) {
+    return InvalidArgumentError("top_n_sigma = " + Num(n) + " must be finite and >= 0");
+  }
+  return RunFilter(logits, [n](Candidates& c, RowScratch&) {
+    if (n > 0) head::FilterTopNSigma(c, n);
+  });
+}
+
+StatusOr<int32_t> Sample(std::span<const float> logits, uint64_t seed, uint64_t stream,
+                         uint64_t step) {
+  SamplerParams params;  // T = 1, no filters: the draw alone
+  DecodeHead head;
+  RowState state;
+  state.seed = seed;
+  state.stream = stream;
+  state.step = step;
+  DecodeResult r = head.Decode(logits, params, state);
+  if (!r.status.ok()) return r.status;
+  return r.token;
+}
+
+}  // namespace logitkit

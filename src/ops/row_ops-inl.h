@@ -1,0 +1,340 @@
+// Per-target bodies of the row kernels declared in row_ops.h. Included once per
+// SIMD target by row_ops.cc (foreach_target.h) and by row_ops_test.cc.
+#if defined(LOGITKIT_OPS_ROW_OPS_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef LOGITKIT_OPS_ROW_OPS_INL_H_
+#undef LOGITKIT_OPS_ROW_OPS_INL_H_
+#else
+#define LOGITKIT_OPS_ROW_OPS_INL_H_
+#endif
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+
+#include "hwy/contrib/math/math-inl.h"
+#include "hwy/highway.h"
+#include "ops/row_ops.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace logitkit::ops::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using DF = hn::ScalableTag<float>;
+using VF = hn::Vec<DF>;
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+constexpr size_t kMaxFloatLanes = HWY_MAX_BYTES / sizeof(float);
+
+// The last partial vector of a row goes through an aligned stack buffer, so no
+// kernel reads or writes past the caller's n elements.
+HWY_INLINE VF LoadPadded(DF d, const float* p, size_t count, float pad) {
+  HWY_ALIGN float buf[kMaxFloatLanes];
+  for (size_t i = 0; i < hn::Lanes(d); ++i) buf[i] = i < count ? p[i] : pad;
+  return hn::Load(d, buf);
+}
+
+HWY_INLINE void StorePartial(DF d, VF v, float* p, size_t count) {
+  HWY_ALIGN float buf[kMaxFloatLanes];
+  hn::Store(v, d, buf);
+  for (size_t i = 0; i < count; ++i) p[i] = buf[i];
+}
+
+// Sums float vectors into double lanes (two double vectors per float vector).
+#if HWY_TARGET == HWY_SCALAR
+class DoubleSum {  // one lane: a plain double
+ public:
+  explicit DoubleSum(DF) {}
+  HWY_INLINE void Add(VF v) { total_ += hn::GetLane(v); }
+  double Total() const { return total_; }
+
+ private:
+  double total_ = 0;
+};
+#else
+class DoubleSum {
+ public:
+  explicit DoubleSum(DF) : lo_(hn::Zero(dd_)), hi_(hn::Zero(dd_)) {}
+  HWY_INLINE void Add(VF v) {
+    lo_ = hn::Add(lo_, hn::PromoteTo(dd_, hn::LowerHalf(dh_, v)));
+    hi_ = hn::Add(hi_, hn::PromoteTo(dd_, hn::UpperHalf(dh_, v)));
+  }
+  double Total() const { return hn::GetLane(hn::SumOfLanes(dd_, hn::Add(lo_, hi_))); }
+
+ private:
+  hn::Half<DF> dh_;
+  hn::Rebind<double, hn::Half<DF>> dd_;
+  hn::Vec<hn::Rebind<double, hn::Half<DF>>> lo_, hi_;
+};
+#endif
+
+// Loads n elements of `type` from src + i as floats; past n, lanes are -inf.
+HWY_INLINE VF LoadElements(DF d, const void* src, ElementType type, size_t i, size_t n) {
+  const size_t N = hn::Lanes(d);
+  if (type == ElementType::kF32) {
+    const float* p = static_cast<const float*>(src) + i;
+    return i + N <= n ? hn::LoadU(d, p) : LoadPadded(d, p, n - i, kNegInf);
+  }
+  // 16-bit types: widen through a stack buffer on the tail, directly otherwise.
+  const uint16_t* p = static_cast<const uint16_t*>(src) + i;
+  HWY_ALIGN uint16_t buf[kMaxFloatLanes];
+  if (i + N > n) {
+    const uint16_t neg_inf = type == ElementType::kBF16 ? 0xFF80 : 0xFC00;
+    for (size_t k = 0; k < N; ++k) buf[k] = i + k < n ? p[k] : neg_inf;
+    p = buf;
+  }
+  if (type == ElementType::kBF16) {
+    const hn::Rebind<hwy::bfloat16_t, DF> dbf;
+    return hn::PromoteTo(d, hn::LoadU(dbf, reinterpret_cast<const hwy::bfloat16_t*>(p)));
+  }
+  const hn::Rebind<hwy::float16_t, DF> dh;
+  return hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(p)));
+}
+
+HWY_NOINLINE LoadStats LoadRowImpl(const void* src, ElementType type, size_t n, float divisor,
+                                   float* dst) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  const VF inf = hn::Set(d, std::numeric_limits<float>::infinity());
+  const VF div = hn::Set(d, divisor);
+  VF max = hn::Set(d, kNegInf);
+  auto invalid = hn::Zero(d);
+  for (size_t i = 0; i < n; i += N) {
+    VF v = LoadElements(d, src, type, i, n);
+    if (divisor != 1.0f) v = hn::Div(v, div);
+    // +inf can also come from a huge logit over a small divisor.
+    invalid = hn::Or(invalid, hn::VecFromMask(d, hn::Or(hn::IsNaN(v), hn::Eq(v, inf))));
+    max = hn::Max(max, v);
+    if (i + N <= n) {
+      hn::StoreU(v, d, dst + i);
+    } else {
+      StorePartial(d, v, dst + i, n - i);
+    }
+  }
+  LoadStats stats;
+  stats.has_invalid = !hn::AllFalse(d, hn::MaskFromVec(invalid));
+  stats.max = n == 0 ? kNegInf : hn::GetLane(hn::MaxOfLanes(d, max));
+  return stats;
+}
+
+HWY_NOINLINE void DivideInPlaceImpl(float* x, size_t n, float divisor) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  const VF div = hn::Set(d, divisor);
+  size_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(hn::Div(hn::LoadU(d, x + i), div), d, x + i);
+  if (i < n) StorePartial(d, hn::Div(LoadPadded(d, x + i, n - i, 0.0f), div), x + i, n - i);
+}
+
+HWY_NOINLINE void MultiplyImpl(float* x, size_t n, float scale) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  const VF s = hn::Set(d, scale);
+  size_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(hn::Mul(hn::LoadU(d, x + i), s), d, x + i);
+  if (i < n) StorePartial(d, hn::Mul(LoadPadded(d, x + i, n - i, 0.0f), s), x + i, n - i);
+}
+
+HWY_NOINLINE float MaxImpl(const float* x, size_t n) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  VF max0 = hn::Set(d, kNegInf), max1 = max0;
+  size_t i = 0;
+  for (; i + 2 * N <= n; i += 2 * N) {
+    max0 = hn::Max(max0, hn::LoadU(d, x + i));
+    max1 = hn::Max(max1, hn::LoadU(d, x + i + N));
+  }
+  for (; i < n; i += N) {
+    max0 = hn::Max(max0, i + N <= n ? hn::LoadU(d, x + i) : LoadPadded(d, x + i, n - i, kNegInf));
+  }
+  return hn::GetLane(hn::MaxOfLanes(d, hn::Max(max0, max1)));
+}
+
+HWY_NOINLINE size_t ArgMaxImpl(const float* x, size_t n) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  const float max = MaxImpl(x, n);
+  const VF vmax = hn::Set(d, max);
+  for (size_t i = 0; i < n; i += N) {
+    const VF v = i + N <= n ? hn::LoadU(d, x + i) : LoadPadded(d, x + i, n - i, kNegInf);
+    const intptr_t first = hn::FindFirstTrue(d, hn::Eq(v, vmax));
+    if (first >= 0) return i + static_cast<size_t>(first);
+  }
+  return 0;  // all -inf: the first -inf equals the max and is found above
+}
+
+// exp(x - shift), with the rounding error of the subtraction folded back in:
+// exp(s + err) = exp(s) * (1 + err) to first order, and |err| <= ulp(s) / 2.
+template <bool kWeighted>
+HWY_INLINE VF ExpShiftedVector(DF d, VF x, VF shift, VF lowest, VF& diff) {
+  const VF neg_shift = hn::Neg(shift);
+  const VF s = hn::Add(x, neg_shift);  // TwoSum(x, -shift)
+  const VF x_part = hn::Sub(s, neg_shift);
+  const VF shift_part = hn::Sub(s, x_part);
+  const VF err = hn::Add(hn::Sub(x, x_part), hn::Sub(neg_shift, shift_part));
+  const VF e = hn::CallExp(d, s);
+  if (kWeighted) diff = s;
+  // Below `lowest` exp is 0 (and err may be NaN for x = -inf): keep it 0.
+  return hn::IfThenElseZero(hn::Ge(s, lowest), hn::MulAdd(e, err, e));
+}
+
+template <bool kWeighted>
+HWY_INLINE ExpSums ExpShiftedLoop(const float* x, size_t n, float shift_scalar, float* e) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  const VF shift = hn::Set(d, shift_scalar);
+  const VF lowest = hn::Set(d, -104.0f);
+  DoubleSum sum(d), weighted(d);
+  VF diff = hn::Zero(d);
+  for (size_t i = 0; i < n; i += N) {
+    const bool full = i + N <= n;
+    const VF v = full ? hn::LoadU(d, x + i) : LoadPadded(d, x + i, n - i, kNegInf);
+    const VF ev = ExpShiftedVector<kWeighted>(d, v, shift, lowest, diff);
+    sum.Add(ev);
+    if (kWeighted) weighted.Add(hn::IfThenElseZero(hn::Gt(ev, hn::Zero(d)), hn::Mul(ev, diff)));
+    if (e != nullptr) {
+      if (full) {
+        hn::StoreU(ev, d, e + i);
+      } else {
+        StorePartial(d, ev, e + i, n - i);
+      }
+    }
+  }
+  return ExpSums{sum.Total(), kWeighted ? weighted.Total() : 0.0};
+}
+
+HWY_NOINLINE ExpSums ExpShiftedImpl(const float* x, size_t n, float shift, float* e,
+                                    bool weighted) {
+  return weighted ? ExpShiftedLoop<true>(x, n, shift, e) : ExpShiftedLoop<false>(x, n, shift, e);
+}
+
+HWY_NOINLINE void ExpImpl(const float* x, size_t n, float* out) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  size_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(hn::CallExp(d, hn::LoadU(d, x + i)), d, out + i);
+  if (i < n) StorePartial(d, hn::CallExp(d, LoadPadded(d, x + i, n - i, 0.0f)), out + i, n - i);
+}
+
+HWY_NOINLINE size_t MaskBelowImpl(const float* key, size_t n, float threshold, float* x,
+                                  float* e) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  const VF thr = hn::Set(d, threshold);
+  const VF neg_inf = hn::Set(d, kNegInf);
+  size_t kept = 0;
+  for (size_t i = 0; i < n; i += N) {
+    const bool full = i + N <= n;
+    const size_t count = full ? N : n - i;
+    const VF k = full ? hn::LoadU(d, key + i) : LoadPadded(d, key + i, count, kNegInf);
+    const auto keep = hn::Ge(k, thr);
+    kept += hn::CountTrue(d, keep);
+    if (hn::AllTrue(d, keep)) continue;
+    const VF xv = full ? hn::LoadU(d, x + i) : LoadPadded(d, x + i, count, kNegInf);
+    const VF xm = hn::IfThenElse(keep, xv, neg_inf);
+    if (full) {
+      hn::StoreU(xm, d, x + i);
+    } else {
+      StorePartial(d, xm, x + i, count);
+    }
+    if (e != nullptr) {
+      const VF ev = full ? hn::LoadU(d, e + i) : LoadPadded(d, e + i, count, 0.0f);
+      const VF em = hn::IfThenElseZero(keep, ev);
+      if (full) {
+        hn::StoreU(em, d, e + i);
+      } else {
+        StorePartial(d, em, e + i, count);
+      }
+    }
+  }
+  return kept;
+}
+
+template <bool kGreater>
+HWY_INLINE size_t CountCompare(const float* x, size_t n, float value) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  const VF v = hn::Set(d, value);
+  size_t count = 0;
+  size_t i = 0;
+  for (; i + N <= n; i += N) {
+    const VF xv = hn::LoadU(d, x + i);
+    count += hn::CountTrue(d, kGreater ? hn::Gt(xv, v) : hn::Eq(xv, v));
+  }
+  for (; i < n; ++i) count += kGreater ? x[i] > value : x[i] == value;
+  return count;
+}
+
+HWY_NOINLINE size_t CountGreaterImpl(const float* x, size_t n, float value) {
+  return CountCompare<true>(x, n, value);
+}
+HWY_NOINLINE size_t CountEqualImpl(const float* x, size_t n, float value) {
+  return CountCompare<false>(x, n, value);
+}
+
+HWY_NOINLINE Moments FiniteMomentsImpl(const float* x, size_t n, float shift_scalar) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  const VF shift = hn::Set(d, shift_scalar);
+  const VF neg_inf = hn::Set(d, kNegInf);
+  // Per element: (x - shift) in float is exact enough here (top-nσ compares
+  // against a threshold many σ wide); squares accumulate in double.
+  DoubleSum sum(d), sum_sq(d);
+  size_t count = 0;
+  for (size_t i = 0; i < n; i += N) {
+    const VF v = i + N <= n ? hn::LoadU(d, x + i) : LoadPadded(d, x + i, n - i, kNegInf);
+    const auto finite = hn::Ne(v, neg_inf);
+    count += hn::CountTrue(d, finite);
+    const VF dv = hn::IfThenElseZero(finite, hn::Sub(v, shift));
+    sum.Add(dv);
+    sum_sq.Add(hn::Mul(dv, dv));
+  }
+  return Moments{count, sum.Total(), sum_sq.Total()};
+}
+
+HWY_NOINLINE void DistanceKeysImpl(const float* x, size_t n, float center, float* key) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  const VF c = hn::Set(d, center);
+  const VF neg_inf = hn::Set(d, kNegInf);
+  for (size_t i = 0; i < n; i += N) {
+    const bool full = i + N <= n;
+    const VF v = full ? hn::LoadU(d, x + i) : LoadPadded(d, x + i, n - i, kNegInf);
+    const VF k = hn::IfThenElse(hn::Eq(v, neg_inf), neg_inf, hn::Neg(hn::Abs(hn::Sub(c, v))));
+    if (full) {
+      hn::StoreU(k, d, key + i);
+    } else {
+      StorePartial(d, k, key + i, n - i);
+    }
+  }
+}
+
+HWY_NOINLINE void BlockSumsImpl(const float* e, size_t n, size_t block, double* sums) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  for (size_t b = 0, start = 0; start < n; ++b, start += block) {
+    const size_t end = start + block < n ? start + block : n;
+    DoubleSum sum(d);
+    for (size_t i = start; i < end; i += N) {
+      sum.Add(i + N <= end ? hn::LoadU(d, e + i) : LoadPadded(d, e + i, end - i, 0.0f));
+    }
+    sums[b] = sum.Total();
+  }
+}
+
+HWY_NOINLINE void BlockMaxImpl(const float* x, size_t n, size_t block, float* out) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  for (size_t b = 0, start = 0; start < n; ++b, start += block) {
+    const size_t end = start + block < n ? start + block : n;
+    VF max = hn::Set(d, kNegInf);
+    for (size_t i = start; i < end; i += N) {
+      max = hn::Max(max, i + N <= end ? hn::LoadU(d, x + i) : LoadPadded(d, x + i, end - i, kNegInf));
+    }
+    out[b] = hn::GetLane(hn::MaxOfLanes(d, max));
+  }
+}
+
+}  // namespace logitkit::ops::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // include guard

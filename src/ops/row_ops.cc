@@ -1,0 +1,70 @@
+#include "ops/row_ops.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "ops/row_ops.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "ops/row_ops-inl.h"
+
+#if HWY_ONCE
+namespace logitkit::ops {
+
+HWY_EXPORT(LoadRowImpl);
+HWY_EXPORT(DivideInPlaceImpl);
+HWY_EXPORT(MultiplyImpl);
+HWY_EXPORT(MaxImpl);
+HWY_EXPORT(ArgMaxImpl);
+HWY_EXPORT(ExpShiftedImpl);
+HWY_EXPORT(ExpImpl);
+HWY_EXPORT(MaskBelowImpl);
+HWY_EXPORT(CountGreaterImpl);
+HWY_EXPORT(CountEqualImpl);
+HWY_EXPORT(FiniteMomentsImpl);
+HWY_EXPORT(DistanceKeysImpl);
+HWY_EXPORT(BlockSumsImpl);
+HWY_EXPORT(BlockMaxImpl);
+
+LoadStats LoadRow(const void* src, ElementType type, size_t n, float divisor, float* dst) {
+  return HWY_DYNAMIC_DISPATCH(LoadRowImpl)(src, type, n, divisor, dst);
+}
+void DivideInPlace(float* x, size_t n, float divisor) {
+  HWY_DYNAMIC_DISPATCH(DivideInPlaceImpl)(x, n, divisor);
+}
+void Multiply(float* x, size_t n, float scale) { HWY_DYNAMIC_DISPATCH(MultiplyImpl)(x, n, scale); }
+float Max(const float* x, size_t n) { return HWY_DYNAMIC_DISPATCH(MaxImpl)(x, n); }
+size_t ArgMax(const float* x, size_t n) { return HWY_DYNAMIC_DISPATCH(ArgMaxImpl)(x, n); }
+ExpSums ExpShifted(const float* x, size_t n, float shift, float* e, bool weighted) {
+  return HWY_DYNAMIC_DISPATCH(ExpShiftedImpl)(x, n, shift, e, weighted);
+}
+void Exp(const float* x, size_t n, float* out) { HWY_DYNAMIC_DISPATCH(ExpImpl)(x, n, out); }
+size_t MaskBelow(const float* key, size_t n, float threshold, float* x, float* e) {
+  return HWY_DYNAMIC_DISPATCH(MaskBelowImpl)(key, n, threshold, x, e);
+}
+size_t CountGreater(const float* x, size_t n, float value) {
+  return HWY_DYNAMIC_DISPATCH(CountGreaterImpl)(x, n, value);
+}
+size_t CountEqual(const float* x, size_t n, float value) {
+  return HWY_DYNAMIC_DISPATCH(CountEqualImpl)(x, n, value);
+}
+Moments FiniteMoments(const float* x, size_t n, float shift) {
+  return HWY_DYNAMIC_DISPATCH(FiniteMomentsImpl)(x, n, shift);
+}
+void DistanceKeys(const float* x, size_t n, float center, float* key) {
+  HWY_DYNAMIC_DISPATCH(DistanceKeysImpl)(x, n, center, key);
+}
+void BlockSums(const float* e, size_t n, size_t block, double* sums) {
+  HWY_DYNAMIC_DISPATCH(BlockSumsImpl)(e, n, block, sums);
+}
+
+void BlockMax(const float* x, size_t n, size_t block, float* out) {
+  HWY_DYNAMIC_DISPATCH(BlockMaxImpl)(x, n, block, out);
+}
+
+const char* ChosenTargetName() {
+  // Better targets have lower bits; dispatch picks the best compiled and supported one.
+  const int64_t targets = hwy::SupportedTargets() & HWY_TARGETS;
+  return hwy::TargetName(targets & -targets);
+}
+
+}  // namespace logitkit::ops
+#endif  // HWY_ONCE

@@ -1,0 +1,85 @@
+// SIMD kernels over one row of logits (Highway, dispatched at run time to the
+// best target the CPU supports). Plain declarations: no SIMD types here.
+//
+// Conventions: `n` counts elements; rows may hold -inf (a removed token) but
+// never NaN or +inf (LoadRow reports those). Sums are accumulated in double.
+#ifndef LOGITKIT_OPS_ROW_OPS_H_
+#define LOGITKIT_OPS_ROW_OPS_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace logitkit::ops {
+
+enum class ElementType { kF32, kBF16, kF16 };
+
+struct LoadStats {
+  float max;         // largest value after the division; -inf if none is finite
+  bool has_invalid;  // some value is NaN or +inf (before or after the division)
+};
+
+// dst[i] = float(src[i]) / divisor for i in [0, n). The division is IEEE
+// (correctly rounded), so the result equals the caller's own x / divisor.
+// REQUIRES: divisor > 0 and finite; dst holds n floats.
+LoadStats LoadRow(const void* src, ElementType type, size_t n, float divisor, float* dst);
+
+// x[i] = x[i] / divisor, in place. REQUIRES: divisor > 0.
+void DivideInPlace(float* x, size_t n, float divisor);
+
+// Index of the largest value, the lowest index among ties. REQUIRES: n > 0.
+size_t ArgMax(const float* x, size_t n);
+
+// Largest value; -inf for n == 0 or an all -inf row.
+float Max(const float* x, size_t n);
+
+struct ExpSums {
+  double sum;       // Σ exp(x[i] - shift)
+  double weighted;  // Σ exp(x[i] - shift) · (x[i] - shift), only when asked for
+};
+
+// e[i] = exp(x[i] - shift) (e may be null: sums only). The difference x - shift
+// is carried with its rounding error (TwoSum), so e[i] stays within 2 ulp of the
+// exact value even where |x - shift| is large. exp(-inf) = 0; results below
+// e^-104 flush to 0. REQUIRES: shift finite and >= every x[i] (so e <= 1).
+ExpSums ExpShifted(const float* x, size_t n, float shift, float* e, bool weighted);
+
+// out[i] = exp(x[i]): the bare SIMD exp pass, the physical yardstick that
+// softmax is measured against in the benchmarks.
+void Exp(const float* x, size_t n, float* out);
+
+// x[i] *= scale.
+void Multiply(float* x, size_t n, float scale);
+
+// Removes (x = -inf, and e = 0 when e is not null) every element with
+// key[i] < threshold; returns how many have key[i] >= threshold. key may be x.
+size_t MaskBelow(const float* key, size_t n, float threshold, float* x, float* e);
+
+// How many x[i] > value, and how many x[i] == value.
+size_t CountGreater(const float* x, size_t n, float value);
+size_t CountEqual(const float* x, size_t n, float value);
+
+struct Moments {
+  size_t count;  // finite elements
+  double sum;    // Σ (x - shift) over finite x
+  double sum_sq; // Σ (x - shift)^2 over finite x
+};
+// Moments of the finite elements, shifted by `shift` for accuracy.
+Moments FiniteMoments(const float* x, size_t n, float shift);
+
+// key[i] = -|center - x[i]| for finite x[i], -inf where x[i] = -inf.
+void DistanceKeys(const float* x, size_t n, float center, float* key);
+
+// sums[b] = Σ e[b*block .. min(n, (b+1)*block)), in double. REQUIRES: block
+// is a multiple of 64.
+void BlockSums(const float* e, size_t n, size_t block, double* sums);
+
+// out[b] = max of x[b*block .. min(n, (b+1)*block)). REQUIRES: block is a
+// multiple of 64.
+void BlockMax(const float* x, size_t n, size_t block, float* out);
+
+// The name of the SIMD target the dispatcher picks on this CPU ("AVX2", ...).
+const char* ChosenTargetName();
+
+}  // namespace logitkit::ops
+
+#endif  // LOGITKIT_OPS_ROW_OPS_H_
