@@ -55,9 +55,11 @@ std::string Num(double v) {
 }
 
 // The error for a row whose LoadRow saw NaN or +inf: names the first one.
-Status InvalidLogitError(const Row& row, const float* work, float divisor) {
+Status InvalidLogitError(const Row& row, const float* loaded, float divisor) {
   for (size_t i = 0; i < row.n_vocab; ++i) {
-    if (!std::isnan(work[i]) && work[i] != INFINITY) continue;
+    // `loaded` is the row after the division, or the row itself when it was only checked.
+    const float v = loaded == row.data ? ElementToFloat(row, i) / divisor : loaded[i];
+    if (!std::isnan(v) && v != INFINITY) continue;
     const float raw = ElementToFloat(row, i);
     if (std::isnan(raw) || raw == INFINITY) {
       return InvalidArgumentError("logits[" + std::to_string(i) + "] = " + Num(raw) +
@@ -112,12 +114,23 @@ DecodeResult DecodeRow(const Row& row, const SamplerParams& p, const RowState& s
   const bool greedy = p.temperature == 0.0f;
   const bool temperature_in_load = !greedy && TemperatureFirst(p);
   const float divisor = temperature_in_load ? p.temperature : 1.0f;
-  float* work = s.work.Get(n_vocab);
+  const bool processors = head::HasProcessors(p, state);
+  bool filters = false;
+  for (Stage stage : p.order) filters |= stage != Stage::kTemperature && head::StageActive(stage, p);
+  // Nothing will modify the row: read the caller's float32 logits in place
+  // instead of copying them (greedy, or sampling at T = 1 with no filter).
+  const bool in_place = row.type == ops::ElementType::kF32 && !processors &&
+                        (greedy || (!filters && divisor == 1.0f));
+  float* work = in_place ? nullptr : s.work.Get(n_vocab);
   const ops::LoadStats load = ops::LoadRow(row.data, row.type, n_vocab, divisor, work);
   if (load.has_invalid) {
-    result.status = InvalidLogitError(row, work, divisor);
+    result.status = InvalidLogitError(row, in_place ? static_cast<const float*>(row.data) : work,
+                                      divisor);
     return result;
   }
+  // Only the filters and the temperature stage write to vals, and in place
+  // they do not run.
+  float* vals = in_place ? const_cast<float*>(static_cast<const float*>(row.data)) : work;
 
   // The unmodified row as float, for the processors and the raw outputs.
   const float* raw = nullptr;
@@ -135,7 +148,7 @@ DecodeResult DecodeRow(const Row& row, const SamplerParams& p, const RowState& s
   };
 
   float max = load.max;
-  if (head::HasProcessors(p, state)) {
+  if (processors) {
     head::ApplyProcessorsToRow(divisor == 1.0f ? work : raw_row(), work, n_vocab, divisor, p,
                                state, s);
     max = ops::Max(work, n_vocab);
@@ -147,11 +160,11 @@ DecodeResult DecodeRow(const Row& row, const SamplerParams& p, const RowState& s
   }
 
   Candidates c;
-  c.vals = work;
+  c.vals = vals;
   c.n = n_vocab;
   c.max = max;
   if (greedy) {
-    result.token = static_cast<int32_t>(ops::ArgMax(work, n_vocab));
+    result.token = static_cast<int32_t>(ops::ArgMax(vals, n_vocab));
   } else {
     c.exps = s.exps.Get(n_vocab);
     for (Stage stage : p.order) {

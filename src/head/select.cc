@@ -49,35 +49,20 @@ PrefixCut SelectPrefix(const float* keys, const float* weights, size_t n, double
   double above_weight = 0;
   size_t above_count = 0;
   for (int level = 0;; ++level) {
-    float lo = std::numeric_limits<float>::infinity(), hi = kNegInf;
-    size_t finite = 0;
-    for (size_t i = 0; i < m; ++i) {
-      if (k[i] == kNegInf) continue;
-      lo = std::min(lo, k[i]);
-      hi = std::max(hi, k[i]);
-      ++finite;
-    }
+    const ops::FiniteRange range = ops::FiniteMinMax(k, m);
+    const float lo = range.min, hi = range.max;
+    const size_t finite = range.count;
     if (finite == 0) {
       PrefixCut cut;
       cut.all = level == 0;
       cut.n_kept = above_count;
       return cut;
     }
-    if (level == 0) {  // keep everything when the whole set does not reach the target
-      double total = 0;
-      if (w == nullptr) {
-        total = static_cast<double>(finite);
-      } else {
-        for (size_t i = 0; i < m; ++i) total += w[i];
-      }
-      if (total < target) {
-        PrefixCut cut;
-        cut.all = true;
-        cut.key = lo;
-        cut.n_kept = finite;
-        for (size_t i = 0; i < m; ++i) cut.ties_kept += k[i] == lo;
-        return cut;
-      }
+    if (level == 0 && w == nullptr && static_cast<double>(finite) < target) {
+      PrefixCut cut;  // fewer elements than the count asked for
+      cut.all = true;
+      cut.n_kept = finite;
+      return cut;
     }
     if (finite <= kSortLimit || lo == hi) {
       return FinishBySort(k, w, m, target, above_weight, above_count, s.order);
@@ -86,18 +71,32 @@ PrefixCut SelectPrefix(const float* keys, const float* weights, size_t n, double
     // buckets are ranked like their members. lo lands in bucket 0 and hi in the
     // last, so each level keeps a strict subset and the loop ends.
     const size_t n_buckets = m > 16384 ? 2048 : 256;
-    const double scale = static_cast<double>(n_buckets) / (static_cast<double>(hi) - lo);
-    auto bucket_of = [&](float key) {
-      const double b = (static_cast<double>(key) - lo) * scale;
-      return std::min(n_buckets - 1, static_cast<size_t>(b));
-    };
+    uint16_t* bucket = s.buckets.Get(m);
+    const float width = hi - lo;
+    if (std::isfinite(width)) {
+      ops::BucketIndex(k, m, lo, static_cast<float>(n_buckets) / width,
+                       static_cast<uint16_t>(n_buckets - 1), bucket);
+    } else {  // the float range overflows: the same buckets, computed in double
+      const double scale = static_cast<double>(n_buckets) / (static_cast<double>(hi) - lo);
+      for (size_t i = 0; i < m; ++i) {
+        bucket[i] = k[i] == kNegInf ? ops::kNoBucket
+                                    : static_cast<uint16_t>(std::min<double>(
+                                          n_buckets - 1, (static_cast<double>(k[i]) - lo) * scale));
+      }
+    }
     s.hist_weight.assign(n_buckets, 0.0);
     s.hist_count.assign(n_buckets, 0);
-    for (size_t i = 0; i < m; ++i) {
-      if (k[i] == kNegInf) continue;
-      const size_t b = bucket_of(k[i]);
-      s.hist_weight[b] += w != nullptr ? static_cast<double>(w[i]) : 1.0;
-      ++s.hist_count[b];
+    if (w != nullptr) {
+      for (size_t i = 0; i < m; ++i) {
+        if (bucket[i] == ops::kNoBucket) continue;
+        s.hist_weight[bucket[i]] += w[i];
+        ++s.hist_count[bucket[i]];
+      }
+    } else {
+      for (size_t i = 0; i < m; ++i) {
+        if (bucket[i] != ops::kNoBucket) ++s.hist_count[bucket[i]];
+      }
+      for (size_t b = 0; b < n_buckets; ++b) s.hist_weight[b] = s.hist_count[b];
     }
     size_t boundary = n_buckets;
     for (size_t b = n_buckets; b-- > 0;) {
@@ -109,6 +108,12 @@ PrefixCut SelectPrefix(const float* keys, const float* weights, size_t n, double
     }
     LK_DCHECK(boundary < n_buckets);
     if (above_weight + s.hist_weight[boundary] < target) {
+      if (level == 0) {  // the whole set does not reach the target: keep it all
+        PrefixCut cut;
+        cut.all = true;
+        cut.n_kept = finite;
+        return cut;
+      }
       // Rounding left the target just out of reach: the prefix is everything.
       above_weight -= s.hist_weight[boundary];
       above_count -= s.hist_count[boundary];
@@ -117,7 +122,7 @@ PrefixCut SelectPrefix(const float* keys, const float* weights, size_t n, double
     s.sel_keys2.clear();
     s.sel_weights2.clear();
     for (size_t i = 0; i < m; ++i) {
-      if (k[i] == kNegInf || bucket_of(k[i]) != boundary) continue;
+      if (bucket[i] != boundary) continue;
       s.sel_keys2.push_back(k[i]);
       if (w != nullptr) s.sel_weights2.push_back(w[i]);
     }
@@ -162,7 +167,7 @@ void TopKPositions(const float* x, size_t n, size_t k, RowScratch& s, std::vecto
       const PrefixCut cut = SelectPrefix(vals.data(), nullptr, vals.size(), double(k), s);
       size_t ties = 0;
       for (size_t j = 0; j < vals.size(); ++j) {
-        if (vals[j] > cut.key || (vals[j] == cut.key && ties++ < cut.ties_kept)) {
+        if (cut.all || vals[j] > cut.key || (vals[j] == cut.key && ties++ < cut.ties_kept)) {
           out.push_back(s.gather_pos[j]);
         }
       }
@@ -176,7 +181,7 @@ void TopKPositions(const float* x, size_t n, size_t k, RowScratch& s, std::vecto
     size_t ties = 0;
     for (size_t i = 0; i < n; ++i) {
       if (x[i] == kNegInf) continue;
-      if (x[i] > threshold || (x[i] == threshold && ties++ < ties_kept)) {
+      if (cut.all || x[i] > threshold || (x[i] == threshold && ties++ < ties_kept)) {
         out.push_back(static_cast<int32_t>(i));
       }
     }

@@ -44,24 +44,6 @@ Status CheckTemperature(float t) {
   return OkStatus();
 }
 
-// Scales into `out`, validating, and returns the max of out.
-StatusOr<float> LoadScaled(std::span<const float> logits, float temperature, std::span<float> out) {
-  LOGITKIT_RETURN_IF_ERROR(CheckTemperature(temperature));
-  if (logits.size() != out.size()) {
-    return InvalidArgumentError("output size " + std::to_string(out.size()) +
-                                " != logits size " + std::to_string(logits.size()));
-  }
-  StatusOr<float> max = CheckRow(logits);
-  if (!max.ok()) return max.status();
-  const ops::LoadStats load =
-      ops::LoadRow(logits.data(), ops::ElementType::kF32, logits.size(), temperature, out.data());
-  if (load.has_invalid) {
-    return InvalidArgumentError("logits / temperature overflows float at temperature = " +
-                                Num(temperature));
-  }
-  return load.max;
-}
-
 // Runs one filter on a dense row and writes the kept set back into `logits`.
 template <typename Filter>
 StatusOr<size_t> RunFilter(std::span<float> logits, Filter filter) {
@@ -83,24 +65,55 @@ StatusOr<size_t> RunFilter(std::span<float> logits, Filter filter) {
   return logits.size() - ops::CountEqual(logits.data(), logits.size(), kNegInf);
 }
 
+
+// Three passes: check the row and find max(z) / T (division by T > 0 is
+// monotone, so that is the max of z / T); exp(z / T - max) with the sum in
+// double; then the scale (softmax) or the shift (log-softmax).
+StatusOr<ops::ExpSums> ExpPass(std::span<const float> logits, float temperature, float* exps,
+                               float& max) {
+  LOGITKIT_RETURN_IF_ERROR(CheckTemperature(temperature));
+  if (logits.empty()) return InvalidArgumentError("n_vocab = 0: a row needs at least one logit");
+  const ops::LoadStats load =
+      ops::LoadRow(logits.data(), ops::ElementType::kF32, logits.size(), temperature, nullptr);
+  if (load.has_invalid) {  // find the culprit only on the error path
+    StatusOr<float> checked = CheckRow(logits);
+    if (!checked.ok()) return checked.status();
+    return InvalidArgumentError("logits / temperature overflows float at temperature = " +
+                                Num(temperature));
+  }
+  if (load.max == kNegInf) return FailedPreconditionError("every logit is -inf: no token to keep");
+  max = load.max;
+  return ops::ExpShifted(logits.data(), logits.size(), max, exps, false, temperature);
+}
+
+Status CheckSizes(size_t logits, size_t out) {
+  if (logits == out) return OkStatus();
+  return InvalidArgumentError("output size " + std::to_string(out) + " != logits size " +
+                              std::to_string(logits));
+}
+
 }  // namespace
 
 Status Softmax(std::span<const float> logits, float temperature, std::span<float> probs) {
-  StatusOr<float> max = LoadScaled(logits, temperature, probs);
-  if (!max.ok()) return max.status();
-  // Subtract the max so exp cannot overflow; the sum is taken in double.
-  const ops::ExpSums sums = ops::ExpShifted(probs.data(), probs.size(), *max, probs.data(), false);
-  ops::Multiply(probs.data(), probs.size(), static_cast<float>(1.0 / sums.sum));
+  LOGITKIT_RETURN_IF_ERROR(CheckSizes(logits.size(), probs.size()));
+  float max;
+  StatusOr<ops::ExpSums> sums = ExpPass(logits, temperature, probs.data(), max);
+  if (!sums.ok()) return sums.status();
+  ops::Multiply(probs.data(), probs.size(), static_cast<float>(1.0 / sums->sum));
   return OkStatus();
 }
 
 Status LogSoftmax(std::span<const float> logits, float temperature, std::span<float> logprobs) {
-  StatusOr<float> max = LoadScaled(logits, temperature, logprobs);
-  if (!max.ok()) return max.status();
-  const ops::ExpSums sums = ops::ExpShifted(logprobs.data(), logprobs.size(), *max, nullptr, false);
-  const double log_sum = std::log(sums.sum);
-  for (float& v : logprobs) {
-    v = static_cast<float>((static_cast<double>(v) - *max) - log_sum);  // -inf stays -inf
+  LOGITKIT_RETURN_IF_ERROR(CheckSizes(logits.size(), logprobs.size()));
+  float max;
+  StatusOr<ops::ExpSums> sums = ExpPass(logits, temperature, nullptr, max);
+  if (!sums.ok()) return sums.status();
+  // log p = (z / T - max) - log S, subtracting the max first so huge logits
+  // keep their differences; the division is the same IEEE one.
+  const double log_sum = std::log(sums->sum);
+  for (size_t i = 0; i < logits.size(); ++i) {
+    const double shifted = static_cast<double>(logits[i] / temperature) - max;
+    logprobs[i] = static_cast<float>(shifted - log_sum);
   }
   return OkStatus();
 }

@@ -45,7 +45,7 @@ class DoubleSum {  // one lane: a plain double
  public:
   explicit DoubleSum(DF) {}
   HWY_INLINE void Add(VF v) { total_ += hn::GetLane(v); }
-  double Total() const { return total_; }
+  double Total() { return total_; }
 
  private:
   double total_ = 0;
@@ -58,7 +58,7 @@ class DoubleSum {
     lo_ = hn::Add(lo_, hn::PromoteTo(dd_, hn::LowerHalf(dh_, v)));
     hi_ = hn::Add(hi_, hn::PromoteTo(dd_, hn::UpperHalf(dh_, v)));
   }
-  double Total() const { return hn::GetLane(hn::SumOfLanes(dd_, hn::Add(lo_, hi_))); }
+  double Total() { return hn::GetLane(hn::SumOfLanes(dd_, hn::Add(lo_, hi_))); }
 
  private:
   hn::Half<DF> dh_;
@@ -104,6 +104,7 @@ HWY_NOINLINE LoadStats LoadRowImpl(const void* src, ElementType type, size_t n, 
     // +inf can also come from a huge logit over a small divisor.
     invalid = hn::Or(invalid, hn::VecFromMask(d, hn::Or(hn::IsNaN(v), hn::Eq(v, inf))));
     max = hn::Max(max, v);
+    if (dst == nullptr) continue;
     if (i + N <= n) {
       hn::StoreU(v, d, dst + i);
     } else {
@@ -171,23 +172,26 @@ HWY_INLINE VF ExpShiftedVector(DF d, VF x, VF shift, VF lowest, VF& diff) {
   const VF x_part = hn::Sub(s, neg_shift);
   const VF shift_part = hn::Sub(s, x_part);
   const VF err = hn::Add(hn::Sub(x, x_part), hn::Sub(neg_shift, shift_part));
-  const VF e = hn::CallExp(d, s);
+  const VF e = hn::Exp(d, s);
   if (kWeighted) diff = s;
   // Below `lowest` exp is 0 (and err may be NaN for x = -inf): keep it 0.
   return hn::IfThenElseZero(hn::Ge(s, lowest), hn::MulAdd(e, err, e));
 }
 
-template <bool kWeighted>
-HWY_INLINE ExpSums ExpShiftedLoop(const float* x, size_t n, float shift_scalar, float* e) {
+template <bool kWeighted, bool kDivide>
+HWY_INLINE ExpSums ExpShiftedLoop(const float* x, size_t n, float shift_scalar, float* e,
+                                  float divisor) {
   const DF d;
   const size_t N = hn::Lanes(d);
   const VF shift = hn::Set(d, shift_scalar);
+  const VF div = hn::Set(d, divisor);
   const VF lowest = hn::Set(d, -104.0f);
   DoubleSum sum(d), weighted(d);
   VF diff = hn::Zero(d);
   for (size_t i = 0; i < n; i += N) {
     const bool full = i + N <= n;
-    const VF v = full ? hn::LoadU(d, x + i) : LoadPadded(d, x + i, n - i, kNegInf);
+    VF v = full ? hn::LoadU(d, x + i) : LoadPadded(d, x + i, n - i, kNegInf);
+    if (kDivide) v = hn::Div(v, div);
     const VF ev = ExpShiftedVector<kWeighted>(d, v, shift, lowest, diff);
     sum.Add(ev);
     if (kWeighted) weighted.Add(hn::IfThenElseZero(hn::Gt(ev, hn::Zero(d)), hn::Mul(ev, diff)));
@@ -203,16 +207,21 @@ HWY_INLINE ExpSums ExpShiftedLoop(const float* x, size_t n, float shift_scalar, 
 }
 
 HWY_NOINLINE ExpSums ExpShiftedImpl(const float* x, size_t n, float shift, float* e,
-                                    bool weighted) {
-  return weighted ? ExpShiftedLoop<true>(x, n, shift, e) : ExpShiftedLoop<false>(x, n, shift, e);
+                                    bool weighted, float divisor) {
+  if (divisor != 1.0f) {
+    return weighted ? ExpShiftedLoop<true, true>(x, n, shift, e, divisor)
+                    : ExpShiftedLoop<false, true>(x, n, shift, e, divisor);
+  }
+  return weighted ? ExpShiftedLoop<true, false>(x, n, shift, e, divisor)
+                  : ExpShiftedLoop<false, false>(x, n, shift, e, divisor);
 }
 
 HWY_NOINLINE void ExpImpl(const float* x, size_t n, float* out) {
   const DF d;
   const size_t N = hn::Lanes(d);
   size_t i = 0;
-  for (; i + N <= n; i += N) hn::StoreU(hn::CallExp(d, hn::LoadU(d, x + i)), d, out + i);
-  if (i < n) StorePartial(d, hn::CallExp(d, LoadPadded(d, x + i, n - i, 0.0f)), out + i, n - i);
+  for (; i + N <= n; i += N) hn::StoreU(hn::Exp(d, hn::LoadU(d, x + i)), d, out + i);
+  if (i < n) StorePartial(d, hn::Exp(d, LoadPadded(d, x + i, n - i, 0.0f)), out + i, n - i);
 }
 
 HWY_NOINLINE size_t MaskBelowImpl(const float* key, size_t n, float threshold, float* x,
@@ -269,6 +278,23 @@ HWY_NOINLINE size_t CountGreaterImpl(const float* x, size_t n, float value) {
 }
 HWY_NOINLINE size_t CountEqualImpl(const float* x, size_t n, float value) {
   return CountCompare<false>(x, n, value);
+}
+
+HWY_NOINLINE FiniteRange FiniteMinMaxImpl(const float* x, size_t n) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  const VF neg_inf = hn::Set(d, kNegInf), pos_inf = hn::Set(d, -kNegInf);
+  VF min = pos_inf, max = neg_inf;
+  size_t count = 0;
+  for (size_t i = 0; i < n; i += N) {
+    const VF v = i + N <= n ? hn::LoadU(d, x + i) : LoadPadded(d, x + i, n - i, kNegInf);
+    const auto finite = hn::Ne(v, neg_inf);
+    count += hn::CountTrue(d, finite);
+    min = hn::Min(min, hn::IfThenElse(finite, v, pos_inf));
+    max = hn::Max(max, v);
+  }
+  return FiniteRange{hn::GetLane(hn::MinOfLanes(d, min)), hn::GetLane(hn::MaxOfLanes(d, max)),
+                     count};
 }
 
 HWY_NOINLINE Moments FiniteMomentsImpl(const float* x, size_t n, float shift_scalar) {
@@ -331,6 +357,27 @@ HWY_NOINLINE void BlockMaxImpl(const float* x, size_t n, size_t block, float* ou
       max = hn::Max(max, i + N <= end ? hn::LoadU(d, x + i) : LoadPadded(d, x + i, end - i, kNegInf));
     }
     out[b] = hn::GetLane(hn::MaxOfLanes(d, max));
+  }
+}
+
+HWY_NOINLINE void BucketIndexImpl(const float* key, size_t n, float lo, float scale,
+                                  uint16_t max_bucket, uint16_t* out) {
+  const DF d;
+  const hn::RebindToSigned<DF> di;
+  const size_t N = hn::Lanes(d);
+  const VF vlo = hn::Set(d, lo), vscale = hn::Set(d, scale), neg_inf = hn::Set(d, kNegInf);
+  const auto vmax = hn::Set(di, max_bucket);
+  const auto none = hn::Set(di, kNoBucket);
+  HWY_ALIGN int32_t buf[kMaxFloatLanes];
+  for (size_t i = 0; i < n; i += N) {
+    const VF k = i + N <= n ? hn::LoadU(d, key + i) : LoadPadded(d, key + i, n - i, kNegInf);
+    // Finite keys give (k - lo) * scale in [0, (hi - lo) * scale]; -inf is masked after.
+    const VF scaled = hn::Max(hn::Mul(hn::Sub(k, vlo), vscale), hn::Zero(d));
+    auto b = hn::Min(hn::ConvertTo(di, hn::Min(scaled, hn::Set(d, 65535.0f))), vmax);
+    b = hn::IfThenElse(hn::RebindMask(di, hn::Eq(k, neg_inf)), none, b);
+    hn::Store(b, di, buf);
+    const size_t count = i + N <= n ? N : n - i;
+    for (size_t j = 0; j < count; ++j) out[i + j] = static_cast<uint16_t>(buf[j]);
   }
 }
 

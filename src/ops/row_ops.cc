@@ -20,9 +20,11 @@ HWY_EXPORT(MaskBelowImpl);
 HWY_EXPORT(CountGreaterImpl);
 HWY_EXPORT(CountEqualImpl);
 HWY_EXPORT(FiniteMomentsImpl);
+HWY_EXPORT(FiniteMinMaxImpl);
 HWY_EXPORT(DistanceKeysImpl);
 HWY_EXPORT(BlockSumsImpl);
 HWY_EXPORT(BlockMaxImpl);
+HWY_EXPORT(BucketIndexImpl);
 
 LoadStats LoadRow(const void* src, ElementType type, size_t n, float divisor, float* dst) {
   return HWY_DYNAMIC_DISPATCH(LoadRowImpl)(src, type, n, divisor, dst);
@@ -33,8 +35,9 @@ void DivideInPlace(float* x, size_t n, float divisor) {
 void Multiply(float* x, size_t n, float scale) { HWY_DYNAMIC_DISPATCH(MultiplyImpl)(x, n, scale); }
 float Max(const float* x, size_t n) { return HWY_DYNAMIC_DISPATCH(MaxImpl)(x, n); }
 size_t ArgMax(const float* x, size_t n) { return HWY_DYNAMIC_DISPATCH(ArgMaxImpl)(x, n); }
-ExpSums ExpShifted(const float* x, size_t n, float shift, float* e, bool weighted) {
-  return HWY_DYNAMIC_DISPATCH(ExpShiftedImpl)(x, n, shift, e, weighted);
+ExpSums ExpShifted(const float* x, size_t n, float shift, float* e, bool weighted,
+                   float divisor) {
+  return HWY_DYNAMIC_DISPATCH(ExpShiftedImpl)(x, n, shift, e, weighted, divisor);
 }
 void Exp(const float* x, size_t n, float* out) { HWY_DYNAMIC_DISPATCH(ExpImpl)(x, n, out); }
 size_t MaskBelow(const float* key, size_t n, float threshold, float* x, float* e) {
@@ -45,6 +48,9 @@ size_t CountGreater(const float* x, size_t n, float value) {
 }
 size_t CountEqual(const float* x, size_t n, float value) {
   return HWY_DYNAMIC_DISPATCH(CountEqualImpl)(x, n, value);
+}
+FiniteRange FiniteMinMax(const float* x, size_t n) {
+  return HWY_DYNAMIC_DISPATCH(FiniteMinMaxImpl)(x, n);
 }
 Moments FiniteMoments(const float* x, size_t n, float shift) {
   return HWY_DYNAMIC_DISPATCH(FiniteMomentsImpl)(x, n, shift);
@@ -58,6 +64,11 @@ void BlockSums(const float* e, size_t n, size_t block, double* sums) {
 
 void BlockMax(const float* x, size_t n, size_t block, float* out) {
   HWY_DYNAMIC_DISPATCH(BlockMaxImpl)(x, n, block, out);
+}
+
+void BucketIndex(const float* key, size_t n, float lo, float scale, uint16_t max_bucket,
+                 uint16_t* out) {
+  HWY_DYNAMIC_DISPATCH(BucketIndexImpl)(key, n, lo, scale, max_bucket, out);
 }
 
 const char* ChosenTargetName() {

@@ -20,7 +20,7 @@ struct LoadStats {
 
 // dst[i] = float(src[i]) / divisor for i in [0, n). The division is IEEE
 // (correctly rounded), so the result equals the caller's own x / divisor.
-// REQUIRES: divisor > 0 and finite; dst holds n floats.
+// dst may be null: the row is only checked. REQUIRES: divisor > 0 and finite.
 LoadStats LoadRow(const void* src, ElementType type, size_t n, float divisor, float* dst);
 
 // x[i] = x[i] / divisor, in place. REQUIRES: divisor > 0.
@@ -37,11 +37,13 @@ struct ExpSums {
   double weighted;  // Σ exp(x[i] - shift) · (x[i] - shift), only when asked for
 };
 
-// e[i] = exp(x[i] - shift) (e may be null: sums only). The difference x - shift
+// e[i] = exp(x[i] / divisor - shift) (e may be null: sums only); the division
+// is the IEEE one, as in LoadRow. The difference x - shift
 // is carried with its rounding error (TwoSum), so e[i] stays within 2 ulp of the
 // exact value even where |x - shift| is large. exp(-inf) = 0; results below
 // e^-104 flush to 0. REQUIRES: shift finite and >= every x[i] (so e <= 1).
-ExpSums ExpShifted(const float* x, size_t n, float shift, float* e, bool weighted);
+ExpSums ExpShifted(const float* x, size_t n, float shift, float* e, bool weighted,
+                   float divisor = 1.0f);
 
 // out[i] = exp(x[i]): the bare SIMD exp pass, the physical yardstick that
 // softmax is measured against in the benchmarks.
@@ -57,6 +59,13 @@ size_t MaskBelow(const float* key, size_t n, float threshold, float* x, float* e
 // How many x[i] > value, and how many x[i] == value.
 size_t CountGreater(const float* x, size_t n, float value);
 size_t CountEqual(const float* x, size_t n, float value);
+
+struct FiniteRange {
+  float min;     // smallest finite value (+inf if none)
+  float max;     // largest finite value (-inf if none)
+  size_t count;  // finite values
+};
+FiniteRange FiniteMinMax(const float* x, size_t n);
 
 struct Moments {
   size_t count;  // finite elements
@@ -76,6 +85,13 @@ void BlockSums(const float* e, size_t n, size_t block, double* sums);
 // out[b] = max of x[b*block .. min(n, (b+1)*block)). REQUIRES: block is a
 // multiple of 64.
 void BlockMax(const float* x, size_t n, size_t block, float* out);
+
+// Linear bucket of each key: out[i] = min(max_bucket, int((key[i] - lo) * scale)),
+// or kNoBucket where key[i] = -inf. Monotone non-decreasing in the key.
+// REQUIRES: key[i] >= lo for finite keys, (hi - lo) * scale finite, max_bucket < kNoBucket.
+constexpr uint16_t kNoBucket = 0xFFFF;
+void BucketIndex(const float* key, size_t n, float lo, float scale, uint16_t max_bucket,
+                 uint16_t* out);
 
 // The name of the SIMD target the dispatcher picks on this CPU ("AVX2", ...).
 const char* ChosenTargetName();

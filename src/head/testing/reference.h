@@ -14,9 +14,13 @@
 #include <string>
 #include <vector>
 
+#include "head/synthetic.h"
 #include "hwy/targets.h"
 
 namespace logitkit::testing {
+
+using head::RandomRow;
+using head::RowKind;
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 using Real = long double;
@@ -32,36 +36,6 @@ inline void ForEachSimdTarget(const std::function<void(const char*)>& fn) {
 
 inline bool TargetHasFma(const std::string& name) {
   return name.rfind("AVX2", 0) == 0 || name.rfind("AVX3", 0) == 0;
-}
-
-enum class RowKind { kNormal1, kNormal5, kPeaked, kTies, kWide };
-
-// A random row of logits. kPeaked looks like a real model's: a normal
-// background and a few tokens far above it; kTies has many equal values.
-inline std::vector<float> RandomRow(std::mt19937_64& rng, size_t n, RowKind kind) {
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> z(n);
-  for (float& v : z) v = normal(rng);
-  switch (kind) {
-    case RowKind::kNormal1: break;
-    case RowKind::kNormal5:
-      for (float& v : z) v *= 5.0f;
-      break;
-    case RowKind::kPeaked: {
-      for (float& v : z) v = 2.0f * v - 5.0f;
-      std::uniform_int_distribution<size_t> pick(0, n - 1);
-      std::uniform_real_distribution<float> height(5.0f, 20.0f);
-      for (int i = 0; i < 4; ++i) z[pick(rng)] = height(rng);
-      break;
-    }
-    case RowKind::kTies:
-      for (float& v : z) v = std::round(v * 2.0f) / 2.0f;
-      break;
-    case RowKind::kWide:
-      for (float& v : z) v *= 30.0f;
-      break;
-  }
-  return z;
 }
 
 // softmax(x) in long double over the finite entries; 0 where x = -inf.

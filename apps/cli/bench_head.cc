@@ -1,0 +1,330 @@
+// `logitkit bench head`: the decode head's benchmark matrix, the physical
+// yardsticks (one SIMD exp pass, memory bandwidth) and the target ratios, all
+// measured in one run. Medians of several repetitions; each repetition runs
+// for at least --min-time-ms.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "commands.h"
+#include "flags.h"
+#include "head/synthetic.h"
+#include "json.h"
+#include "logitkit/head.h"
+#include "logitkit/thread_pool.h"
+#include "ops/row_ops.h"
+
+namespace logitkit::cli {
+namespace {
+
+constexpr const char* kHelp = R"(usage: logitkit bench head [options]
+
+Times the decode head on synthetic rows: every vocabulary size, batch size,
+distribution and setting of the matrix below, plus the yardsticks (one SIMD exp
+pass over the row, memory bandwidth) and the target ratios, in one run.
+
+  vocab      32000 49152 50257 128256 151936 262144
+  batch      1 16 64 (one thread; batch 64 also on --threads threads)
+  dist       peaked (like a real model), normal σ=1 (flat), normal σ=5
+  settings   greedy; T=1; top-k 50; top-p 0.9; llama.cpp default chain
+             (top-k 40, top-p 0.95, min-p 0.05, T 0.8); min-p 0.1;
+             top-p 0.99 with top-k off; top-20 logprobs
+
+options:
+  --vocab V        only this vocabulary size (repeatable)
+  --batch B        only this batch size (repeatable)
+  --quick          V = 128256 and batch 1 only (the targets' cases)
+  --threads N      threads for the parallel batch case (default 2)
+  --reps N         repetitions per case, median reported (default 5)
+  --min-time-ms T  minimum time per repetition (default 20)
+  --json           machine-readable output
+  --help           this text
+)";
+
+using Clock = std::chrono::steady_clock;
+
+struct Setting {
+  const char* name;
+  SamplerParams params;
+};
+
+std::vector<Setting> Settings() {
+  std::vector<Setting> s;
+  SamplerParams p;
+  p.temperature = 0;
+  s.push_back({"greedy", p});
+  s.push_back({"T=1", SamplerParams{}});
+  p = SamplerParams{};
+  p.top_k = 50;
+  s.push_back({"top-k 50", p});
+  p = SamplerParams{};
+  p.top_p = 0.9f;
+  s.push_back({"top-p 0.9", p});
+  p = SamplerParams{};  // llama.cpp's default chain, in its order (temperature last)
+  p.top_k = 40;
+  p.top_p = 0.95f;
+  p.min_p = 0.05f;
+  p.temperature = 0.8f;
+  p.order = {Stage::kTopK, Stage::kTopP, Stage::kMinP, Stage::kTemperature};
+  s.push_back({"llama.cpp chain", p});
+  p = SamplerParams{};
+  p.min_p = 0.1f;
+  s.push_back({"min-p 0.1", p});
+  p = SamplerParams{};
+  p.top_p = 0.99f;
+  s.push_back({"top-p 0.99", p});
+  p = SamplerParams{};
+  p.top_logprobs = 20;
+  p.outputs = kOutputRawLogprob | kOutputLogprob;
+  s.push_back({"top-20 logprobs", p});
+  return s;
+}
+
+struct Dist {
+  const char* name;
+  head::RowKind kind;
+};
+constexpr Dist kDists[] = {{"peaked", head::RowKind::kPeaked},
+                           {"normal1", head::RowKind::kNormal1},
+                           {"normal5", head::RowKind::kNormal5}};
+
+// Median seconds per call of fn, over `reps` repetitions of >= min_time each.
+double MedianSeconds(const std::function<void()>& fn, int reps, double min_time) {
+  fn();  // warm-up: caches, page faults, scratch buffers
+  std::vector<double> per_call;
+  for (int r = 0; r < reps; ++r) {
+    size_t calls = 0;
+    const auto start = Clock::now();
+    double elapsed = 0;
+    do {
+      fn();
+      ++calls;
+      elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    } while (elapsed < min_time);
+    per_call.push_back(elapsed / calls);
+  }
+  std::sort(per_call.begin(), per_call.end());
+  return per_call[per_call.size() / 2];
+}
+
+std::string CpuName() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  }
+  return "unknown";
+}
+
+struct Case {
+  size_t vocab, batch, threads;
+  std::string dist, setting;
+  double us_per_row;
+};
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "logitkit bench head: %s\n", s.message().c_str());
+  return 2;
+}
+
+}  // namespace
+
+int RunBenchHead(const std::vector<std::string>& args) {
+  StatusOr<Flags> flags = Flags::Parse(args, {"vocab", "batch", "threads", "reps", "min-time-ms"},
+                                       {"quick", "json", "help"});
+  if (!flags.ok()) return Fail(flags.status());
+  if (flags->Has("help")) {
+    std::fputs(kHelp, stdout);
+    return 0;
+  }
+  StatusOr<std::vector<double>> vocab_flags = flags->GetDoubles("vocab");
+  StatusOr<std::vector<double>> batch_flags = flags->GetDoubles("batch");
+  StatusOr<long long> threads = flags->GetInt("threads", 2);
+  StatusOr<long long> reps = flags->GetInt("reps", 5);
+  StatusOr<double> min_ms = flags->GetDouble("min-time-ms", 20);
+  for (const Status* s : {&vocab_flags.status(), &batch_flags.status(), &threads.status(),
+                          &reps.status(), &min_ms.status()}) {
+    if (!s->ok()) return Fail(*s);
+  }
+  if (*threads < 1 || *threads > 256) return Fail(InvalidArgumentError("--threads must be in [1, 256]"));
+  if (*reps < 1 || *reps > 1000) return Fail(InvalidArgumentError("--reps must be in [1, 1000]"));
+  if (!(*min_ms > 0)) return Fail(InvalidArgumentError("--min-time-ms must be > 0"));
+  std::vector<size_t> vocabs = {32000, 49152, 50257, 128256, 151936, 262144};
+  std::vector<size_t> batches = {1, 16, 64};
+  if (flags->Has("quick")) vocabs = {128256}, batches = {1};
+  if (!vocab_flags->empty()) vocabs.assign(vocab_flags->begin(), vocab_flags->end());
+  if (!batch_flags->empty()) batches.assign(batch_flags->begin(), batch_flags->end());
+  for (size_t v : vocabs) {
+    if (v < 1 || v > (1u << 24)) return Fail(InvalidArgumentError("--vocab " + std::to_string(v) + " is outside [1, 2^24]"));
+  }
+  for (size_t b : batches) {
+    if (b < 1 || b > 4096) return Fail(InvalidArgumentError("--batch " + std::to_string(b) + " is outside [1, 4096]"));
+  }
+  const double min_time = *min_ms / 1000.0;
+  const bool json = flags->Has("json");
+  const bool progress = !json && isatty(fileno(stderr));
+
+  const std::vector<Setting> settings = Settings();
+  std::vector<Case> cases;
+  ThreadPool one(1), many(static_cast<size_t>(*threads));
+  DecodeHead head1(&one), head_many(&many);
+  std::mt19937_64 rng(2024);
+  size_t done = 0;
+  const size_t total = vocabs.size() * batches.size() * std::size(kDists) * settings.size();
+  for (size_t vocab : vocabs) {
+    for (size_t batch : batches) {
+      for (const Dist& dist : kDists) {
+        std::vector<float> logits;
+        logits.reserve(batch * vocab);
+        for (size_t r = 0; r < batch; ++r) {
+          const std::vector<float> z = head::RandomRow(rng, vocab, dist.kind);
+          logits.insert(logits.end(), z.begin(), z.end());
+        }
+        std::vector<RowState> states(batch);
+        for (size_t r = 0; r < batch; ++r) states[r].stream = r;
+        std::vector<DecodeResult> results;
+        for (const Setting& setting : settings) {
+          for (int parallel = 0; parallel < (batch == 64 && *threads > 1 ? 2 : 1); ++parallel) {
+            DecodeHead& head = parallel ? head_many : head1;
+            uint64_t step = 0;
+            const double seconds = MedianSeconds(
+                [&] {
+                  for (RowState& s : states) s.step = step;
+                  ++step;
+                  Status st = head.DecodeBatch(LogitsBatch::F32(logits, batch, vocab),
+                                               std::span(&setting.params, 1), states, results);
+                  if (!st.ok() || !results[0].status.ok()) std::abort();  // a bug: inputs are valid
+                },
+                static_cast<int>(*reps), min_time);
+            cases.push_back({vocab, batch, parallel ? static_cast<size_t>(*threads) : 1, dist.name,
+                             setting.name, seconds / batch * 1e6});
+          }
+          if (progress) {
+            std::fprintf(stderr, "\r  %zu/%zu cases", ++done, total);
+            std::fflush(stderr);
+          }
+        }
+      }
+    }
+  }
+  if (progress) std::fprintf(stderr, "\r%*s\r", 30, "");
+
+  // Yardsticks at V = 128256, row in cache: one SIMD exp pass, softmax, bandwidth.
+  const size_t kV = 128256;
+  std::vector<float> row = head::RandomRow(rng, kV, head::RowKind::kNormal1), out(kV);
+  const double exp_us = MedianSeconds([&] { ops::Exp(row.data(), kV, out.data()); },
+                                      static_cast<int>(*reps), min_time) * 1e6;
+  const double softmax_us = MedianSeconds([&] { (void)Softmax(row, 1.0f, out); },
+                                          static_cast<int>(*reps), min_time) * 1e6;
+  std::vector<float> big(64u << 20, 1.0f);  // 256 MiB: far beyond the caches
+  volatile float sink = 0;
+  const double read_s = MedianSeconds(
+      [&] {
+        float acc = 0;
+        for (size_t i = 0; i < big.size(); i += 16) acc += big[i];  // one float per cache line
+        sink = acc;
+      },
+      3, min_time);
+  (void)sink;
+  const double bandwidth_gbs = big.size() * 4.0 / read_s / 1e9;
+
+  auto find = [&](size_t v, size_t b, size_t t, const char* dist, const char* setting) {
+    for (const Case& c : cases) {
+      if (c.vocab == v && c.batch == b && c.threads == t && c.dist == dist && c.setting == setting) {
+        return c.us_per_row;
+      }
+    }
+    return std::nan("");
+  };
+  struct Ratio {
+    const char* name;
+    double value;
+    const char* target;
+    bool met;
+  };
+  std::vector<Ratio> ratios;
+  const double chain = find(kV, 1, 1, "peaked", "llama.cpp chain");
+  const double top_p99 = find(kV, 1, 1, "normal1", "top-p 0.99");
+  ratios.push_back({"softmax / exp pass (V=128256)", softmax_us / exp_us, "<= 1.5",
+                    softmax_us / exp_us <= 1.5});
+  if (!std::isnan(chain)) {
+    ratios.push_back({"llama.cpp chain (peaked) / softmax", chain / softmax_us, "<= 2",
+                      chain / softmax_us <= 2});
+  }
+  if (!std::isnan(top_p99)) {
+    ratios.push_back({"top-p 0.99 on flat row / softmax", top_p99 / softmax_us, "<= 4",
+                      top_p99 / softmax_us <= 4});
+  }
+  for (const char* setting : {"T=1", "llama.cpp chain"}) {
+    const double t1 = find(kV, 64, 1, "peaked", setting);
+    const double tn = find(kV, 64, static_cast<size_t>(*threads), "peaked", setting);
+    if (!std::isnan(t1) && !std::isnan(tn)) {
+      static std::string names[2];
+      std::string& name = names[std::string(setting) == "T=1" ? 0 : 1];
+      name = "batch 64 " + std::to_string(*threads) + "-thread / 1-thread throughput (" + setting + ")";
+      ratios.push_back({name.c_str(), t1 / tn, ">= 1.7", t1 / tn >= 1.7});
+    }
+  }
+
+  const std::string cpu = CpuName();
+  if (json) {
+    std::string o = "{\"machine\":{\"cpu\":" + JsonString(cpu) + ",\"simd_target\":" +
+                    JsonString(SimdTargetName()) + ",\"compiler\":" + JsonString(__VERSION__) +
+                    "},\"yardsticks\":{\"exp_pass_us\":" + JsonNumber(exp_us) +
+                    ",\"softmax_us\":" + JsonNumber(softmax_us) + ",\"bandwidth_gb_s\":" +
+                    JsonNumber(bandwidth_gbs) + ",\"row_from_dram_us\":" +
+                    JsonNumber(kV * 4.0 / bandwidth_gbs / 1e3) + "},\"ratios\":[";
+    for (size_t i = 0; i < ratios.size(); ++i) {
+      o += std::string(i ? "," : "") + "{\"name\":" + JsonString(ratios[i].name) + ",\"value\":" +
+           JsonNumber(ratios[i].value) + ",\"target\":" + JsonString(ratios[i].target) +
+           ",\"met\":" + (ratios[i].met ? "true" : "false") + "}";
+    }
+    o += "],\"cases\":[";
+    for (size_t i = 0; i < cases.size(); ++i) {
+      const Case& c = cases[i];
+      o += std::string(i ? "," : "") + "{\"vocab\":" + std::to_string(c.vocab) + ",\"batch\":" +
+           std::to_string(c.batch) + ",\"threads\":" + std::to_string(c.threads) + ",\"dist\":" +
+           JsonString(c.dist) + ",\"setting\":" + JsonString(c.setting) + ",\"us_per_row\":" +
+           JsonNumber(c.us_per_row) + "}";
+    }
+    std::printf("%s]}\n", o.c_str());
+    return 0;
+  }
+  std::printf("machine: %s, SIMD target %s, %s\n", cpu.c_str(), SimdTargetName(), __VERSION__);
+  std::printf("yardsticks (V = 128256, row in cache): exp pass %.1f us, softmax %.1f us; "
+              "memory read %.1f GB/s (a row from DRAM: %.1f us)\n\n",
+              exp_us, softmax_us, bandwidth_gbs, kV * 4.0 / bandwidth_gbs / 1e3);
+  std::printf("%8s %6s %8s %-9s %-17s %12s %10s\n", "vocab", "batch", "threads", "dist", "setting",
+              "us/row", "ns/token");
+  for (const Case& c : cases) {
+    std::printf("%8zu %6zu %8zu %-9s %-17s %12.2f %10.3f\n", c.vocab, c.batch, c.threads,
+                c.dist.c_str(), c.setting.c_str(), c.us_per_row, c.us_per_row * 1e3 / c.vocab);
+  }
+  std::printf("\ntargets (measured in this run):\n");
+  for (const Ratio& r : ratios) {
+    std::printf("  %-58s %7.2f  target %-7s %s\n", r.name, r.value, r.target, r.met ? "met" : "MISSED");
+  }
+  return 0;
+}
+
+int RunBench(const std::vector<std::string>& args) {
+  if (args.empty() || args[0] == "--help" || args[0] == "help") {
+    std::fputs("usage: logitkit bench head [options]   (logitkit bench head --help)\n",
+               args.empty() ? stderr : stdout);
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "head") return RunBenchHead(std::vector<std::string>(args.begin() + 1, args.end()));
+  std::fprintf(stderr, "logitkit bench: unknown benchmark '%s' (available: head)\n", args[0].c_str());
+  return 2;
+}
+
+}  // namespace logitkit::cli

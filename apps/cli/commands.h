@@ -1,0 +1,16 @@
+// The logitkit subcommands. Each takes the arguments after its name and
+// returns the process exit code (0 ok, 1 runtime error, 2 usage error).
+#ifndef LOGITKIT_APPS_CLI_COMMANDS_H_
+#define LOGITKIT_APPS_CLI_COMMANDS_H_
+
+#include <string>
+#include <vector>
+
+namespace logitkit::cli {
+
+int RunDemo(const std::vector<std::string>& args);
+int RunBench(const std::vector<std::string>& args);
+
+}  // namespace logitkit::cli
+
+#endif  // LOGITKIT_APPS_CLI_COMMANDS_H_

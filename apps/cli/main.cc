@@ -1,0 +1,36 @@
+// logitkit: the command-line tool. Thin: flags -> library calls.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+
+namespace {
+
+constexpr const char* kUsage = R"(logitkit: from logits to the next token, exactly and fast.
+
+usage: logitkit <command> [options]      (logitkit <command> --help for its options)
+
+commands:
+  demo     the seed's "The capital of France is" row: logits, probabilities at
+           several temperatures, filters and seeded samples
+  bench    benchmarks: `logitkit bench head` times the decode head
+  help     this text
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
+    std::fputs(kUsage, args.empty() ? stderr : stdout);
+    return args.empty() ? 2 : 0;
+  }
+  const std::string command = args[0];
+  args.erase(args.begin());
+  if (command == "demo") return logitkit::cli::RunDemo(args);
+  if (command == "bench") return logitkit::cli::RunBench(args);
+  std::fprintf(stderr, "logitkit: unknown command '%s'\n\n%s", command.c_str(), kUsage);
+  return 2;
+}
