@@ -13,22 +13,21 @@ namespace {
 // compact id list instead of the whole vocabulary.
 void MaybeCompact(Candidates& c, size_t n_kept, RowScratch& s) {
   if (c.ids != nullptr || n_kept * 8 > c.n) return;
-  float* vals = s.sparse_vals.Get(n_kept);
-  float* exps = s.sparse_exps.Get(n_kept);
-  int32_t* ids = s.sparse_ids.Get(n_kept);
-  size_t j = 0;
-  for (size_t i = 0; i < c.n; ++i) {
-    if (c.vals[i] == kNegInf) continue;
-    vals[j] = c.vals[i];
-    if (c.exps_valid) exps[j] = c.exps[i];
-    ids[j] = static_cast<int32_t>(i);
-    ++j;
+  uint32_t* positions = s.members.Get(c.n);
+  const size_t kept = ops::FindFinite(c.vals, c.n, positions);
+  LK_DCHECK(kept == n_kept);
+  float* vals = s.sparse_vals.Get(kept);
+  float* exps = s.sparse_exps.Get(kept);
+  int32_t* ids = s.sparse_ids.Get(kept);
+  for (size_t j = 0; j < kept; ++j) {
+    vals[j] = c.vals[positions[j]];
+    if (c.exps_valid) exps[j] = c.exps[positions[j]];
+    ids[j] = static_cast<int32_t>(positions[j]);
   }
-  LK_DCHECK(j == n_kept);
   c.vals = vals;
   c.exps = exps;
   c.ids = ids;
-  c.n = j;
+  c.n = kept;
 }
 
 // Keeps key >= cut.key, and of the elements with key == cut.key only the first

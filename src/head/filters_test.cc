@@ -71,7 +71,9 @@ TEST(TopK, KeepsExactlyTheReferenceSetOnThousandsOfRows) {
       ExpectMatches(KeptMask(x), ref, c.name + " k=" + std::to_string(k));
       ASSERT_EQ(*kept, Count(ref.keep));
       for (size_t i = 0; i < x.size(); ++i) {
-        if (x[i] != kNegInf) ASSERT_EQ(x[i], c.z[i]) << "a kept value changed";
+        if (x[i] != kNegInf) {
+          ASSERT_EQ(x[i], c.z[i]) << "a kept value changed";
+        }
       }
     }
   }

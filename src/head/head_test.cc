@@ -393,7 +393,9 @@ TEST(DecodeHead, HandlesVocabulariesFromOneToTwoHundredSixtyTwoThousand) {
     const DecodeResult r = head.Decode(z, p, State(1, 1, 1));
     ASSERT_TRUE(r.status.ok());
     EXPECT_LT(static_cast<size_t>(r.token), n);
-    if (n == 1) EXPECT_EQ(r.logprob, 0.0f);
+    if (n == 1) {
+      EXPECT_EQ(r.logprob, 0.0f);
+    }
   }
 }
 

@@ -39,10 +39,8 @@ PrefixCut FinishBySort(const float* keys, const float* weights, size_t n, double
   return cut;
 }
 
-}  // namespace
-
-PrefixCut SelectPrefix(const float* keys, const float* weights, size_t n, double target,
-                       RowScratch& s) {
+PrefixCut SelectPrefixLevels(const float* keys, const float* weights, size_t n, double target,
+                             RowScratch& s) {
   const float* k = keys;
   const float* w = weights;
   size_t m = n;
@@ -84,13 +82,13 @@ PrefixCut SelectPrefix(const float* keys, const float* weights, size_t n, double
                                           n_buckets - 1, (static_cast<double>(k[i]) - lo) * scale));
       }
     }
+    // Weighted: masses only (counts come from one SIMD pass at the end);
+    // unit weights: counts only. Either way one scatter per element.
     s.hist_weight.assign(n_buckets, 0.0);
     s.hist_count.assign(n_buckets, 0);
     if (w != nullptr) {
       for (size_t i = 0; i < m; ++i) {
-        if (bucket[i] == ops::kNoBucket) continue;
-        s.hist_weight[bucket[i]] += w[i];
-        ++s.hist_count[bucket[i]];
+        if (bucket[i] != ops::kNoBucket) s.hist_weight[bucket[i]] += w[i];
       }
     } else {
       for (size_t i = 0; i < m; ++i) {
@@ -98,9 +96,10 @@ PrefixCut SelectPrefix(const float* keys, const float* weights, size_t n, double
       }
       for (size_t b = 0; b < n_buckets; ++b) s.hist_weight[b] = s.hist_count[b];
     }
+    // A bucket with no mass cannot hold the element that reaches the target.
     size_t boundary = n_buckets;
     for (size_t b = n_buckets; b-- > 0;) {
-      if (s.hist_count[b] == 0) continue;
+      if (s.hist_weight[b] == 0) continue;
       boundary = b;
       if (above_weight + s.hist_weight[b] >= target) break;
       above_weight += s.hist_weight[b];
@@ -119,12 +118,14 @@ PrefixCut SelectPrefix(const float* keys, const float* weights, size_t n, double
       above_count -= s.hist_count[boundary];
     }
     // Gather the boundary bucket's members, in position order, for the next level.
-    s.sel_keys2.clear();
-    s.sel_weights2.clear();
-    for (size_t i = 0; i < m; ++i) {
-      if (bucket[i] != boundary) continue;
-      s.sel_keys2.push_back(k[i]);
-      if (w != nullptr) s.sel_weights2.push_back(w[i]);
+    uint32_t* members = s.members.Get(m);
+    const size_t n_members =
+        ops::FindBucket(bucket, m, static_cast<uint16_t>(boundary), members);
+    s.sel_keys2.resize(n_members);
+    s.sel_weights2.resize(w != nullptr ? n_members : 0);
+    for (size_t j = 0; j < n_members; ++j) {
+      s.sel_keys2[j] = k[members[j]];
+      if (w != nullptr) s.sel_weights2[j] = w[members[j]];
     }
     std::swap(s.sel_keys, s.sel_keys2);
     std::swap(s.sel_weights, s.sel_weights2);
@@ -132,6 +133,17 @@ PrefixCut SelectPrefix(const float* keys, const float* weights, size_t n, double
     w = w != nullptr ? s.sel_weights.data() : nullptr;
     m = s.sel_keys.size();
   }
+}
+
+}  // namespace
+
+PrefixCut SelectPrefix(const float* keys, const float* weights, size_t n, double target,
+                       RowScratch& s) {
+  PrefixCut cut = SelectPrefixLevels(keys, weights, n, target, s);
+  if (weights != nullptr && !cut.all) {  // weighted levels count nothing: count now
+    cut.n_kept = ops::CountGreater(keys, n, cut.key) + cut.ties_kept;
+  }
+  return cut;
 }
 
 void TopKPositions(const float* x, size_t n, size_t k, RowScratch& s, std::vector<int32_t>& out) {

@@ -33,7 +33,9 @@ void ExpectSoftmaxAccurate(const std::vector<float>& z, const char* target, cons
   ASSERT_TRUE(LogSoftmax(z, 1.0f, logprobs).ok());
   for (size_t i = 0; i < z.size(); ++i) {
     if (ref[i] == 0) {
-      if (z[i] == kNegInf) ASSERT_EQ(logprobs[i], kNegInf);
+      if (z[i] == kNegInf) {
+        ASSERT_EQ(logprobs[i], kNegInf);
+      }
       continue;
     }
     const Real lr = std::log(ref[i]);

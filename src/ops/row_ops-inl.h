@@ -381,6 +381,42 @@ HWY_NOINLINE void BucketIndexImpl(const float* key, size_t n, float lo, float sc
   }
 }
 
+HWY_NOINLINE size_t FindBucketImpl(const uint16_t* bucket, size_t n, uint16_t value,
+                                   uint32_t* positions) {
+  const hn::ScalableTag<uint16_t> d16;
+  const size_t N = hn::Lanes(d16);
+  const auto v = hn::Set(d16, value);
+  size_t found = 0, i = 0;
+  for (; i + N <= n; i += N) {
+    const auto eq = hn::Eq(hn::LoadU(d16, bucket + i), v);
+    if (hn::AllFalse(d16, eq)) continue;  // most vectors hold no member
+    for (size_t j = 0; j < N; ++j) {
+      if (bucket[i + j] == value) positions[found++] = static_cast<uint32_t>(i + j);
+    }
+  }
+  for (; i < n; ++i) {
+    if (bucket[i] == value) positions[found++] = static_cast<uint32_t>(i);
+  }
+  return found;
+}
+
+HWY_NOINLINE size_t FindFiniteImpl(const float* x, size_t n, uint32_t* positions) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  const VF neg_inf = hn::Set(d, kNegInf);
+  size_t found = 0, i = 0;
+  for (; i + N <= n; i += N) {
+    if (hn::AllTrue(d, hn::Eq(hn::LoadU(d, x + i), neg_inf))) continue;
+    for (size_t j = 0; j < N; ++j) {
+      if (x[i + j] != kNegInf) positions[found++] = static_cast<uint32_t>(i + j);
+    }
+  }
+  for (; i < n; ++i) {
+    if (x[i] != kNegInf) positions[found++] = static_cast<uint32_t>(i);
+  }
+  return found;
+}
+
 }  // namespace logitkit::ops::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 

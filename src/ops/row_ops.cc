@@ -25,6 +25,8 @@ HWY_EXPORT(DistanceKeysImpl);
 HWY_EXPORT(BlockSumsImpl);
 HWY_EXPORT(BlockMaxImpl);
 HWY_EXPORT(BucketIndexImpl);
+HWY_EXPORT(FindBucketImpl);
+HWY_EXPORT(FindFiniteImpl);
 
 LoadStats LoadRow(const void* src, ElementType type, size_t n, float divisor, float* dst) {
   return HWY_DYNAMIC_DISPATCH(LoadRowImpl)(src, type, n, divisor, dst);
@@ -69,6 +71,14 @@ void BlockMax(const float* x, size_t n, size_t block, float* out) {
 void BucketIndex(const float* key, size_t n, float lo, float scale, uint16_t max_bucket,
                  uint16_t* out) {
   HWY_DYNAMIC_DISPATCH(BucketIndexImpl)(key, n, lo, scale, max_bucket, out);
+}
+
+size_t FindBucket(const uint16_t* bucket, size_t n, uint16_t value, uint32_t* positions) {
+  return HWY_DYNAMIC_DISPATCH(FindBucketImpl)(bucket, n, value, positions);
+}
+
+size_t FindFinite(const float* x, size_t n, uint32_t* positions) {
+  return HWY_DYNAMIC_DISPATCH(FindFiniteImpl)(x, n, positions);
 }
 
 const char* ChosenTargetName() {

@@ -93,6 +93,14 @@ constexpr uint16_t kNoBucket = 0xFFFF;
 void BucketIndex(const float* key, size_t n, float lo, float scale, uint16_t max_bucket,
                  uint16_t* out);
 
+// Writes the positions i with bucket[i] == value to `positions` (ascending);
+// returns how many. REQUIRES: positions holds n entries.
+size_t FindBucket(const uint16_t* bucket, size_t n, uint16_t value, uint32_t* positions);
+
+// Writes the positions of the finite elements of x (ascending); returns how
+// many. REQUIRES: positions holds n entries.
+size_t FindFinite(const float* x, size_t n, uint32_t* positions);
+
 // The name of the SIMD target the dispatcher picks on this CPU ("AVX2", ...).
 const char* ChosenTargetName();
 
