@@ -52,7 +52,7 @@ struct RowScratch {
   Buffer<int32_t> sparse_ids;
   Buffer<uint16_t> buckets;
   Buffer<uint32_t> members;
-  // For SelectPrefix and the top-k gather.
+  // For the selection (select.h) and the top-k gather.
   std::vector<float> sel_keys, sel_weights, sel_keys2, sel_weights2;
   std::vector<int32_t> order, kept_positions;
   std::vector<float> gather_vals;

@@ -93,8 +93,8 @@ void FilterTopK(Candidates& c, size_t k, RowScratch& s) {
 }
 
 void FilterTopP(Candidates& c, double p, RowScratch& s) {
-  const ops::ExpSums sums = EnsureExps(c, false);
-  const PrefixCut cut = SelectPrefix(c.vals, c.exps, c.n, p * sums.sum, s);
+  EnsureExps(c, false);
+  const PrefixCut cut = SelectTopMass(c.vals, c.exps, c.n, p, s);
   ApplyCut(c, c.vals, cut, s);
   c.sum_valid = false;  // exps stay valid per token, but their sum is stale
 }
@@ -114,7 +114,7 @@ void FilterTypicalP(Candidates& c, double p, RowScratch& s) {
   const double center = static_cast<double>(c.max) + sums.weighted / sums.sum;
   float* keys = s.keys.Get(c.n);
   ops::DistanceKeys(c.vals, c.n, static_cast<float>(center), keys);
-  const PrefixCut cut = SelectPrefix(keys, c.exps, c.n, p * sums.sum, s);
+  const PrefixCut cut = SelectTopMass(keys, c.exps, c.n, p, s);
   ApplyCut(c, keys, cut, s);
   c.max = ops::Max(c.vals, c.n);  // typical-p may remove the most probable token
   c.sum_valid = false;
@@ -131,15 +131,23 @@ void FilterTopNSigma(Candidates& c, double n_sigma) {
 }
 
 size_t Draw(Candidates& c, double u, RowScratch& s) {
-  // Recompute if the max moved far below the old shift (typical-p removed it):
-  // the kept tokens' exps could otherwise underflow.
-  if (!c.exps_valid || c.shift - c.max > 30.0f) EnsureExps(c, false);
   // Block sums find the block holding the target in n / 512 steps; only that
-  // block is walked token by token.
+  // block is walked token by token. Without stored exps (no filter needed
+  // them), each block's exps are summed without being written, and only the
+  // chosen block's are computed again, by the same kernel, so the values agree.
   constexpr size_t kBlock = 512;
+  const bool stored = c.exps_valid && c.shift - c.max <= 30.0f;  // else they may underflow
+  if (!stored) c.shift = c.max;
   const size_t n_blocks = (c.n + kBlock - 1) / kBlock;
   s.block_sums.resize(n_blocks);
-  ops::BlockSums(c.exps, c.n, kBlock, s.block_sums.data());
+  if (stored) {
+    ops::BlockSums(c.exps, c.n, kBlock, s.block_sums.data());
+  } else {
+    for (size_t b = 0; b < n_blocks; ++b) {
+      const size_t len = std::min(kBlock, c.n - b * kBlock);
+      s.block_sums[b] = ops::ExpShifted(c.vals + b * kBlock, len, c.shift, nullptr, false).sum;
+    }
+  }
   double total = 0;
   for (double b : s.block_sums) total += b;
   c.exp_sum = total;
@@ -153,12 +161,19 @@ size_t Draw(Candidates& c, double u, RowScratch& s) {
   // Skip empty trailing blocks that rounding may have walked into.
   while (block > 0 && s.block_sums[block] == 0) --block;
   const size_t begin = block * kBlock, end = std::min(c.n, begin + kBlock);
+  const float* exps = c.exps + begin;
+  if (!stored) {
+    float* block_exps = s.keys.Get(kBlock);
+    ops::ExpShifted(c.vals + begin, end - begin, c.shift, block_exps, false);
+    exps = block_exps;
+  }
   size_t last_positive = begin;
   double running = 0;
   for (size_t i = begin; i < end; ++i) {
-    if (c.exps[i] <= 0.0f) continue;
+    const float e = exps[i - begin];
+    if (e <= 0.0f) continue;
     last_positive = i;
-    running += c.exps[i];
+    running += e;
     if (running > remaining) return i;
   }
   return last_positive;  // rounding: the target sits at the block's very end

@@ -26,7 +26,8 @@ void FilterTypicalP(Candidates& c, double p, RowScratch& s);
 void FilterTopNSigma(Candidates& c, double n_sigma);
 
 // The position in c drawn with uniform u in [0, 1): the first position, in id
-// order, where the running sum of exps exceeds u · Σ exps.
+// order, where the running sum of exp(vals - shift) exceeds u · Σ. Leaves
+// c.shift and c.exp_sum describing the final distribution.
 size_t Draw(Candidates& c, double u, RowScratch& s);
 
 // Number of finite values.

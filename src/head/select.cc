@@ -39,6 +39,9 @@ PrefixCut FinishBySort(const float* keys, const float* weights, size_t n, double
   return cut;
 }
 
+// `target` is a count for unit weights, and a fraction of the total weight
+// otherwise: the total is summed from the same doubles the walk adds, so the
+// two agree to the last bit whatever the caller's own sum says.
 PrefixCut SelectPrefixLevels(const float* keys, const float* weights, size_t n, double target,
                              RowScratch& s) {
   const float* k = keys;
@@ -61,6 +64,11 @@ PrefixCut SelectPrefixLevels(const float* keys, const float* weights, size_t n, 
       cut.all = true;
       cut.n_kept = finite;
       return cut;
+    }
+    if (level == 0 && w != nullptr && (finite <= kSortLimit || lo == hi)) {
+      double total = 0;
+      for (size_t i = 0; i < m; ++i) total += w[i];  // -inf keys carry weight 0
+      target *= total;
     }
     if (finite <= kSortLimit || lo == hi) {
       return FinishBySort(k, w, m, target, above_weight, above_count, s.order);
@@ -95,6 +103,11 @@ PrefixCut SelectPrefixLevels(const float* keys, const float* weights, size_t n, 
         if (bucket[i] != ops::kNoBucket) ++s.hist_count[bucket[i]];
       }
       for (size_t b = 0; b < n_buckets; ++b) s.hist_weight[b] = s.hist_count[b];
+    }
+    if (level == 0 && w != nullptr) {
+      double total = 0;
+      for (double b : s.hist_weight) total += b;
+      target *= total;
     }
     // A bucket with no mass cannot hold the element that reaches the target.
     size_t boundary = n_buckets;
@@ -137,10 +150,14 @@ PrefixCut SelectPrefixLevels(const float* keys, const float* weights, size_t n, 
 
 }  // namespace
 
-PrefixCut SelectPrefix(const float* keys, const float* weights, size_t n, double target,
-                       RowScratch& s) {
-  PrefixCut cut = SelectPrefixLevels(keys, weights, n, target, s);
-  if (weights != nullptr && !cut.all) {  // weighted levels count nothing: count now
+PrefixCut SelectTopCount(const float* keys, size_t n, size_t count, RowScratch& s) {
+  return SelectPrefixLevels(keys, nullptr, n, static_cast<double>(count), s);
+}
+
+PrefixCut SelectTopMass(const float* keys, const float* weights, size_t n, double fraction,
+                        RowScratch& s) {
+  PrefixCut cut = SelectPrefixLevels(keys, weights, n, fraction, s);
+  if (!cut.all) {  // weighted levels count nothing: count now
     cut.n_kept = ops::CountGreater(keys, n, cut.key) + cut.ties_kept;
   }
   return cut;
@@ -176,7 +193,7 @@ void TopKPositions(const float* x, size_t n, size_t k, RowScratch& s, std::vecto
           }
         }
       }
-      const PrefixCut cut = SelectPrefix(vals.data(), nullptr, vals.size(), double(k), s);
+      const PrefixCut cut = SelectTopCount(vals.data(), vals.size(), k, s);
       size_t ties = 0;
       for (size_t j = 0; j < vals.size(); ++j) {
         if (cut.all || vals[j] > cut.key || (vals[j] == cut.key && ties++ < cut.ties_kept)) {
@@ -187,7 +204,7 @@ void TopKPositions(const float* x, size_t n, size_t k, RowScratch& s, std::vecto
     }
   }
   if (!gathered) {
-    const PrefixCut cut = SelectPrefix(x, nullptr, n, double(k), s);
+    const PrefixCut cut = SelectTopCount(x, n, k, s);
     threshold = cut.key;
     ties_kept = cut.ties_kept;
     size_t ties = 0;

@@ -20,13 +20,16 @@ struct PrefixCut {
   size_t n_kept = 0;     // length of the prefix
 };
 
-// Finds the shortest prefix whose total weight reaches `target` (compared in
-// double precision). weights == null means weight 1 each (target = a count).
+// The shortest prefix of at least `count` elements (all, if fewer are finite).
 // Cost: O(n) bucket passes on the values (linear buckets between the smallest
 // and largest key, each pass keeping only the bucket where the target falls)
 // until at most 64 elements or one distinct key remain; only those are sorted.
-PrefixCut SelectPrefix(const float* keys, const float* weights, size_t n, double target,
-                       RowScratch& scratch);
+PrefixCut SelectTopCount(const float* keys, size_t n, size_t count, RowScratch& scratch);
+
+// The shortest prefix whose weight reaches `fraction` of the total weight,
+// both summed in double from the same per-element values. Same cost.
+PrefixCut SelectTopMass(const float* keys, const float* weights, size_t n, double fraction,
+                        RowScratch& scratch);
 
 // Positions of the k highest values of x[0, n) (ties: lower position), in
 // ascending position order, written to `out` (resized). Fewer if fewer than k

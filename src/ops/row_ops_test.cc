@@ -118,7 +118,7 @@ TEST(RowOps, BlockSumsAndBlockMaxCoverEveryElementOnce) {
   for (size_t b = 0; b < 16; ++b) {
     double sum = 0;
     for (size_t i = b * 64; i < std::min<size_t>(1000, (b + 1) * 64); ++i) sum += x[i];
-    EXPECT_NEAR(sums[b], sum, 1e-12 * sum);  // float values summed in double
+    EXPECT_NEAR(sums[b], sum, 1e-7 * sum);  // pairs in float, then double
     EXPECT_EQ(maxes[b], x[std::min<size_t>(999, (b + 1) * 64 - 1)]);
   }
 }
