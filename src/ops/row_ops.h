@@ -41,12 +41,13 @@ struct ExpSums {
 // is the IEEE one, as in LoadRow. The difference x - shift
 // is carried with its rounding error (TwoSum), so e[i] stays within 2 ulp of the
 // exact value even where |x - shift| is large. exp(-inf) = 0; results below
-// e^-104 flush to 0. REQUIRES: shift finite and >= every x[i] (so e <= 1).
+// e^-87.3 (the float normal range) flush to 0. REQUIRES: shift finite and >= every x[i] (so e <= 1).
 ExpSums ExpShifted(const float* x, size_t n, float shift, float* e, bool weighted,
                    float divisor = 1.0f);
 
-// out[i] = exp(x[i]): the bare SIMD exp pass, the physical yardstick that
-// softmax is measured against in the benchmarks.
+// out[i] = exp(x[i]) for x[i] <= 0 (0 below -87.3), with the same exp kernel
+// as ExpShifted: the bare SIMD exp pass, the physical yardstick that softmax is
+// measured against in the benchmarks. REQUIRES: x[i] <= 0.
 void Exp(const float* x, size_t n, float* out);
 
 // x[i] *= scale.
