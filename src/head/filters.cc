@@ -92,8 +92,42 @@ void FilterTopK(Candidates& c, size_t k, RowScratch& s) {
   c.sum_valid = false;
 }
 
+// Real rows put most of the mass on a few tokens: look for the top-p boundary
+// among the 64 highest first. The walk adds the same per-token doubles that
+// make up the total, so the answer is the one the general path would give.
+// Returns false (and changes nothing) when the 64 do not reach p.
+bool TopPAmongTheHighest(Candidates& c, double p, RowScratch& s) {
+  constexpr size_t kHighest = 64;
+  std::vector<int32_t>& top = s.kept_positions;
+  TopKPositions(c.vals, c.n, kHighest, s, top);
+  const float* vals = c.vals;
+  std::stable_sort(top.begin(), top.end(), [vals](int32_t a, int32_t b) { return vals[a] > vals[b]; });
+  const double target = p * ops::SumToDouble(c.exps, c.n);
+  double mass = 0;
+  size_t len = 0;
+  while (len < top.size() && mass < target) mass += c.exps[top[len++]];
+  if (mass < target) return false;
+  top.resize(len);
+  std::sort(top.begin(), top.end());  // back to id order
+  float* new_vals = s.sparse_vals.Get(len);
+  float* new_exps = s.sparse_exps.Get(len);
+  int32_t* new_ids = s.sparse_ids.Get(len);
+  for (size_t j = 0; j < len; ++j) {
+    new_vals[j] = c.vals[top[j]];
+    new_exps[j] = c.exps[top[j]];
+    new_ids[j] = c.Id(static_cast<size_t>(top[j]));
+  }
+  c.vals = new_vals;
+  c.exps = new_exps;
+  c.ids = new_ids;
+  c.n = len;
+  c.sum_valid = false;
+  return true;
+}
+
 void FilterTopP(Candidates& c, double p, RowScratch& s) {
   EnsureExps(c, false);
+  if (c.ids == nullptr && c.n >= 4096 && TopPAmongTheHighest(c, p, s)) return;
   const PrefixCut cut = SelectTopMass(c.vals, c.exps, c.n, p, s);
   ApplyCut(c, c.vals, cut, s);
   c.sum_valid = false;  // exps stay valid per token, but their sum is stale

@@ -38,11 +38,14 @@ HWY_INLINE void StorePartial(DF d, VF v, float* p, size_t count) {
   for (size_t i = 0; i < count; ++i) p[i] = buf[i];
 }
 
-// Sums float vectors into double lanes (two double vectors per float vector).
+// Sums float vectors into double lanes. kGroup float vectors are added
+// (kGroup - 1 roundings, relative error <= (kGroup - 1) · 6e-8) before each
+// promotion to double; kGroup = 1 sums the exact float values in double.
 #if HWY_TARGET == HWY_SCALAR
-class DoubleSum {  // one lane: a plain double
+template <int kGroup>
+class DoubleSumT {  // one lane: a plain double
  public:
-  explicit DoubleSum(DF) {}
+  explicit DoubleSumT(DF) {}
   HWY_INLINE void Add(VF v) { total_ += hn::GetLane(v); }
   double Total() { return total_; }
 
@@ -50,14 +53,13 @@ class DoubleSum {  // one lane: a plain double
   double total_ = 0;
 };
 #else
-class DoubleSum {
+template <int kGroup>
+class DoubleSumT {
  public:
-  // Four float vectors are added (three roundings, <= 1.8e-7 relative) before
-  // each promotion to double.
-  explicit DoubleSum(DF d) : lo_(hn::Zero(dd_)), hi_(hn::Zero(dd_)), pending_(hn::Zero(d)) {}
+  explicit DoubleSumT(DF d) : lo_(hn::Zero(dd_)), hi_(hn::Zero(dd_)), pending_(hn::Zero(d)) {}
   HWY_INLINE void Add(VF v) {
     pending_ = n_pending_ == 0 ? v : hn::Add(pending_, v);
-    if (++n_pending_ == 4) {
+    if (++n_pending_ == kGroup) {
       Promote(pending_);
       n_pending_ = 0;
     }
@@ -80,6 +82,7 @@ class DoubleSum {
   int n_pending_ = 0;
 };
 #endif
+using DoubleSum = DoubleSumT<4>;
 
 // Loads n elements of `type` from src + i as floats; past n, lanes are -inf.
 HWY_INLINE VF LoadElements(DF d, const void* src, ElementType type, size_t i, size_t n) {
@@ -429,6 +432,16 @@ HWY_NOINLINE void BlockSumsImpl(const float* e, size_t n, size_t block, double* 
     }
     sums[b] = sum.Total();
   }
+}
+
+HWY_NOINLINE double SumToDoubleImpl(const float* x, size_t n) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  DoubleSumT<1> sum(d);
+  for (size_t i = 0; i < n; i += N) {
+    sum.Add(i + N <= n ? hn::LoadU(d, x + i) : LoadPadded(d, x + i, n - i, 0.0f));
+  }
+  return sum.Total();
 }
 
 HWY_NOINLINE void BlockMaxImpl(const float* x, size_t n, size_t block, float* out) {

@@ -24,6 +24,7 @@ HWY_EXPORT(FiniteMinMaxImpl);
 HWY_EXPORT(DistanceKeysImpl);
 HWY_EXPORT(BlockSumsImpl);
 HWY_EXPORT(BlockMaxImpl);
+HWY_EXPORT(SumToDoubleImpl);
 HWY_EXPORT(BucketIndexImpl);
 HWY_EXPORT(FindBucketImpl);
 HWY_EXPORT(FindFiniteImpl);
@@ -64,6 +65,9 @@ void BlockSums(const float* e, size_t n, size_t block, double* sums) {
   HWY_DYNAMIC_DISPATCH(BlockSumsImpl)(e, n, block, sums);
 }
 
+double SumToDouble(const float* x, size_t n) {
+  return HWY_DYNAMIC_DISPATCH(SumToDoubleImpl)(x, n);
+}
 void BlockMax(const float* x, size_t n, size_t block, float* out) {
   HWY_DYNAMIC_DISPATCH(BlockMaxImpl)(x, n, block, out);
 }

@@ -83,6 +83,9 @@ void DistanceKeys(const float* x, size_t n, float center, float* key);
 // is a multiple of 64.
 void BlockSums(const float* e, size_t n, size_t block, double* sums);
 
+// Σ x[i] in double, each float vector promoted before it is added.
+double SumToDouble(const float* x, size_t n);
+
 // out[b] = max of x[b*block .. min(n, (b+1)*block)). REQUIRES: block is a
 // multiple of 64.
 void BlockMax(const float* x, size_t n, size_t block, float* out);
