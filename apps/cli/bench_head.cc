@@ -17,6 +17,7 @@
 
 #include "commands.h"
 #include "flags.h"
+#include "base/format.h"
 #include "head/synthetic.h"
 #include "json.h"
 #include "logitkit/head.h"
@@ -146,29 +147,44 @@ int RunBenchHead(const std::vector<std::string>& args) {
     std::fputs(kHelp, stdout);
     return 0;
   }
-  StatusOr<std::vector<double>> vocab_flags = flags->GetDoubles("vocab");
-  StatusOr<std::vector<double>> batch_flags = flags->GetDoubles("batch");
   StatusOr<long long> threads = flags->GetInt("threads", 2);
   StatusOr<long long> reps = flags->GetInt("reps", 5);
   StatusOr<double> min_ms = flags->GetDouble("min-time-ms", 20);
-  for (const Status* s : {&vocab_flags.status(), &batch_flags.status(), &threads.status(),
-                          &reps.status(), &min_ms.status()}) {
+  for (const Status* s : {&threads.status(), &reps.status(), &min_ms.status()}) {
     if (!s->ok()) return Fail(*s);
   }
-  if (*threads < 1 || *threads > 256) return Fail(InvalidArgumentError("--threads must be in [1, 256]"));
-  if (*reps < 1 || *reps > 1000) return Fail(InvalidArgumentError("--reps must be in [1, 1000]"));
-  if (!(*min_ms > 0)) return Fail(InvalidArgumentError("--min-time-ms must be > 0"));
+  if (*threads < 1 || *threads > 256) {
+    return Fail(InvalidArgumentError("--threads " + std::to_string(*threads) + " is outside [1, 256]"));
+  }
+  if (*reps < 1 || *reps > 1000) {
+    return Fail(InvalidArgumentError("--reps " + std::to_string(*reps) + " is outside [1, 1000]"));
+  }
+  if (!(*min_ms > 0 && *min_ms <= 10000)) {
+    return Fail(InvalidArgumentError("--min-time-ms " + base::Num(*min_ms) +
+                                     " is outside (0, 10000]"));
+  }
   std::vector<size_t> vocabs = {32000, 49152, 50257, 128256, 151936, 262144};
   std::vector<size_t> batches = {1, 16, 64};
   if (flags->Has("quick")) vocabs = {128256}, batches = {1};
-  if (!vocab_flags->empty()) vocabs.assign(vocab_flags->begin(), vocab_flags->end());
-  if (!batch_flags->empty()) batches.assign(batch_flags->begin(), batch_flags->end());
-  for (size_t v : vocabs) {
-    if (v < 1 || v > (1u << 24)) return Fail(InvalidArgumentError("--vocab " + std::to_string(v) + " is outside [1, 2^24]"));
-  }
-  for (size_t b : batches) {
-    if (b < 1 || b > 4096) return Fail(InvalidArgumentError("--batch " + std::to_string(b) + " is outside [1, 4096]"));
-  }
+  // Integer lists, each value range-checked before it is used.
+  auto sizes = [&](const char* name, long long max, std::vector<size_t>& out) -> Status {
+    const std::vector<std::string> texts = flags->GetAll(name);
+    if (texts.empty()) return OkStatus();
+    out.clear();
+    for (const std::string& text : texts) {
+      StatusOr<Flags> one = Flags::Parse({"--" + std::string(name), text}, {name}, {});
+      StatusOr<long long> v = one.ok() ? one->GetInt(name, 0) : StatusOr<long long>(one.status());
+      if (!v.ok()) return v.status();
+      if (*v < 1 || *v > max) {
+        return InvalidArgumentError("--" + std::string(name) + " " + text + " is outside [1, " +
+                                    std::to_string(max) + "]");
+      }
+      out.push_back(static_cast<size_t>(*v));
+    }
+    return OkStatus();
+  };
+  if (Status st = sizes("vocab", 1 << 24, vocabs); !st.ok()) return Fail(st);
+  if (Status st = sizes("batch", 4096, batches); !st.ok()) return Fail(st);
   const double min_time = *min_ms / 1000.0;
   const bool json = flags->Has("json");
   const bool progress = !json && isatty(fileno(stderr));

@@ -178,10 +178,14 @@ struct DecodeResult {
 
 enum class LogitsType : uint8_t { kF32, kBF16, kF16 };
 
+// The largest n_vocab a row may have (token ids are int32_t; 2^30 leaves room).
+inline constexpr size_t kMaxVocab = size_t{1} << 30;
+
 // A batch of n_rows rows of n_vocab logits, row r starting at element
 // r * row_stride. 16-bit types are passed as their raw bits.
 struct LogitsBatch {
   const void* data = nullptr;
+  size_t size = 0;  // elements in data: at least (n_rows - 1) * row_stride + n_vocab
   LogitsType type = LogitsType::kF32;
   size_t n_rows = 0;
   size_t n_vocab = 0;

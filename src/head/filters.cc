@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "base/check.h"
 #include "head/select.h"
@@ -126,8 +127,12 @@ bool TopPAmongTheHighest(Candidates& c, double p, RowScratch& s) {
 }
 
 void FilterTopP(Candidates& c, double p, RowScratch& s) {
-  EnsureExps(c, false);
-  if (c.ids == nullptr && c.n >= 4096 && TopPAmongTheHighest(c, p, s)) return;
+  const ops::ExpSums sums = EnsureExps(c, false);
+  // 64 tokens of exp <= 1 each (relative to the max) hold at most 64: skip the
+  // shortcut when p of the total is clearly more than that (flat rows).
+  if (c.ids == nullptr && c.n >= 4096 && p * sums.sum < 60.0 && TopPAmongTheHighest(c, p, s)) {
+    return;
+  }
   const PrefixCut cut = SelectTopMass(c.vals, c.exps, c.n, p, s);
   ApplyCut(c, c.vals, cut, s);
   c.sum_valid = false;  // exps stay valid per token, but their sum is stale
@@ -192,8 +197,12 @@ size_t Draw(Candidates& c, double u, RowScratch& s) {
     remaining -= s.block_sums[block];
     ++block;
   }
-  // Skip empty trailing blocks that rounding may have walked into.
-  while (block > 0 && s.block_sums[block] == 0) --block;
+  // Rounding may walk past the last block with mass: step back to it and take
+  // its last kept token.
+  if (s.block_sums[block] == 0) {
+    while (block > 0 && s.block_sums[block] == 0) --block;
+    remaining = std::numeric_limits<double>::infinity();
+  }
   const size_t begin = block * kBlock, end = std::min(c.n, begin + kBlock);
   const float* exps = c.exps + begin;
   if (!stored) {

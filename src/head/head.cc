@@ -7,6 +7,7 @@
 #include <string>
 
 #include "base/philox.h"
+#include "base/format.h"
 #include "head/candidates.h"
 #include "head/filters.h"
 #include "head/processors.h"
@@ -35,6 +36,8 @@ const char* SimdTargetName() { return ops::ChosenTargetName(); }
 
 namespace {
 
+using base::Num;
+
 struct Row {
   const void* data;
   ops::ElementType type;
@@ -46,12 +49,6 @@ float ElementToFloat(const Row& row, size_t i) {
   float f;
   ops::LoadRow(static_cast<const uint16_t*>(row.data) + i, row.type, 1, 1.0f, &f);
   return f;
-}
-
-std::string Num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.9g", v);
-  return buf;
 }
 
 // The error for a row whose LoadRow saw NaN or +inf: names the first one.
@@ -108,6 +105,12 @@ DecodeResult DecodeRow(const Row& row, const SamplerParams& p, const RowState& s
     result.status = InvalidArgumentError("n_vocab = 0: a row needs at least one logit");
     return result;
   }
+  if (n_vocab > kMaxVocab) {
+    result.status = InvalidArgumentError("n_vocab = " + std::to_string(n_vocab) +
+                                         " exceeds the supported maximum " +
+                                         std::to_string(kMaxVocab));
+    return result;
+  }
   result.status = head::ValidateParams(p, state, n_vocab);
   if (!result.status.ok()) return result;
 
@@ -149,8 +152,9 @@ DecodeResult DecodeRow(const Row& row, const SamplerParams& p, const RowState& s
 
   float max = load.max;
   if (processors) {
-    head::ApplyProcessorsToRow(divisor == 1.0f ? work : raw_row(), work, n_vocab, divisor, p,
-                               state, s);
+    result.status = head::ApplyProcessorsToRow(divisor == 1.0f ? work : raw_row(), work, n_vocab,
+                                               divisor, p, state, s);
+    if (!result.status.ok()) return result;
     max = ops::Max(work, n_vocab);
   }
   if (max == kNegInf) {
@@ -170,6 +174,13 @@ DecodeResult DecodeRow(const Row& row, const SamplerParams& p, const RowState& s
     for (Stage stage : p.order) {
       switch (stage) {
         case Stage::kTemperature:
+          if (!temperature_in_load && !std::isfinite(c.max / p.temperature)) {
+            result.status = InvalidArgumentError(
+                "the largest kept logit / temperature = " + Num(c.max) + " / " +
+                Num(p.temperature) + " overflows float");
+            result.token = -1;
+            return result;
+          }
           if (!temperature_in_load) head::ApplyTemperature(c, p.temperature);
           break;
         case Stage::kTopK:
@@ -283,13 +294,13 @@ DecodeResult DecodeHead::Decode(std::span<const float> logits, const SamplerPara
 }
 
 LogitsBatch LogitsBatch::F32(std::span<const float> logits, size_t n_rows, size_t n_vocab) {
-  return LogitsBatch{logits.data(), LogitsType::kF32, n_rows, n_vocab, n_vocab};
+  return LogitsBatch{logits.data(), logits.size(), LogitsType::kF32, n_rows, n_vocab, n_vocab};
 }
 LogitsBatch LogitsBatch::BF16(std::span<const uint16_t> bits, size_t n_rows, size_t n_vocab) {
-  return LogitsBatch{bits.data(), LogitsType::kBF16, n_rows, n_vocab, n_vocab};
+  return LogitsBatch{bits.data(), bits.size(), LogitsType::kBF16, n_rows, n_vocab, n_vocab};
 }
 LogitsBatch LogitsBatch::F16(std::span<const uint16_t> bits, size_t n_rows, size_t n_vocab) {
-  return LogitsBatch{bits.data(), LogitsType::kF16, n_rows, n_vocab, n_vocab};
+  return LogitsBatch{bits.data(), bits.size(), LogitsType::kF16, n_rows, n_vocab, n_vocab};
 }
 
 Status DecodeHead::DecodeBatch(const LogitsBatch& logits, std::span<const SamplerParams> params,
@@ -301,8 +312,22 @@ Status DecodeHead::DecodeBatch(const LogitsBatch& logits, std::span<const Sample
     return InvalidArgumentError("row_stride = " + std::to_string(stride) + " is less than n_vocab = " +
                                 std::to_string(logits.n_vocab));
   }
+  if (logits.n_vocab > kMaxVocab) {
+    return InvalidArgumentError("n_vocab = " + std::to_string(logits.n_vocab) +
+                                " exceeds the supported maximum " + std::to_string(kMaxVocab));
+  }
   if (logits.data == nullptr && logits.n_rows > 0) {
     return InvalidArgumentError("logits.data is null for n_rows = " + std::to_string(logits.n_rows));
+  }
+  // The last row must end inside the buffer: (n_rows - 1) * stride + n_vocab <= size,
+  // checked without overflow.
+  if (logits.n_rows > 0 &&
+      (logits.size < logits.n_vocab ||
+       (logits.n_rows - 1) > (logits.size - logits.n_vocab) / stride)) {
+    return InvalidArgumentError("logits hold " + std::to_string(logits.size) + " elements; " +
+                                std::to_string(logits.n_rows) + " rows of n_vocab = " +
+                                std::to_string(logits.n_vocab) + " at row_stride = " +
+                                std::to_string(stride) + " need more");
   }
   if (params.size() != 1 && params.size() != logits.n_rows) {
     return InvalidArgumentError("params has " + std::to_string(params.size()) +

@@ -5,14 +5,12 @@
 #include <string>
 #include <unordered_map>
 
+#include "base/format.h"
+
 namespace logitkit::head {
 namespace {
 
-std::string Num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.9g", v);
-  return buf;
-}
+using base::Num;
 
 Status CheckTokens(std::span<const int32_t> tokens, const char* name, size_t n_vocab) {
   for (size_t i = 0; i < tokens.size(); ++i) {
@@ -110,8 +108,8 @@ bool StageActive(Stage stage, const SamplerParams& p) {
   return false;
 }
 
-void ApplyProcessorsToRow(const float* raw, float* work, size_t n_vocab, float divisor,
-                          const SamplerParams& p, const RowState& state, RowScratch& s) {
+Status ApplyProcessorsToRow(const float* raw, float* work, size_t n_vocab, float divisor,
+                            const SamplerParams& p, const RowState& state, RowScratch& s) {
   // Edited values are computed from raw logits first and written after, so
   // raw may alias work.
   std::unordered_map<int32_t, float> edits;
@@ -140,9 +138,16 @@ void ApplyProcessorsToRow(const float* raw, float* work, size_t n_vocab, float d
     auto [it, inserted] = edits.try_emplace(b.token, raw[b.token]);
     it->second += b.bias;
   }
-  for (const auto& [token, value] : edits) {
-    work[token] = divisor == 1.0f ? value : value / divisor;
+  for (auto& [token, value] : edits) {
+    if (divisor != 1.0f) value /= divisor;
+    if (std::isnan(value) || value == INFINITY) {
+      return InvalidArgumentError("token " + std::to_string(token) + ": logit " + Num(raw[token]) +
+                                  " after penalties and logit_bias" +
+                                  (divisor != 1.0f ? " / temperature" : "") + " is " + Num(value) +
+                                  ", not finite");
+    }
   }
+  for (const auto& [token, value] : edits) work[token] = value;
   for (int32_t token : p.banned_tokens) work[token] = kNegInf;
   if (!p.allowed_tokens.empty()) {
     s.allowed.assign(n_vocab, 0);
@@ -154,6 +159,7 @@ void ApplyProcessorsToRow(const float* raw, float* work, size_t n_vocab, float d
   if (state.n_generated < p.min_tokens) {
     for (int32_t token : p.eos_tokens) work[token] = kNegInf;
   }
+  return OkStatus();
 }
 
 }  // namespace logitkit::head

@@ -22,8 +22,10 @@ bool StageActive(Stage stage, const SamplerParams& params);
 
 // Applies the processors: for each token they touch, work[t] =
 // processed(raw[t]) / divisor; masks set work[t] = -inf. raw may equal work
-// when divisor == 1. REQUIRES: ValidateParams(...) is OK.
-void ApplyProcessorsToRow(const float* raw, float* work, size_t n_vocab, float divisor,
+// when divisor == 1. A processed value that is NaN or +inf (a bias or penalty
+// that overflows float) is an error naming the token; work is then unchanged.
+// REQUIRES: ValidateParams(...) is OK.
+Status ApplyProcessorsToRow(const float* raw, float* work, size_t n_vocab, float divisor,
                           const SamplerParams& params, const RowState& state, RowScratch& s);
 
 }  // namespace logitkit::head

@@ -14,16 +14,19 @@ namespace {
 constexpr size_t kSortLimit = 64;
 
 // Sorts the finite elements of a small level and walks them in rank order.
-PrefixCut FinishBySort(const float* keys, const float* weights, size_t n, double target, double above_weight, size_t above_count,
+PrefixCut FinishBySort(const float* keys, const float* weights, size_t n, bool all_equal,
+                       double target, double above_weight, size_t above_count,
                        std::vector<int32_t>& order) {
   order.clear();
   for (size_t i = 0; i < n; ++i) {
     if (keys[i] != kNegInf) order.push_back(static_cast<int32_t>(i));
   }
   // Level arrays are in position order, so a stable sort by key alone ranks
-  // equal keys by position.
-  std::stable_sort(order.begin(), order.end(),
-                   [keys](int32_t a, int32_t b) { return keys[a] > keys[b]; });
+  // equal keys by position; a level of equal keys is ranked already.
+  if (!all_equal) {
+    std::stable_sort(order.begin(), order.end(),
+                     [keys](int32_t a, int32_t b) { return keys[a] > keys[b]; });
+  }
   PrefixCut cut;
   double total = above_weight;
   for (size_t j = 0; j < order.size(); ++j) {
@@ -71,7 +74,7 @@ PrefixCut SelectPrefixLevels(const float* keys, const float* weights, size_t n, 
       target *= total;
     }
     if (finite <= kSortLimit || lo == hi) {
-      return FinishBySort(k, w, m, target, above_weight, above_count, s.order);
+      return FinishBySort(k, w, m, lo == hi, target, above_weight, above_count, s.order);
     }
     // Linear buckets over [lo, hi]; the bucket index is monotone in the key, so
     // buckets are ranked like their members. lo lands in bucket 0 and hi in the
@@ -79,10 +82,11 @@ PrefixCut SelectPrefixLevels(const float* keys, const float* weights, size_t n, 
     const size_t n_buckets = m > 16384 ? 2048 : 256;
     uint16_t* bucket = s.buckets.Get(m);
     const float width = hi - lo;
-    if (std::isfinite(width)) {
-      ops::BucketIndex(k, m, lo, static_cast<float>(n_buckets) / width,
+    const float float_scale = static_cast<float>(n_buckets) / width;
+    if (std::isfinite(width) && std::isfinite(float_scale)) {
+      ops::BucketIndex(k, m, lo, float_scale,
                        static_cast<uint16_t>(n_buckets - 1), bucket);
-    } else {  // the float range overflows: the same buckets, computed in double
+    } else {  // the width or its inverse overflows float: the same buckets in double
       const double scale = static_cast<double>(n_buckets) / (static_cast<double>(hi) - lo);
       for (size_t i = 0; i < m; ++i) {
         bucket[i] = k[i] == kNegInf ? ops::kNoBucket
@@ -111,15 +115,19 @@ PrefixCut SelectPrefixLevels(const float* keys, const float* weights, size_t n, 
     }
     // A bucket with no mass cannot hold the element that reaches the target.
     size_t boundary = n_buckets;
+    bool reached = false;
     for (size_t b = n_buckets; b-- > 0;) {
       if (s.hist_weight[b] == 0) continue;
       boundary = b;
-      if (above_weight + s.hist_weight[b] >= target) break;
+      if (above_weight + s.hist_weight[b] >= target) {
+        reached = true;
+        break;
+      }
       above_weight += s.hist_weight[b];
       above_count += s.hist_count[b];
     }
     LK_DCHECK(boundary < n_buckets);
-    if (above_weight + s.hist_weight[boundary] < target) {
+    if (!reached) {
       if (level == 0) {  // the whole set does not reach the target: keep it all
         PrefixCut cut;
         cut.all = true;

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <string>
 
+#include "base/format.h"
 #include "head/candidates.h"
 #include "head/filters.h"
 #include "head/processors.h"
@@ -11,19 +12,24 @@
 namespace logitkit {
 namespace {
 
+using base::Num;
+
 using head::Candidates;
 using head::kNegInf;
 using head::RowScratch;
 
-std::string Num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.9g", v);
-  return buf;
+// Checks the row (no NaN, no +inf, at least one finite value) and returns its max.
+Status CheckVocab(size_t n_vocab) {
+  if (n_vocab == 0) return InvalidArgumentError("n_vocab = 0: a row needs at least one logit");
+  if (n_vocab > kMaxVocab) {
+    return InvalidArgumentError("n_vocab = " + std::to_string(n_vocab) +
+                                " exceeds the supported maximum " + std::to_string(kMaxVocab));
+  }
+  return OkStatus();
 }
 
-// Checks the row (no NaN, no +inf, at least one finite value) and returns its max.
 StatusOr<float> CheckRow(std::span<const float> logits) {
-  if (logits.empty()) return InvalidArgumentError("n_vocab = 0: a row needs at least one logit");
+  LOGITKIT_RETURN_IF_ERROR(CheckVocab(logits.size()));
   float max = kNegInf;
   for (size_t i = 0; i < logits.size(); ++i) {
     const float v = logits[i];
@@ -72,7 +78,7 @@ StatusOr<size_t> RunFilter(std::span<float> logits, Filter filter) {
 StatusOr<ops::ExpSums> ExpPass(std::span<const float> logits, float temperature, float* exps,
                                float& max) {
   LOGITKIT_RETURN_IF_ERROR(CheckTemperature(temperature));
-  if (logits.empty()) return InvalidArgumentError("n_vocab = 0: a row needs at least one logit");
+  LOGITKIT_RETURN_IF_ERROR(CheckVocab(logits.size()));
   const ops::LoadStats load =
       ops::LoadRow(logits.data(), ops::ElementType::kF32, logits.size(), temperature, nullptr);
   if (load.has_invalid) {  // find the culprit only on the error path
@@ -124,8 +130,8 @@ Status ApplyProcessors(std::span<float> logits, const SamplerParams& params,
   if (!max.ok() && max.status().code() != StatusCode::kFailedPrecondition) return max.status();
   LOGITKIT_RETURN_IF_ERROR(head::ValidateParams(params, state, logits.size()));
   RowScratch s;
-  head::ApplyProcessorsToRow(logits.data(), logits.data(), logits.size(), 1.0f, params, state, s);
-  return OkStatus();
+  return head::ApplyProcessorsToRow(logits.data(), logits.data(), logits.size(), 1.0f, params,
+                                    state, s);
 }
 
 StatusOr<size_t> TopK(std::span<float> logits, int32_t k) {

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "hwy/highway.h"
 #include "ops/row_ops.h"
@@ -38,51 +39,80 @@ HWY_INLINE void StorePartial(DF d, VF v, float* p, size_t count) {
   for (size_t i = 0; i < count; ++i) p[i] = buf[i];
 }
 
-// Sums float vectors into double lanes. kGroup float vectors are added
-// (kGroup - 1 roundings, relative error <= (kGroup - 1) · 6e-8) before each
-// promotion to double; kGroup = 1 sums the exact float values in double.
+// Sums a row of floats in double, in an order that does not depend on the
+// SIMD target: element i goes to virtual lane i mod 16 (exact float -> double
+// promotion, then one double add per element, in index order, per lane), and
+// the 16 lanes are added in a fixed order at the end. AVX-512 holds the 16
+// lanes in one vector, AVX2 in two, SSE4 in four; the result is bitwise the
+// same on all of them. Vectors are added through ForEachVectorGrouped.
+class FixedOrderSum {
+ public:
+  static constexpr size_t kVirtualLanes = 16;
+  static constexpr size_t kGroups = kVirtualLanes / hn::MaxLanes(DF());  // vectors per 16
+
 #if HWY_TARGET == HWY_SCALAR
-template <int kGroup>
-class DoubleSumT {  // one lane: a plain double
- public:
-  explicit DoubleSumT(DF) {}
-  HWY_INLINE void Add(VF v) { total_ += hn::GetLane(v); }
-  double Total() { return total_; }
-
- private:
-  double total_ = 0;
-};
-#else
-template <int kGroup>
-class DoubleSumT {
- public:
-  explicit DoubleSumT(DF d) : lo_(hn::Zero(dd_)), hi_(hn::Zero(dd_)), pending_(hn::Zero(d)) {}
+  explicit FixedOrderSum(DF) {}
+  template <size_t kGroup>
   HWY_INLINE void Add(VF v) {
-    pending_ = n_pending_ == 0 ? v : hn::Add(pending_, v);
-    if (++n_pending_ == kGroup) {
-      Promote(pending_);
-      n_pending_ = 0;
-    }
+    lanes_[kGroup] += hn::GetLane(v);
   }
-  double Total() {
-    if (n_pending_ != 0) Promote(pending_);
-    n_pending_ = 0;
-    return hn::GetLane(hn::SumOfLanes(dd_, hn::Add(lo_, hi_)));
+  double Total() const {
+    double total = 0;
+    for (double lane : lanes_) total += lane;
+    return total;
   }
 
  private:
-  HWY_INLINE void Promote(VF v) {
-    lo_ = hn::Add(lo_, hn::PromoteTo(dd_, hn::LowerHalf(dh_, v)));
-    hi_ = hn::Add(hi_, hn::PromoteTo(dd_, hn::UpperHalf(dh_, v)));
+  double lanes_[kVirtualLanes] = {};
+#else
+  explicit FixedOrderSum(DF) {
+    for (size_t g = 0; g < kGroups; ++g) lo_[g] = hi_[g] = hn::Zero(dd_);
   }
+  template <size_t kGroup>
+  HWY_INLINE void Add(VF v) {
+    lo_[kGroup] = hn::Add(lo_[kGroup], hn::PromoteTo(dd_, hn::LowerHalf(dh_, v)));
+    hi_[kGroup] = hn::Add(hi_[kGroup], hn::PromoteTo(dd_, hn::UpperHalf(dh_, v)));
+  }
+  double Total() const {
+    HWY_ALIGN double lanes[kVirtualLanes];
+    const size_t half = hn::Lanes(dd_);
+    for (size_t g = 0; g < kGroups; ++g) {  // group g holds elements [g N, (g + 1) N) of each 16
+      hn::Store(lo_[g], dd_, lanes + g * 2 * half);
+      hn::Store(hi_[g], dd_, lanes + g * 2 * half + half);
+    }
+    double total = 0;
+    for (size_t j = 0; j < kVirtualLanes; ++j) total += lanes[j];
+    return total;
+  }
+
+ private:
   hn::Half<DF> dh_;
   hn::Rebind<double, hn::Half<DF>> dd_;
-  hn::Vec<hn::Rebind<double, hn::Half<DF>>> lo_, hi_;
-  VF pending_;
-  int n_pending_ = 0;
-};
+  hn::Vec<hn::Rebind<double, hn::Half<DF>>> lo_[kGroups], hi_[kGroups];
 #endif
-using DoubleSum = DoubleSumT<4>;
+};
+
+template <size_t kCount, class Fn>
+HWY_INLINE void Unroll(Fn&& fn) {
+  if constexpr (kCount > 0) {
+    Unroll<kCount - 1>(fn);
+    fn(std::integral_constant<size_t, kCount - 1>());
+  }
+}
+
+// Calls fn(i, group) for i = 0, N, 2N, ... < n, with group = (i / N) mod
+// FixedOrderSum::kGroups as a compile-time constant (std::integral_constant).
+template <class Fn>
+HWY_INLINE void ForEachVectorGrouped(size_t n, Fn&& fn) {
+  constexpr size_t kGroups = FixedOrderSum::kGroups;
+  const size_t N = hn::Lanes(DF());
+  for (size_t i = 0; i < n; i += kGroups * N) {
+    Unroll<kGroups>([&](auto group) {
+      const size_t j = i + group * N;
+      if (j < n) fn(j, group);
+    });
+  }
+}
 
 // Loads n elements of `type` from src + i as floats; past n, lanes are -inf.
 HWY_INLINE VF LoadElements(DF d, const void* src, ElementType type, size_t i, size_t n) {
@@ -272,15 +302,18 @@ HWY_INLINE ExpSums ExpShiftedLoop(const float* x, size_t n, float shift_scalar, 
   const size_t N = hn::Lanes(d);
   const VF shift = hn::Set(d, shift_scalar);
   const VF div = hn::Set(d, divisor);
-  DoubleSum sum(d), weighted(d);
-  VF diff = hn::Zero(d);
-  for (size_t i = 0; i < n; i += N) {
+  FixedOrderSum sum(d), weighted(d);
+  ForEachVectorGrouped(n, [&](size_t i, auto group) {
+    constexpr size_t g = decltype(group)::value;
     const bool full = i + N <= n;
     VF v = full ? hn::LoadU(d, x + i) : LoadPadded(d, x + i, n - i, kNegInf);
     if (kDivide) v = hn::Div(v, div);
+    VF diff = hn::Zero(d);
     const VF ev = ExpShiftedVector<kWeighted>(d, v, shift, diff);
-    sum.Add(ev);
-    if (kWeighted) weighted.Add(hn::IfThenElseZero(hn::Gt(ev, hn::Zero(d)), hn::Mul(ev, diff)));
+    sum.template Add<g>(ev);
+    if (kWeighted) {
+      weighted.template Add<g>(hn::IfThenElseZero(hn::Gt(ev, hn::Zero(d)), hn::Mul(ev, diff)));
+    }
     if (e != nullptr) {
       if (full) {
         hn::StoreU(ev, d, e + i);
@@ -288,7 +321,7 @@ HWY_INLINE ExpSums ExpShiftedLoop(const float* x, size_t n, float shift_scalar, 
         StorePartial(d, ev, e + i, n - i);
       }
     }
-  }
+  });
   return ExpSums{sum.Total(), kWeighted ? weighted.Total() : 0.0};
 }
 
@@ -384,24 +417,18 @@ HWY_NOINLINE FiniteRange FiniteMinMaxImpl(const float* x, size_t n) {
                      count};
 }
 
-HWY_NOINLINE Moments FiniteMomentsImpl(const float* x, size_t n, float shift_scalar) {
-  const DF d;
-  const size_t N = hn::Lanes(d);
-  const VF shift = hn::Set(d, shift_scalar);
-  const VF neg_inf = hn::Set(d, kNegInf);
-  // Per element: (x - shift) in float is exact enough here (top-nσ compares
-  // against a threshold many σ wide); squares accumulate in double.
-  DoubleSum sum(d), sum_sq(d);
-  size_t count = 0;
-  for (size_t i = 0; i < n; i += N) {
-    const VF v = i + N <= n ? hn::LoadU(d, x + i) : LoadPadded(d, x + i, n - i, kNegInf);
-    const auto finite = hn::Ne(v, neg_inf);
-    count += hn::CountTrue(d, finite);
-    const VF dv = hn::IfThenElseZero(finite, hn::Sub(v, shift));
-    sum.Add(dv);
-    sum_sq.Add(hn::Mul(dv, dv));
+HWY_NOINLINE Moments FiniteMomentsImpl(const float* x, size_t n, float shift) {
+  // Scalar and in double: top-nσ runs once per row on the kept set, and a
+  // float (x - shift) or its square can overflow on rows spanning ±1e30.
+  Moments m{0, 0.0, 0.0};
+  for (size_t i = 0; i < n; ++i) {
+    if (x[i] == kNegInf) continue;
+    const double d = static_cast<double>(x[i]) - shift;
+    ++m.count;
+    m.sum += d;
+    m.sum_sq += d * d;
   }
-  return Moments{count, sum.Total(), sum_sq.Total()};
+  return m;
 }
 
 HWY_NOINLINE void DistanceKeysImpl(const float* x, size_t n, float center, float* key) {
@@ -421,28 +448,24 @@ HWY_NOINLINE void DistanceKeysImpl(const float* x, size_t n, float center, float
   }
 }
 
-HWY_NOINLINE void BlockSumsImpl(const float* e, size_t n, size_t block, double* sums) {
+HWY_INLINE double SumInFixedOrder(const float* x, size_t n) {
   const DF d;
   const size_t N = hn::Lanes(d);
+  FixedOrderSum sum(d);
+  ForEachVectorGrouped(n, [&](size_t i, auto group) {
+    sum.template Add<decltype(group)::value>(i + N <= n ? hn::LoadU(d, x + i)
+                                                         : LoadPadded(d, x + i, n - i, 0.0f));
+  });
+  return sum.Total();
+}
+
+HWY_NOINLINE void BlockSumsImpl(const float* e, size_t n, size_t block, double* sums) {
   for (size_t b = 0, start = 0; start < n; ++b, start += block) {
-    const size_t end = start + block < n ? start + block : n;
-    DoubleSum sum(d);
-    for (size_t i = start; i < end; i += N) {
-      sum.Add(i + N <= end ? hn::LoadU(d, e + i) : LoadPadded(d, e + i, end - i, 0.0f));
-    }
-    sums[b] = sum.Total();
+    sums[b] = SumInFixedOrder(e + start, start + block < n ? block : n - start);
   }
 }
 
-HWY_NOINLINE double SumToDoubleImpl(const float* x, size_t n) {
-  const DF d;
-  const size_t N = hn::Lanes(d);
-  DoubleSumT<1> sum(d);
-  for (size_t i = 0; i < n; i += N) {
-    sum.Add(i + N <= n ? hn::LoadU(d, x + i) : LoadPadded(d, x + i, n - i, 0.0f));
-  }
-  return sum.Total();
-}
+HWY_NOINLINE double SumToDoubleImpl(const float* x, size_t n) { return SumInFixedOrder(x, n); }
 
 HWY_NOINLINE void BlockMaxImpl(const float* x, size_t n, size_t block, float* out) {
   const DF d;
@@ -461,20 +484,27 @@ HWY_NOINLINE void BucketIndexImpl(const float* key, size_t n, float lo, float sc
                                   uint16_t max_bucket, uint16_t* out) {
   const DF d;
   const hn::RebindToSigned<DF> di;
+  const hn::Rebind<uint16_t, DF> d16;  // half-width: one uint16 per float lane
   const size_t N = hn::Lanes(d);
   const VF vlo = hn::Set(d, lo), vscale = hn::Set(d, scale), neg_inf = hn::Set(d, kNegInf);
-  const auto vmax = hn::Set(di, max_bucket);
+  const VF vmax = hn::Set(d, static_cast<float>(max_bucket));
   const auto none = hn::Set(di, kNoBucket);
-  HWY_ALIGN int32_t buf[kMaxFloatLanes] = {};
   for (size_t i = 0; i < n; i += N) {
-    const VF k = i + N <= n ? hn::LoadU(d, key + i) : LoadPadded(d, key + i, n - i, kNegInf);
-    // Finite keys give (k - lo) * scale in [0, (hi - lo) * scale]; -inf is masked after.
-    const VF scaled = hn::Max(hn::Mul(hn::Sub(k, vlo), vscale), hn::Zero(d));
-    auto b = hn::Min(hn::ConvertTo(di, hn::Min(scaled, hn::Set(d, 65535.0f))), vmax);
-    b = hn::IfThenElse(hn::RebindMask(di, hn::Eq(k, neg_inf)), none, b);
-    hn::Store(b, di, buf);
-    const size_t count = i + N <= n ? N : n - i;
-    for (size_t j = 0; j < count; ++j) out[i + j] = static_cast<uint16_t>(buf[j]);
+    const bool full = i + N <= n;
+    const VF k = full ? hn::LoadU(d, key + i) : LoadPadded(d, key + i, n - i, kNegInf);
+    // Finite keys give (k - lo) * scale in [0, (hi - lo) * scale]; clamp, then
+    // truncate (monotone); -inf gets kNoBucket.
+    const VF scaled = hn::Min(hn::Max(hn::Mul(hn::Sub(k, vlo), vscale), hn::Zero(d)), vmax);
+    const auto b = hn::IfThenElse(hn::RebindMask(di, hn::Eq(k, neg_inf)), none,
+                                  hn::ConvertTo(di, scaled));
+    const auto b16 = hn::DemoteTo(d16, b);
+    if (full) {
+      hn::StoreU(b16, d16, out + i);
+    } else {
+      HWY_ALIGN uint16_t buf[kMaxFloatLanes];
+      hn::Store(b16, d16, buf);
+      for (size_t j = 0; j < n - i; ++j) out[i + j] = buf[j];
+    }
   }
 }
 
