@@ -54,6 +54,13 @@ std::vector<RowCase> RandomCases(uint64_t seed, int count) {
     const RowKind kind = kinds[rng() % 5];
     std::vector<float> z = testing::RandomRow(rng, n, kind);
     if (n > 4 && rng() % 4 == 0) z[rng() % n] = kNegInf;  // a removed token
+    if (i % 50 == 7) {  // extremes: ±1e30, near ±float max, denormal spacing
+      const float extremes[] = {1e30f, -1e30f, 3e38f, -3e38f, 1e-40f, -1e-40f, 0.0f};
+      for (size_t j = 0; j < n; j += 3) z[j] = extremes[rng() % 7];
+    }
+    if (i % 50 == 23) {
+      for (size_t j = 0; j < n; ++j) z[j] = static_cast<float>(rng() % 5) * 1.4e-45f;
+    }
     cases.push_back({std::move(z), "row " + std::to_string(i) + " n=" + std::to_string(n) +
                                        " kind=" + std::to_string(static_cast<int>(kind))});
   }
@@ -137,6 +144,12 @@ TEST(TypicalP, KeepsTheReferenceSetOutsideARoundingBand) {
         if (!ref.keep[i] && score[i] > boundary) next = std::min(next, score[i]);
       }
       if (ref.ambiguous) next = std::numeric_limits<Real>::infinity(), boundary = -1;
+      {  // in every case the kept set's mass reaches p (up to rounding)
+        const std::vector<Real> q = testing::RefSoftmax(c.z);
+        Real mass = 0;
+        for (size_t i = 0; i < x.size(); ++i) mass += got[i] ? q[i] : 0;
+        ASSERT_GE(mass, p - 1e-6L) << c.name;
+      }
       for (size_t i = 0; i < x.size(); ++i) {
         if (score[i] < boundary - kBand) {
           ASSERT_TRUE(got[i]) << c.name << " p=" << p << " dropped token " << i;

@@ -16,6 +16,13 @@ namespace {
 using testing::kNegInf;
 using testing::Real;
 
+float Bf16ToFloat(uint16_t bits) {
+  const uint32_t u = uint32_t{bits} << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
 RowState State(uint64_t seed, uint64_t stream, uint64_t step) {
   RowState s;
   s.seed = seed;
@@ -248,28 +255,29 @@ TEST(DecodeHead, TokenDependsOnlyOnRowParamsAndSeedNotBatchOrThreads) {
   }
 }
 
-TEST(DecodeHead, TokenIsTheSameOnEveryFmaTarget) {
+TEST(DecodeHead, ResultsAreBitwiseTheSameOnEveryFmaTarget) {
   const Batch b = MakeBatch(16);
-  std::vector<std::vector<int32_t>> tokens;
+  std::vector<std::vector<float>> outputs;  // token, logprob, raw logprob, entropy per row
+  std::vector<std::string> names;
   testing::ForEachSimdTarget([&](const char* target) {
     if (!testing::TargetHasFma(target)) return;
     DecodeHead head;
-    std::vector<int32_t> t;
+    std::vector<float> o;
     for (size_t r = 0; r < 16; ++r) {
-      t.push_back(head.Decode(std::span(b.logits).subspan(r * b.n_vocab, b.n_vocab), b.params[r],
-                              b.states[r]).token);
+      const DecodeResult d = head.Decode(std::span(b.logits).subspan(r * b.n_vocab, b.n_vocab),
+                                         b.params[r], b.states[r]);
+      o.insert(o.end(), {static_cast<float>(d.token), d.logprob, d.raw_logprob, d.entropy});
     }
-    tokens.push_back(t);
+    outputs.push_back(o);
+    names.push_back(target);
   });
-  ASSERT_FALSE(tokens.empty());
-  for (const auto& t : tokens) EXPECT_EQ(t, tokens[0]);
-}
-
-float Bf16ToFloat(uint16_t bits) {
-  const uint32_t u = uint32_t{bits} << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
+  if (outputs.size() < 2) {
+    GTEST_SKIP() << "only " << outputs.size() << " FMA target on this CPU: nothing to compare";
+  }
+  for (size_t t = 1; t < outputs.size(); ++t) {
+    EXPECT_EQ(std::memcmp(outputs[t].data(), outputs[0].data(), outputs[0].size() * 4), 0)
+        << names[t] << " differs from " << names[0];
+  }
 }
 
 TEST(DecodeHead, Bf16AndF16RowsDecodeLikeTheirFloatValues) {
@@ -360,6 +368,107 @@ TEST(DecodeHead, BadRowsGetTheirOwnErrorAndLeaveTheOthersAlone) {
   }
 }
 
+TEST(DecodeHead, OverflowAfterProcessorsOrALateTemperatureIsAnError) {
+  DecodeHead head;
+  std::vector<float> z = {1e38f, 0.0f, -1.0f};
+  SamplerParams p;
+  p.logit_bias = {{0, 3e38f}};
+  EXPECT_EQ(head.Decode(z, p, RowState{}).status.message(),
+            "token 0: logit 9.99999968e+37 after penalties and logit_bias is inf, not finite");
+  p = SamplerParams{};
+  p.frequency_penalty = -2e38f;
+  const std::vector<int32_t> history = {0, 0};
+  RowState state;
+  state.history = history;
+  EXPECT_FALSE(head.Decode(z, p, state).status.ok());
+  p = SamplerParams{};  // a temperature after the filters that overflows
+  p.top_k = 2;
+  p.temperature = 1e-9f;
+  p.order = {Stage::kTopK, Stage::kTemperature};
+  const DecodeResult r = head.Decode(z, p, RowState{});
+  EXPECT_EQ(r.status.message(),
+            "the largest kept logit / temperature = 9.99999968e+37 / 9.99999972e-10 overflows float");
+  EXPECT_EQ(r.token, -1);
+  p.order = {Stage::kTemperature, Stage::kTopK};  // the same, folded into the load
+  EXPECT_EQ(head.Decode(z, p, RowState{}).status.message(),
+            "logits[0] / temperature = 9.99999968e+37 / 9.99999972e-10 overflows float");
+}
+
+TEST(DecodeHead, ProcessorsComposeWithTemperatureAndSixteenBitRows) {
+  // The chain with processors at T = 0.7 against the stand-alone stages.
+  std::mt19937_64 rng(700);
+  const size_t n = 4000;
+  std::vector<float> z = testing::RandomRow(rng, n, testing::RowKind::kNormal5);
+  std::vector<uint16_t> bf16(n);
+  for (size_t i = 0; i < n; ++i) {  // round to bfloat16 so both rows hold the same values
+    uint32_t u;
+    std::memcpy(&u, &z[i], 4);
+    bf16[i] = static_cast<uint16_t>(u >> 16);
+    z[i] = Bf16ToFloat(bf16[i]);
+  }
+  const std::vector<int32_t> history = {3, 3, 17, 99, 3};
+  SamplerParams p;
+  p.temperature = 0.7f;
+  p.repetition_penalty = 1.2f;
+  p.presence_penalty = 0.4f;
+  p.logit_bias = {{5, 2.5f}, {6, -1.0f}};
+  p.banned_tokens = {7};
+  p.top_logprobs = static_cast<int32_t>(n);
+  p.alternatives_from = Alternatives::kFinal;
+  p.outputs = kOutputLogprob;
+  RowState state = State(3, 4, 5);
+  state.history = history;
+  std::vector<float> processed = z;
+  ASSERT_TRUE(ApplyProcessors(processed, p, state).ok());
+  std::vector<float> expected(n);
+  ASSERT_TRUE(LogSoftmax(processed, 0.7f, expected).ok());
+  DecodeHead head;
+  std::vector<DecodeResult> results;
+  ASSERT_TRUE(head.DecodeBatch(LogitsBatch::BF16(bf16, 1, n), std::span(&p, 1),
+                               std::span(&state, 1), results).ok());
+  for (const DecodeResult& r : {head.Decode(z, p, state), results[0]}) {
+    ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+    ASSERT_EQ(r.top.size(), n - 1);  // all but the banned token
+    for (const TokenLogprob& t : r.top) {
+      ASSERT_NE(t.token, 7);
+      ASSERT_NEAR(t.logprob, expected[t.token], 2e-5 * (1 + std::fabs(expected[t.token])))
+          << "token " << t.token;
+    }
+    EXPECT_NEAR(r.logprob, expected[r.token], 2e-5 * (1 + std::fabs(expected[r.token])));
+  }
+}
+
+TEST(DecodeHead, ComputesOnlyTheOutputsAskedFor) {
+  const std::vector<float> z = {1, 2, 3};
+  DecodeHead head;
+  DecodeResult r = head.Decode(z, SamplerParams{}, RowState{});
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_TRUE(std::isnan(r.raw_logprob) && std::isnan(r.logprob));
+  EXPECT_TRUE(std::isnan(r.raw_entropy) && std::isnan(r.entropy));
+  EXPECT_EQ(r.rank, 0);
+  EXPECT_EQ(r.n_kept, 0);
+  EXPECT_TRUE(r.top.empty());
+  SamplerParams p;
+  p.outputs = kOutputRank;
+  r = head.Decode(z, p, RowState{});
+  EXPECT_GE(r.rank, 1);
+  EXPECT_TRUE(std::isnan(r.logprob));
+}
+
+TEST(DecodeHead, TypicalPBreaksTiesInDistanceTowardsLowerIds) {
+  // Logits symmetric around the entropy point: tokens 0 and 3 are equally far
+  // from it, so are 1 and 2; the lower id of each pair ranks first.
+  // q = (0.134, 0.366, 0.366, 0.134) and H = 1.277: tokens 1, 2 are 0.267
+  // from it, tokens 0, 3 are 0.733 from it.
+  const std::vector<float> z = {0.0f, 1.0f, 1.0f, 0.0f};
+  std::vector<float> x = z;
+  ASSERT_EQ(*TypicalP(x, 0.3f), 1u);  // token 1 alone reaches 0.3; 2 ties with it and loses
+  EXPECT_EQ(x, (std::vector<float>{kNegInf, 1.0f, kNegInf, kNegInf}));
+  x = z;
+  ASSERT_EQ(*TypicalP(x, 0.8f), 3u);  // 1 and 2 hold 0.732; then 0 before 3
+  EXPECT_EQ(x, (std::vector<float>{0.0f, 1.0f, 1.0f, kNegInf}));
+}
+
 TEST(DecodeHead, BatchShapeErrorsNameTheMismatch) {
   DecodeHead head;
   std::vector<float> logits(30, 0.0f);
@@ -378,6 +487,16 @@ TEST(DecodeHead, BatchShapeErrorsNameTheMismatch) {
   strided.row_stride = 5;
   EXPECT_EQ(head.DecodeBatch(strided, params, states, results).message(),
             "row_stride = 5 is less than n_vocab = 10");
+  states.resize(4);  // 4 rows of 10 do not fit in 30 floats: refused, not read past the end
+  EXPECT_EQ(head.DecodeBatch(LogitsBatch::F32(logits, 4, 10), params, states, results).message(),
+            "logits hold 30 elements; 4 rows of n_vocab = 10 at row_stride = 10 need more");
+  LogitsBatch wide = LogitsBatch::F32(logits, 2, 10);
+  wide.row_stride = 20;  // rows at 0 and 20: 30 elements suffice
+  states.resize(2);
+  EXPECT_TRUE(head.DecodeBatch(wide, params, states, results).ok());
+  wide.n_rows = 3;
+  states.resize(3);
+  EXPECT_FALSE(head.DecodeBatch(wide, params, states, results).ok());
   EXPECT_EQ(head.Decode(std::span<const float>(), SamplerParams{}, RowState{}).status.message(),
             "n_vocab = 0: a row needs at least one logit");
 }

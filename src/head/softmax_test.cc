@@ -91,6 +91,10 @@ TEST(Softmax, IsAccurateForEverySizeUpToThreeVectorsAndEveryMisalignment) {
                         .ok());
         EXPECT_EQ(out[0], 123.0f) << "wrote before the span";
         EXPECT_EQ(out[n + 1], 123.0f) << "wrote past the span";
+        const std::vector<Real> ref = RefSoftmax(z);
+        for (size_t i = 0; i < n; ++i) {
+          ASSERT_LE(std::fabs(out[1 + i] - ref[i]) / ref[i], 1e-6L) << target << " n=" << n;
+        }
         ExpectSoftmaxAccurate(z, target, "sizes");
       }
     }

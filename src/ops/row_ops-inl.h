@@ -133,8 +133,20 @@ HWY_INLINE VF LoadElements(DF d, const void* src, ElementType type, size_t i, si
     const hn::Rebind<hwy::bfloat16_t, DF> dbf;
     return hn::PromoteTo(d, hn::LoadU(dbf, reinterpret_cast<const hwy::bfloat16_t*>(p)));
   }
-  const hn::Rebind<hwy::float16_t, DF> dh;
-  return hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(p)));
+  // float16 -> float32 by bit manipulation, the same on every target (Highway
+  // 1.0.3's emulated conversion turns inf and NaN into 65536 without F16C).
+  const hn::RebindToUnsigned<DF> du;
+  const hn::Rebind<uint16_t, DF> du16;
+  const auto h = hn::PromoteTo(du, hn::LoadU(du16, p));
+  const auto magnitude = hn::ShiftLeft<13>(hn::And(h, hn::Set(du, 0x7FFFu)));
+  // Reinterpreted as float, magnitude is the value times 2^-112, for normal
+  // and subnormal halves alike: one exact multiply restores it.
+  VF v = hn::Mul(hn::BitCast(d, magnitude), hn::Set(d, 5.192296858534828e33f));  // 2^112
+  const auto special = hn::Eq(hn::And(h, hn::Set(du, 0x7C00u)), hn::Set(du, 0x7C00u));
+  const auto inf_nan = hn::Or(magnitude, hn::Set(du, 0x7F800000u));  // keeps the NaN payload
+  v = hn::IfThenElse(hn::RebindMask(d, special), hn::BitCast(d, inf_nan), v);
+  const auto sign = hn::ShiftLeft<16>(hn::And(h, hn::Set(du, 0x8000u)));
+  return hn::BitCast(d, hn::Or(hn::BitCast(du, v), sign));
 }
 
 // The float32 loop, specialised on whether to divide and whether to store.

@@ -145,6 +145,134 @@ TEST(RowOps, BlockSumsAndBlockMaxCoverEveryElementOnce) {
   }
 }
 
+TEST(RowOps, SumsAreBitwiseTheSameOnEveryTarget) {
+  // The sums behind the draw and top-p: exact float -> double, fixed order.
+  std::mt19937_64 rng(9);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  std::vector<float> x(100003);
+  for (float& v : x) v = u(rng) * u(rng) * u(rng);
+  std::vector<double> totals, blocks0, blocks_last;
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    totals.push_back(SumToDouble(x.data(), x.size()));
+    std::vector<double> sums((x.size() + 511) / 512);
+    BlockSums(x.data(), x.size(), 512, sums.data());
+    blocks0.push_back(sums[0]);
+    blocks_last.push_back(sums.back());
+  }
+  hwy::SetSupportedTargetsForTest(0);
+  ASSERT_GE(totals.size(), 2u);  // SSSE3 ... AVX2 and the portable targets run here
+  for (size_t t = 1; t < totals.size(); ++t) {
+    EXPECT_EQ(totals[t], totals[0]) << "target #" << t;
+    EXPECT_EQ(blocks0[t], blocks0[0]) << "target #" << t;
+    EXPECT_EQ(blocks_last[t], blocks_last[0]) << "target #" << t;
+  }
+  long double ref = 0;
+  for (float v : x) ref += v;
+  EXPECT_NEAR(totals[0], static_cast<double>(ref), 1e-12 * static_cast<double>(ref));
+}
+
+TEST(RowOps, SelectionKernelsMatchScalarOnEveryTarget) {
+  ForEachTargetAndSize([](const char* target, const std::vector<float>& x) {
+    // FiniteMinMax
+    float lo = INFINITY, hi = kNegInf;
+    size_t finite = 0;
+    for (float v : x) {
+      if (v == kNegInf) continue;
+      lo = std::min(lo, v), hi = std::max(hi, v), ++finite;
+    }
+    const FiniteRange r = FiniteMinMax(x.data(), x.size());
+    EXPECT_EQ(r.min, lo) << target;
+    EXPECT_EQ(r.max, hi) << target;
+    EXPECT_EQ(r.count, finite) << target;
+    // BucketIndex: monotone, in range, kNoBucket for -inf; FindBucket finds each.
+    std::vector<uint16_t> b(x.size());
+    BucketIndex(x.data(), x.size(), lo, 255.0f / (hi - lo + 1e-3f), 255, b.data());
+    for (size_t i = 0; i < x.size(); ++i) {
+      if (x[i] == kNegInf) {
+        EXPECT_EQ(b[i], kNoBucket) << target;
+        continue;
+      }
+      EXPECT_LE(b[i], 255) << target;
+      for (size_t j = 0; j < x.size(); ++j) {
+        if (x[j] != kNegInf && x[j] < x[i]) {
+          EXPECT_LE(b[j], b[i]) << target << " not monotone";
+        }
+      }
+    }
+    std::vector<uint32_t> pos(x.size());
+    const size_t found = FindBucket(b.data(), b.size(), b[0], pos.data());
+    std::vector<uint32_t> expected;
+    for (size_t i = 0; i < b.size(); ++i) {
+      if (b[i] == b[0]) expected.push_back(static_cast<uint32_t>(i));
+    }
+    EXPECT_EQ(std::vector<uint32_t>(pos.begin(), pos.begin() + found), expected) << target;
+    // FindFinite
+    const size_t n_finite = FindFinite(x.data(), x.size(), pos.data());
+    EXPECT_EQ(n_finite, finite) << target;
+    for (size_t j = 0; j < n_finite; ++j) EXPECT_NE(x[pos[j]], kNegInf) << target;
+    // DistanceKeys
+    std::vector<float> keys(x.size());
+    DistanceKeys(x.data(), x.size(), 0.5f, keys.data());
+    for (size_t i = 0; i < x.size(); ++i) {
+      EXPECT_EQ(keys[i], x[i] == kNegInf ? kNegInf : -std::fabs(0.5f - x[i])) << target;
+    }
+  });
+}
+
+TEST(RowOps, LoadRowWidensBfloat16AndFloat16OnEveryTarget) {
+  // Exactly representable values: 1.5, -2.25, 0, -inf (and NaN flagged).
+  const uint16_t bf16[5] = {0x3FC0, 0xC010, 0x0000, 0xFF80, 0x3F80};
+  const uint16_t f16[5] = {0x3E00, 0xC080, 0x0000, 0xFC00, 0x3C00};
+  const float expected[5] = {1.5f, -2.25f, 0.0f, kNegInf, 1.0f};
+  // Every float16 bit pattern against a scalar decoding of the format.
+  std::vector<uint16_t> all(65536);
+  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<uint16_t>(i);
+  auto decode = [](uint16_t h) {
+    const int sign = h >> 15, exp = (h >> 10) & 31, mant = h & 1023;
+    double v = exp == 0 ? std::ldexp(mant, -24)
+               : exp == 31 ? (mant ? NAN : INFINITY)
+                           : std::ldexp(1024 + mant, exp - 25);
+    return static_cast<float>(sign ? -v : v);
+  };
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    for (size_t n = 1; n <= 5; ++n) {
+      float out[5];
+      LoadStats s = LoadRow(bf16, ElementType::kBF16, n, 1.0f, out);
+      for (size_t i = 0; i < n; ++i) EXPECT_EQ(out[i], expected[i]) << hwy::TargetName(target);
+      EXPECT_FALSE(s.has_invalid);
+      s = LoadRow(f16, ElementType::kF16, n, 1.0f, out);
+      for (size_t i = 0; i < n; ++i) EXPECT_EQ(out[i], expected[i]) << hwy::TargetName(target);
+    }
+    std::vector<float> wide(all.size());
+    LoadRow(all.data(), ElementType::kF16, all.size(), 1.0f, wide.data());
+    for (size_t i = 0; i < all.size(); ++i) {
+      const float want = decode(all[i]);
+      if (std::isnan(want)) {
+        ASSERT_TRUE(std::isnan(wide[i])) << hwy::TargetName(target) << " bits " << i;
+      } else {
+        ASSERT_EQ(wide[i], want) << hwy::TargetName(target) << " bits " << i;
+      }
+    }
+    const uint16_t nan_bf16[2] = {0x3F80, 0x7FC0}, nan_f16[2] = {0x3C00, 0x7E00};
+    float out[2];
+    EXPECT_TRUE(LoadRow(nan_bf16, ElementType::kBF16, 2, 1.0f, out).has_invalid);
+    EXPECT_TRUE(LoadRow(nan_f16, ElementType::kF16, 2, 1.0f, out).has_invalid);
+  }
+  hwy::SetSupportedTargetsForTest(0);
+}
+
+TEST(RowOps, FiniteMomentsStayFiniteOnRowsSpanningFloatRange) {
+  const float x[4] = {3e38f, -3e38f, kNegInf, 0.0f};
+  const Moments m = FiniteMoments(x, 4, 3e38f);
+  EXPECT_EQ(m.count, 3u);
+  EXPECT_TRUE(std::isfinite(m.sum_sq));
+  const double shift = 3e38f, low = -3e38f;  // the float values, widened
+  EXPECT_DOUBLE_EQ(m.sum, (low - shift) + (0.0 - shift));
+  EXPECT_DOUBLE_EQ(m.sum_sq, (low - shift) * (low - shift) + shift * shift);
+}
+
 TEST(RowOps, ReportsTheChosenTarget) { EXPECT_STRNE(ChosenTargetName(), ""); }
 
 }  // namespace
