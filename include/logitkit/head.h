@@ -51,9 +51,12 @@
 // which the running sum of kept probabilities exceeds u. The token therefore
 // depends only on the row's logits, its parameters and (seed, stream, step):
 // never on the batch size, the row's place in the batch or the thread count.
-// Across SIMD targets with FMA (AVX2, AVX-512) results are bitwise identical;
-// targets without FMA may differ in the last bit of a probability and so, with
-// probability ~1e-7 per draw, in the token.
+// Every sum behind the draw is taken in a fixed order (16 virtual lanes in
+// double, whatever the vector width), and the exp kernel uses fused
+// multiply-adds, so SIMD targets with FMA (AVX2, AVX-512) give bitwise the
+// same results. Targets without FMA (SSE4, SSSE3, the portable fallback) round
+// the exp polynomial differently in the last bit, so their token can differ,
+// with probability about 1e-7 per draw.
 //
 // OUTPUTS, each computed only when asked for (see Outputs):
 //   raw_logprob  log softmax(z)[token]: the model's own distribution, T = 1,
@@ -69,10 +72,11 @@
 //                final one: alternatives_from), in rank order, each with both
 //                logprobs; a token outside the final kept set has logprob -inf.
 //
-// ERRORS. A row with NaN or +inf logits, bad parameters, or no token left after
+// ERRORS. A row with NaN or +inf logits, bad parameters, a logit that
+// overflows float after a processor or the temperature, or no token left after
 // the processors gets a non-OK status in its result naming the parameter, the
 // value and the row; the other rows of the batch are unaffected. Nothing
-// throws and nothing aborts on bad input.
+// throws and nothing aborts on bad input. n_vocab is at most kMaxVocab (2^30).
 #ifndef LOGITKIT_HEAD_H_
 #define LOGITKIT_HEAD_H_
 

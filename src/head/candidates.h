@@ -7,6 +7,7 @@
 #include <limits>
 #include <vector>
 
+#include "base/check.h"
 #include "hwy/aligned_allocator.h"
 
 namespace logitkit::head {
@@ -21,6 +22,7 @@ class Buffer {
     if (n > capacity_) {
       capacity_ = n + n / 4 + 64;
       data_ = hwy::AllocateAligned<T>(capacity_);
+      LK_CHECK(data_ != nullptr);  // out of memory
     }
     return data_.get();
   }

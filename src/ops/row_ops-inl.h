@@ -114,30 +114,12 @@ HWY_INLINE void ForEachVectorGrouped(size_t n, Fn&& fn) {
   }
 }
 
-// Loads n elements of `type` from src + i as floats; past n, lanes are -inf.
-HWY_INLINE VF LoadElements(DF d, const void* src, ElementType type, size_t i, size_t n) {
-  const size_t N = hn::Lanes(d);
-  if (type == ElementType::kF32) {
-    const float* p = static_cast<const float*>(src) + i;
-    return i + N <= n ? hn::LoadU(d, p) : LoadPadded(d, p, n - i, kNegInf);
-  }
-  // 16-bit types: widen through a stack buffer on the tail, directly otherwise.
-  const uint16_t* p = static_cast<const uint16_t*>(src) + i;
-  HWY_ALIGN uint16_t buf[kMaxFloatLanes];
-  if (i + N > n) {
-    const uint16_t neg_inf = type == ElementType::kBF16 ? 0xFF80 : 0xFC00;
-    for (size_t k = 0; k < N; ++k) buf[k] = i + k < n ? p[k] : neg_inf;
-    p = buf;
-  }
-  if (type == ElementType::kBF16) {
-    const hn::Rebind<hwy::bfloat16_t, DF> dbf;
-    return hn::PromoteTo(d, hn::LoadU(dbf, reinterpret_cast<const hwy::bfloat16_t*>(p)));
-  }
-  // float16 -> float32 by bit manipulation, the same on every target (Highway
-  // 1.0.3's emulated conversion turns inf and NaN into 65536 without F16C).
+// float16 bits (widened to 32-bit lanes) -> float32, by bit manipulation, the
+// same on every target (Highway 1.0.3's emulated conversion turns inf and NaN
+// into 65536 on targets without F16C).
+template <class VU>
+HWY_INLINE VF Float16BitsToFloat(DF d, VU h) {
   const hn::RebindToUnsigned<DF> du;
-  const hn::Rebind<uint16_t, DF> du16;
-  const auto h = hn::PromoteTo(du, hn::LoadU(du16, p));
   const auto magnitude = hn::ShiftLeft<13>(hn::And(h, hn::Set(du, 0x7FFFu)));
   // Reinterpreted as float, magnitude is the value times 2^-112, for normal
   // and subnormal halves alike: one exact multiply restores it.
@@ -149,45 +131,36 @@ HWY_INLINE VF LoadElements(DF d, const void* src, ElementType type, size_t i, si
   return hn::BitCast(d, hn::Or(hn::BitCast(du, v), sign));
 }
 
-// The float32 loop, specialised on whether to divide and whether to store.
-template <bool kDivide, bool kStore>
-HWY_INLINE LoadStats LoadF32(const float* src, size_t n, float divisor, float* dst) {
-  const DF d;
+// Loads the N elements of `type` at src + i as floats; lanes at or past n are -inf.
+template <ElementType kType>
+HWY_INLINE VF LoadElements(DF d, const void* src, size_t i, size_t n) {
   const size_t N = hn::Lanes(d);
-  const VF inf = hn::Set(d, std::numeric_limits<float>::infinity());
-  const VF div = hn::Set(d, divisor);
-  VF max = hn::Set(d, kNegInf);
-  auto invalid = hn::Zero(d);
-  size_t i = 0;
-  for (; i + N <= n; i += N) {
-    VF v = hn::LoadU(d, src + i);
-    if (kDivide) v = hn::Div(v, div);
-    invalid = hn::Or(invalid, hn::VecFromMask(d, hn::Or(hn::IsNaN(v), hn::Eq(v, inf))));
-    max = hn::Max(max, v);
-    if (kStore) hn::StoreU(v, d, dst + i);
+  if constexpr (kType == ElementType::kF32) {
+    const float* p = static_cast<const float*>(src) + i;
+    return i + N <= n ? hn::LoadU(d, p) : LoadPadded(d, p, n - i, kNegInf);
+  } else {
+    // 16-bit types: widen through a stack buffer on the tail, directly otherwise.
+    const uint16_t* p = static_cast<const uint16_t*>(src) + i;
+    HWY_ALIGN uint16_t buf[kMaxFloatLanes];
+    if (i + N > n) {
+      const uint16_t neg_inf = kType == ElementType::kBF16 ? 0xFF80 : 0xFC00;
+      for (size_t k = 0; k < N; ++k) buf[k] = i + k < n ? p[k] : neg_inf;
+      p = buf;
+    }
+    const hn::Rebind<uint16_t, DF> du16;
+    const auto bits = hn::PromoteTo(hn::RebindToUnsigned<DF>(), hn::LoadU(du16, p));
+    if constexpr (kType == ElementType::kBF16) {
+      return hn::BitCast(d, hn::ShiftLeft<16>(bits));  // bfloat16 is float32's top half
+    } else {
+      return Float16BitsToFloat(d, bits);
+    }
   }
-  if (i < n) {
-    VF v = LoadPadded(d, src + i, n - i, kNegInf);
-    if (kDivide) v = hn::Div(v, div);
-    invalid = hn::Or(invalid, hn::VecFromMask(d, hn::Or(hn::IsNaN(v), hn::Eq(v, inf))));
-    max = hn::Max(max, v);
-    if (kStore) StorePartial(d, v, dst + i, n - i);
-  }
-  LoadStats stats;
-  stats.has_invalid = !hn::AllFalse(d, hn::MaskFromVec(invalid));
-  stats.max = n == 0 ? kNegInf : hn::GetLane(hn::MaxOfLanes(d, max));
-  return stats;
 }
 
-HWY_NOINLINE LoadStats LoadRowImpl(const void* src, ElementType type, size_t n, float divisor,
-                                   float* dst) {
-  if (type == ElementType::kF32) {
-    const float* x = static_cast<const float*>(src);
-    if (divisor == 1.0f) {
-      return dst ? LoadF32<false, true>(x, n, divisor, dst) : LoadF32<false, false>(x, n, divisor, dst);
-    }
-    return dst ? LoadF32<true, true>(x, n, divisor, dst) : LoadF32<true, false>(x, n, divisor, dst);
-  }
+// One pass: convert, divide, check for NaN / +inf, track the max, store.
+// Specialised on the element type, whether to divide and whether to store.
+template <ElementType kType, bool kDivide, bool kStore>
+HWY_INLINE LoadStats LoadLoop(const void* src, size_t n, float divisor, float* dst) {
   const DF d;
   const size_t N = hn::Lanes(d);
   const VF inf = hn::Set(d, std::numeric_limits<float>::infinity());
@@ -195,12 +168,11 @@ HWY_NOINLINE LoadStats LoadRowImpl(const void* src, ElementType type, size_t n, 
   VF max = hn::Set(d, kNegInf);
   auto invalid = hn::Zero(d);
   for (size_t i = 0; i < n; i += N) {
-    VF v = LoadElements(d, src, type, i, n);
-    if (divisor != 1.0f) v = hn::Div(v, div);
-    // +inf can also come from a huge logit over a small divisor.
+    VF v = LoadElements<kType>(d, src, i, n);
+    if (kDivide) v = hn::Div(v, div);  // +inf can also come from a huge logit / small T
     invalid = hn::Or(invalid, hn::VecFromMask(d, hn::Or(hn::IsNaN(v), hn::Eq(v, inf))));
     max = hn::Max(max, v);
-    if (dst == nullptr) continue;
+    if (!kStore) continue;
     if (i + N <= n) {
       hn::StoreU(v, d, dst + i);
     } else {
@@ -211,6 +183,26 @@ HWY_NOINLINE LoadStats LoadRowImpl(const void* src, ElementType type, size_t n, 
   stats.has_invalid = !hn::AllFalse(d, hn::MaskFromVec(invalid));
   stats.max = n == 0 ? kNegInf : hn::GetLane(hn::MaxOfLanes(d, max));
   return stats;
+}
+
+template <ElementType kType>
+HWY_INLINE LoadStats LoadRowOfType(const void* src, size_t n, float divisor, float* dst) {
+  if (divisor == 1.0f) {
+    return dst ? LoadLoop<kType, false, true>(src, n, divisor, dst)
+               : LoadLoop<kType, false, false>(src, n, divisor, dst);
+  }
+  return dst ? LoadLoop<kType, true, true>(src, n, divisor, dst)
+             : LoadLoop<kType, true, false>(src, n, divisor, dst);
+}
+
+HWY_NOINLINE LoadStats LoadRowImpl(const void* src, ElementType type, size_t n, float divisor,
+                                   float* dst) {
+  switch (type) {
+    case ElementType::kBF16: return LoadRowOfType<ElementType::kBF16>(src, n, divisor, dst);
+    case ElementType::kF16: return LoadRowOfType<ElementType::kF16>(src, n, divisor, dst);
+    case ElementType::kF32: break;
+  }
+  return LoadRowOfType<ElementType::kF32>(src, n, divisor, dst);
 }
 
 HWY_NOINLINE void DivideInPlaceImpl(float* x, size_t n, float divisor) {

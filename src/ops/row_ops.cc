@@ -1,5 +1,9 @@
 #include "ops/row_ops.h"
 
+#include <cmath>
+
+#include "base/check.h"
+
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/row_ops.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
@@ -30,16 +34,24 @@ HWY_EXPORT(FindBucketImpl);
 HWY_EXPORT(FindFiniteImpl);
 
 LoadStats LoadRow(const void* src, ElementType type, size_t n, float divisor, float* dst) {
+  LK_DCHECK(divisor > 0 && std::isfinite(divisor));
+  LK_DCHECK(src != nullptr || n == 0);
   return HWY_DYNAMIC_DISPATCH(LoadRowImpl)(src, type, n, divisor, dst);
 }
 void DivideInPlace(float* x, size_t n, float divisor) {
+  LK_DCHECK(divisor > 0);
   HWY_DYNAMIC_DISPATCH(DivideInPlaceImpl)(x, n, divisor);
 }
 void Multiply(float* x, size_t n, float scale) { HWY_DYNAMIC_DISPATCH(MultiplyImpl)(x, n, scale); }
 float Max(const float* x, size_t n) { return HWY_DYNAMIC_DISPATCH(MaxImpl)(x, n); }
-size_t ArgMax(const float* x, size_t n) { return HWY_DYNAMIC_DISPATCH(ArgMaxImpl)(x, n); }
+size_t ArgMax(const float* x, size_t n) {
+  LK_DCHECK(n > 0);
+  return HWY_DYNAMIC_DISPATCH(ArgMaxImpl)(x, n);
+}
 ExpSums ExpShifted(const float* x, size_t n, float shift, float* e, bool weighted,
                    float divisor) {
+  LK_DCHECK(std::isfinite(shift));
+  LK_DCHECK(divisor > 0);
   return HWY_DYNAMIC_DISPATCH(ExpShiftedImpl)(x, n, shift, e, weighted, divisor);
 }
 void Exp(const float* x, size_t n, float* out) { HWY_DYNAMIC_DISPATCH(ExpImpl)(x, n, out); }
@@ -62,6 +74,7 @@ void DistanceKeys(const float* x, size_t n, float center, float* key) {
   HWY_DYNAMIC_DISPATCH(DistanceKeysImpl)(x, n, center, key);
 }
 void BlockSums(const float* e, size_t n, size_t block, double* sums) {
+  LK_DCHECK(block > 0 && block % 64 == 0);
   HWY_DYNAMIC_DISPATCH(BlockSumsImpl)(e, n, block, sums);
 }
 
@@ -69,11 +82,14 @@ double SumToDouble(const float* x, size_t n) {
   return HWY_DYNAMIC_DISPATCH(SumToDoubleImpl)(x, n);
 }
 void BlockMax(const float* x, size_t n, size_t block, float* out) {
+  LK_DCHECK(block > 0 && block % 64 == 0);
   HWY_DYNAMIC_DISPATCH(BlockMaxImpl)(x, n, block, out);
 }
 
 void BucketIndex(const float* key, size_t n, float lo, float scale, uint16_t max_bucket,
                  uint16_t* out) {
+  LK_DCHECK(max_bucket < kNoBucket);
+  LK_DCHECK(std::isfinite(scale) && scale >= 0);
   HWY_DYNAMIC_DISPATCH(BucketIndexImpl)(key, n, lo, scale, max_bucket, out);
 }
 
