@@ -5,6 +5,7 @@ usage: build/release/logitkit bench head --json > bench/head.json
        python3 bench/report_head.py bench/head.json > bench/RESULTS.md
 """
 import json
+import os
 import sys
 
 
@@ -53,6 +54,10 @@ def main(path):
         if c["setting"] not in settings:
             settings.append(c["setting"])
     vocabs = sorted({c["vocab"] for c in cases})
+    notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "notes_head.md")
+    if os.path.exists(notes):
+        with open(notes) as f:
+            w(f.read())
     w("## Time per row (µs), batch 1, one thread\n")
     for dist in ("peaked", "normal1", "normal5"):
         table(f"{dist} rows", settings,
