@@ -18,7 +18,8 @@ The seed's "The capital of France is ___" logits, turned into probabilities at
 several temperatures, filtered with top-p, and sampled with a fixed seed.
 
 options:
-  --temperature T   a temperature column; repeat for several (default 0.5 1 2)
+  --temperature T   a temperature column; repeat for several (default 0.5 1 2);
+                    0 is greedy
   --top-p P         nucleus mass for the filtered column (default 0.9)
   --seed N          seed of the sampler (default 42)
   --draws N         draws per temperature for the sample counts (default 1000)
@@ -40,6 +41,13 @@ std::string Visible(const char* text) {
   std::string s;
   for (const char* p = text; *p; ++p) s += *p == ' ' ? "\u2423" : std::string(1, *p);
   return s;
+}
+
+// Pads to `width` terminal columns, counting UTF-8 code points, not bytes.
+std::string Pad(const std::string& text, size_t width) {
+  size_t columns = 0;
+  for (unsigned char c : text) columns += (c & 0xC0) != 0x80;
+  return text + std::string(columns < width ? width - columns : 0, ' ');
 }
 
 int Fail(const Status& s) {
@@ -78,6 +86,10 @@ int RunDemo(const std::vector<std::string>& args) {
   // One probability column per temperature.
   std::vector<std::vector<float>> probs(temperatures.size(), std::vector<float>(kVocab));
   for (size_t c = 0; c < temperatures.size(); ++c) {
+    if (temperatures[c] == 0) {  // the limit T -> 0: all mass on the argmax (greedy)
+      probs[c][0] = 1.0f;        // kRow is in rank order
+      continue;
+    }
     Status s = Softmax(logits, static_cast<float>(temperatures[c]), probs[c]);
     if (!s.ok()) return Fail(s.WithContext("--temperature " + JsonNumber(temperatures[c]) + ": "));
   }
@@ -125,22 +137,30 @@ int RunDemo(const std::vector<std::string>& args) {
   }
 
   std::printf("\"The capital of France is ___\": the seed's logits through the decode head\n\n");
-  std::printf("rank  token      logit  logprob(T=1)");
-  for (double t : temperatures) std::printf("   p(T=%-4g)", t);
-  std::printf("  top-p %.2g\n", *top_p);
+  std::printf("rank  token     logit  logprob(T=1)");
+  for (double t : temperatures) {
+    char head[32];
+    std::snprintf(head, sizeof(head), "p(T=%g)", t);
+    std::printf("  %10s", head);
+  }
+  std::printf("  top-p %g\n", *top_p);
   for (size_t i = 0; i < kVocab; ++i) {
-    std::printf("%4zu  %-9s %6.2f  %12.4f", i + 1, Visible(kRow[i].text).c_str(), kRow[i].logit,
-                logprobs[i]);
+    std::printf("%4zu  %s%6.2f  %12.4f", i + 1, Pad(Visible(kRow[i].text), 8).c_str(),
+                kRow[i].logit, logprobs[i]);
     for (size_t c = 0; c < temperatures.size(); ++c) std::printf("  %10.3e", probs[c][i]);
     std::printf("  %s\n", nucleus[i] != -INFINITY ? "kept" : "-");
   }
   std::printf("\nSeeded samples (seed %lld, %lld draws per temperature): how often each token came up\n",
               *seed, *draws);
-  std::printf("%-9s", "token");
-  for (double t : temperatures) std::printf("   T=%-6g", t);
+  std::printf("%s", Pad("token", 8).c_str());
+  for (double t : temperatures) {
+    char head[32];
+    std::snprintf(head, sizeof(head), "T=%g", t);
+    std::printf("  %8s", head);
+  }
   std::printf("\n");
   for (size_t i = 0; i < kVocab; ++i) {
-    std::printf("%-9s", Visible(kRow[i].text).c_str());
+    std::printf("%s", Pad(Visible(kRow[i].text), 8).c_str());
     for (size_t c = 0; c < temperatures.size(); ++c) std::printf("  %8lld", counts[c][i]);
     std::printf("\n");
   }
