@@ -5,9 +5,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <new>
 #include <vector>
 
-#include "base/check.h"
 #include "hwy/aligned_allocator.h"
 
 namespace logitkit::head {
@@ -22,7 +22,10 @@ class Buffer {
     if (n > capacity_) {
       capacity_ = n + n / 4 + 64;
       data_ = hwy::AllocateAligned<T>(capacity_);
-      LK_CHECK(data_ != nullptr);  // out of memory
+      if (data_ == nullptr) {  // the decode head turns this into the row's status
+        capacity_ = 0;
+        throw std::bad_alloc();
+      }
     }
     return data_.get();
   }

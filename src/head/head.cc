@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <new>
 #include <string>
 
 #include "base/philox.h"
@@ -263,6 +264,22 @@ DecodeResult DecodeRow(const Row& row, const SamplerParams& p, const RowState& s
   return result;
 }
 
+// The only exception the row code can meet is std::bad_alloc (its scratch and
+// maps grow with the vocabulary and the history): it becomes the row's status,
+// so it never crosses the API or escapes a pool thread.
+DecodeResult DecodeRowNoThrow(const Row& row, const SamplerParams& p, const RowState& state,
+                              RowScratch& s) {
+  try {
+    return DecodeRow(row, p, state, s);
+  } catch (const std::bad_alloc&) {
+    DecodeResult result;
+    result.status = Status(StatusCode::kResourceExhausted,
+                           "out of memory decoding a row of n_vocab = " +
+                               std::to_string(row.n_vocab));
+    return result;
+  }
+}
+
 ops::ElementType ToElementType(LogitsType t) {
   switch (t) {
     case LogitsType::kF32: return ops::ElementType::kF32;
@@ -289,8 +306,8 @@ DecodeHead::~DecodeHead() = default;
 
 DecodeResult DecodeHead::Decode(std::span<const float> logits, const SamplerParams& params,
                                 const RowState& state) {
-  return DecodeRow(Row{logits.data(), ops::ElementType::kF32, logits.size()}, params, state,
-                   scratch_[0]->row);
+  return DecodeRowNoThrow(Row{logits.data(), ops::ElementType::kF32, logits.size()}, params,
+                          state, scratch_[0]->row);
 }
 
 LogitsBatch LogitsBatch::F32(std::span<const float> logits, size_t n_rows, size_t n_vocab) {
@@ -342,7 +359,8 @@ Status DecodeHead::DecodeBatch(const LogitsBatch& logits, std::span<const Sample
   const size_t row_bytes = stride * ElementBytes(logits.type);
   auto run = [&](size_t r, size_t thread) {
     const Row row{static_cast<const char*>(logits.data) + r * row_bytes, type, logits.n_vocab};
-    results[r] = DecodeRow(row, params[params.size() == 1 ? 0 : r], states[r], scratch_[thread]->row);
+    results[r] = DecodeRowNoThrow(row, params[params.size() == 1 ? 0 : r], states[r],
+                                  scratch_[thread]->row);
     if (!results[r].status.ok()) {
       results[r].status = results[r].status.WithContext("row " + std::to_string(r) + ": ");
     }

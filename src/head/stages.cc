@@ -1,5 +1,6 @@
 // The decode head's stages as stand-alone functions on one float32 row.
 #include <cmath>
+#include <new>
 #include <string>
 
 #include "base/format.h"
@@ -52,7 +53,7 @@ Status CheckTemperature(float t) {
 
 // Runs one filter on a dense row and writes the kept set back into `logits`.
 template <typename Filter>
-StatusOr<size_t> RunFilter(std::span<float> logits, Filter filter) {
+StatusOr<size_t> RunFilterOrThrow(std::span<float> logits, Filter filter) {
   StatusOr<float> max = CheckRow(logits);
   if (!max.ok()) return max.status();
   RowScratch s;
@@ -69,6 +70,17 @@ StatusOr<size_t> RunFilter(std::span<float> logits, Filter filter) {
     for (size_t j = 0; j < kept.size(); ++j) logits[ids[j]] = kept[j];
   }
   return logits.size() - ops::CountEqual(logits.data(), logits.size(), kNegInf);
+}
+
+// Scratch memory may run out on huge rows: that is a status, never an exception.
+template <typename Filter>
+StatusOr<size_t> RunFilter(std::span<float> logits, Filter filter) {
+  try {
+    return RunFilterOrThrow(logits, filter);
+  } catch (const std::bad_alloc&) {
+    return Status(StatusCode::kResourceExhausted,
+                  "out of memory filtering a row of n_vocab = " + std::to_string(logits.size()));
+  }
 }
 
 
@@ -129,9 +141,13 @@ Status ApplyProcessors(std::span<float> logits, const SamplerParams& params,
   StatusOr<float> max = CheckRow(logits);
   if (!max.ok() && max.status().code() != StatusCode::kFailedPrecondition) return max.status();
   LOGITKIT_RETURN_IF_ERROR(head::ValidateParams(params, state, logits.size()));
-  RowScratch s;
-  return head::ApplyProcessorsToRow(logits.data(), logits.data(), logits.size(), 1.0f, params,
-                                    state, s);
+  try {
+    RowScratch s;
+    return head::ApplyProcessorsToRow(logits.data(), logits.data(), logits.size(), 1.0f, params,
+                                      state, s);
+  } catch (const std::bad_alloc&) {
+    return Status(StatusCode::kResourceExhausted, "out of memory applying the processors");
+  }
 }
 
 StatusOr<size_t> TopK(std::span<float> logits, int32_t k) {
