@@ -64,11 +64,12 @@ ops::ExpSums EnsureExps(Candidates& c, bool weighted) {
   return sums;
 }
 
-void ApplyTemperature(Candidates& c, float temperature) {
-  if (temperature == 1.0f) return;
-  ops::DivideInPlace(c.vals, c.n, temperature);
+bool ApplyTemperature(Candidates& c, float temperature) {
+  if (temperature == 1.0f) return true;
+  const bool ok = ops::DivideInPlace(c.vals, c.n, temperature);
   c.max = c.max / temperature;  // division by T > 0 is monotone: the max stays the max
   c.exps_valid = false;
+  return ok;
 }
 
 void FilterTopK(Candidates& c, size_t k, RowScratch& s) {
@@ -176,7 +177,10 @@ size_t Draw(Candidates& c, double u, RowScratch& s) {
   // chosen block's are computed again, by the same kernel, so the values agree.
   constexpr size_t kBlock = 512;
   const bool stored = c.exps_valid && c.shift - c.max <= 30.0f;  // else they may underflow
-  if (!stored) c.shift = c.max;
+  if (!stored) {
+    c.shift = c.max;
+    c.exps_valid = false;  // whatever exps holds is not relative to the new shift
+  }
   const size_t n_blocks = (c.n + kBlock - 1) / kBlock;
   s.block_sums.resize(n_blocks);
   if (stored) {

@@ -14,8 +14,9 @@ namespace logitkit::head {
 // (and, for `weighted`, always). REQUIRES: c.max finite.
 ops::ExpSums EnsureExps(Candidates& c, bool weighted);
 
-// vals /= temperature. REQUIRES: temperature > 0.
-void ApplyTemperature(Candidates& c, float temperature);
+// vals /= temperature. Returns false if a kept value overflowed to -inf.
+// REQUIRES: temperature > 0 and c.max / temperature finite.
+bool ApplyTemperature(Candidates& c, float temperature);
 
 // Each filter marks removed tokens -inf (exps 0) and may make c sparse.
 // REQUIRES: at least one finite value in c.

@@ -56,9 +56,10 @@ float ElementToFloat(const Row& row, size_t i) {
 Status InvalidLogitError(const Row& row, const float* loaded, float divisor) {
   for (size_t i = 0; i < row.n_vocab; ++i) {
     // `loaded` is the row after the division, or the row itself when it was only checked.
-    const float v = loaded == row.data ? ElementToFloat(row, i) / divisor : loaded[i];
-    if (!std::isnan(v) && v != INFINITY) continue;
     const float raw = ElementToFloat(row, i);
+    const float v = loaded == row.data ? raw / divisor : loaded[i];
+    const bool overflow_down = v == -INFINITY && raw != -INFINITY;
+    if (!std::isnan(v) && v != INFINITY && !overflow_down) continue;
     if (std::isnan(raw) || raw == INFINITY) {
       return InvalidArgumentError("logits[" + std::to_string(i) + "] = " + Num(raw) +
                                   ": logits must be finite or -inf");
@@ -116,9 +117,11 @@ DecodeResult DecodeRow(const Row& row, const SamplerParams& p, const RowState& s
   if (!result.status.ok()) return result;
 
   const bool greedy = p.temperature == 0.0f;
-  const bool temperature_in_load = !greedy && TemperatureFirst(p);
-  const float divisor = temperature_in_load ? p.temperature : 1.0f;
   const bool processors = head::HasProcessors(p, state);
+  // The temperature is folded into the load when it is the first stage to act
+  // and no processor runs before it (processors see the logits themselves).
+  const bool temperature_in_load = !greedy && !processors && TemperatureFirst(p);
+  const float divisor = temperature_in_load ? p.temperature : 1.0f;
   bool filters = false;
   for (Stage stage : p.order) filters |= stage != Stage::kTemperature && head::StageActive(stage, p);
   // Nothing will modify the row: read the caller's float32 logits in place
@@ -153,8 +156,7 @@ DecodeResult DecodeRow(const Row& row, const SamplerParams& p, const RowState& s
 
   float max = load.max;
   if (processors) {
-    result.status = head::ApplyProcessorsToRow(divisor == 1.0f ? work : raw_row(), work, n_vocab,
-                                               divisor, p, state, s);
+    result.status = head::ApplyProcessorsToRow(work, n_vocab, p, state, s);
     if (!result.status.ok()) return result;
     max = ops::Max(work, n_vocab);
   }
@@ -175,14 +177,19 @@ DecodeResult DecodeRow(const Row& row, const SamplerParams& p, const RowState& s
     for (Stage stage : p.order) {
       switch (stage) {
         case Stage::kTemperature:
-          if (!temperature_in_load && !std::isfinite(c.max / p.temperature)) {
+          if (temperature_in_load) break;
+          if (!std::isfinite(c.max / p.temperature)) {
             result.status = InvalidArgumentError(
                 "the largest kept logit / temperature = " + Num(c.max) + " / " +
                 Num(p.temperature) + " overflows float");
-            result.token = -1;
             return result;
           }
-          if (!temperature_in_load) head::ApplyTemperature(c, p.temperature);
+          if (!head::ApplyTemperature(c, p.temperature)) {
+            result.status = InvalidArgumentError(
+                "a kept logit / temperature " + Num(p.temperature) +
+                " overflows float to -inf (a logit near -3.4e38)");
+            return result;
+          }
           break;
         case Stage::kTopK:
           if (p.top_k > 0) head::FilterTopK(c, static_cast<size_t>(p.top_k), s);
@@ -267,17 +274,20 @@ DecodeResult DecodeRow(const Row& row, const SamplerParams& p, const RowState& s
 // The only exception the row code can meet is std::bad_alloc (its scratch and
 // maps grow with the vocabulary and the history): it becomes the row's status,
 // so it never crosses the API or escapes a pool thread.
+// Errors of a row in a batch are prefixed with "row R: " (row_index not null).
 DecodeResult DecodeRowNoThrow(const Row& row, const SamplerParams& p, const RowState& state,
-                              RowScratch& s) {
+                              RowScratch& s, const size_t* row_index = nullptr) {
+  DecodeResult result;
   try {
-    return DecodeRow(row, p, state, s);
+    result = DecodeRow(row, p, state, s);
+    if (!result.status.ok() && row_index != nullptr) {
+      result.status = result.status.WithContext("row " + std::to_string(*row_index) + ": ");
+    }
   } catch (const std::bad_alloc&) {
-    DecodeResult result;
-    result.status = Status(StatusCode::kResourceExhausted,
-                           "out of memory decoding a row of n_vocab = " +
-                               std::to_string(row.n_vocab));
-    return result;
+    result = DecodeResult();
+    result.status = Status(StatusCode::kResourceExhausted, "out of memory decoding a row");
   }
+  return result;
 }
 
 ops::ElementType ToElementType(LogitsType t) {
@@ -360,10 +370,7 @@ Status DecodeHead::DecodeBatch(const LogitsBatch& logits, std::span<const Sample
   auto run = [&](size_t r, size_t thread) {
     const Row row{static_cast<const char*>(logits.data) + r * row_bytes, type, logits.n_vocab};
     results[r] = DecodeRowNoThrow(row, params[params.size() == 1 ? 0 : r], states[r],
-                                  scratch_[thread]->row);
-    if (!results[r].status.ok()) {
-      results[r].status = results[r].status.WithContext("row " + std::to_string(r) + ": ");
-    }
+                                  scratch_[thread]->row, &r);
   };
   if (pool_ != nullptr) {
     pool_->Run(logits.n_rows, run);

@@ -392,6 +392,23 @@ TEST(DecodeHead, OverflowAfterProcessorsOrALateTemperatureIsAnError) {
   p.order = {Stage::kTemperature, Stage::kTopK};  // the same, folded into the load
   EXPECT_EQ(head.Decode(z, p, RowState{}).status.message(),
             "logits[0] / temperature = 9.99999968e+37 / 9.99999972e-10 overflows float");
+  // Overflow towards -inf is reported too, wherever the temperature stands.
+  const std::vector<float> low = {0.0f, -3e38f};
+  SamplerParams half;
+  half.temperature = 0.5f;
+  EXPECT_EQ(head.Decode(low, half, RowState{}).status.message(),
+            "logits[1] / temperature = -3.00000005e+38 / 0.5 overflows float");
+  half.top_k = 2;
+  half.order = {Stage::kTopK, Stage::kTemperature};
+  EXPECT_EQ(head.Decode(low, half, RowState{}).status.code(), StatusCode::kInvalidArgument);
+  // A token the processors ban cannot fail the row, whatever its logit / T.
+  const std::vector<float> huge = {3e38f, 1.0f, 0.0f};
+  SamplerParams ban;
+  ban.temperature = 0.5f;
+  ban.banned_tokens = {0};
+  const DecodeResult banned = head.Decode(huge, ban, RowState{});
+  ASSERT_TRUE(banned.status.ok()) << banned.status.ToString();
+  EXPECT_NE(banned.token, 0);
 }
 
 TEST(DecodeHead, ProcessorsComposeWithTemperatureAndSixteenBitRows) {

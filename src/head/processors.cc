@@ -108,10 +108,12 @@ bool StageActive(Stage stage, const SamplerParams& p) {
   return false;
 }
 
-Status ApplyProcessorsToRow(const float* raw, float* work, size_t n_vocab, float divisor,
-                            const SamplerParams& p, const RowState& state, RowScratch& s) {
-  // Edited values are computed from raw logits first and written after, so
-  // raw may alias work.
+Status ApplyProcessorsToRow(float* logits, size_t n_vocab, const SamplerParams& p,
+                            const RowState& state, RowScratch& s) {
+  // Every edited value is computed from the unmodified logits first and
+  // written after, so the order of the edits cannot matter.
+  const float* raw = logits;
+  float* work = logits;
   std::unordered_map<int32_t, float> edits;
   const bool penalties =
       p.repetition_penalty != 1 || p.frequency_penalty != 0 || p.presence_penalty != 0;
@@ -138,12 +140,10 @@ Status ApplyProcessorsToRow(const float* raw, float* work, size_t n_vocab, float
     auto [it, inserted] = edits.try_emplace(b.token, raw[b.token]);
     it->second += b.bias;
   }
-  for (auto& [token, value] : edits) {
-    if (divisor != 1.0f) value /= divisor;
+  for (const auto& [token, value] : edits) {
     if (std::isnan(value) || value == INFINITY) {
       return InvalidArgumentError("token " + std::to_string(token) + ": logit " + Num(raw[token]) +
-                                  " after penalties and logit_bias" +
-                                  (divisor != 1.0f ? " / temperature" : "") + " is " + Num(value) +
+                                  " after penalties and logit_bias is " + Num(value) +
                                   ", not finite");
     }
   }

@@ -20,13 +20,12 @@ bool HasProcessors(const SamplerParams& params, const RowState& state);
 // Whether a stage would change anything with these parameters.
 bool StageActive(Stage stage, const SamplerParams& params);
 
-// Applies the processors: for each token they touch, work[t] =
-// processed(raw[t]) / divisor; masks set work[t] = -inf. raw may equal work
-// when divisor == 1. A processed value that is NaN or +inf (a bias or penalty
-// that overflows float) is an error naming the token; work is then unchanged.
+// Applies the processors to logits[0, n_vocab) in place; masks set -inf. A
+// processed value that is NaN or +inf (a bias or penalty that overflows float)
+// is an error naming the token, and logits are then unchanged.
 // REQUIRES: ValidateParams(...) is OK.
-Status ApplyProcessorsToRow(const float* raw, float* work, size_t n_vocab, float divisor,
-                          const SamplerParams& params, const RowState& state, RowScratch& s);
+Status ApplyProcessorsToRow(float* logits, size_t n_vocab, const SamplerParams& params,
+                            const RowState& state, RowScratch& s);
 
 }  // namespace logitkit::head
 

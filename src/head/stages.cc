@@ -143,8 +143,7 @@ Status ApplyProcessors(std::span<float> logits, const SamplerParams& params,
   LOGITKIT_RETURN_IF_ERROR(head::ValidateParams(params, state, logits.size()));
   try {
     RowScratch s;
-    return head::ApplyProcessorsToRow(logits.data(), logits.data(), logits.size(), 1.0f, params,
-                                      state, s);
+    return head::ApplyProcessorsToRow(logits.data(), logits.size(), params, state, s);
   } catch (const std::bad_alloc&) {
     return Status(StatusCode::kResourceExhausted, "out of memory applying the processors");
   }

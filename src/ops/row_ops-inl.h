@@ -48,6 +48,8 @@ HWY_INLINE void StorePartial(DF d, VF v, float* p, size_t count) {
 class FixedOrderSum {
  public:
   static constexpr size_t kVirtualLanes = 16;
+  static_assert(hn::MaxLanes(DF()) <= kVirtualLanes && kVirtualLanes % hn::MaxLanes(DF()) == 0,
+                "fixed-width targets of at most 16 floats (scalable targets are disabled)");
   static constexpr size_t kGroups = kVirtualLanes / hn::MaxLanes(DF());  // vectors per 16
 
 #if HWY_TARGET == HWY_SCALAR
@@ -169,7 +171,14 @@ HWY_INLINE LoadStats LoadLoop(const void* src, size_t n, float divisor, float* d
   auto invalid = hn::Zero(d);
   for (size_t i = 0; i < n; i += N) {
     VF v = LoadElements<kType>(d, src, i, n);
-    if (kDivide) v = hn::Div(v, div);  // +inf can also come from a huge logit / small T
+    if (kDivide) {
+      // A huge logit over a small T overflows: to +inf, or to -inf from a
+      // finite negative logit; both are reported.
+      const VF before = v;
+      v = hn::Div(v, div);
+      const auto to_neg_inf = hn::And(hn::Eq(v, hn::Neg(inf)), hn::Ne(before, hn::Neg(inf)));
+      invalid = hn::Or(invalid, hn::VecFromMask(d, to_neg_inf));
+    }
     invalid = hn::Or(invalid, hn::VecFromMask(d, hn::Or(hn::IsNaN(v), hn::Eq(v, inf))));
     max = hn::Max(max, v);
     if (!kStore) continue;
@@ -205,13 +214,23 @@ HWY_NOINLINE LoadStats LoadRowImpl(const void* src, ElementType type, size_t n, 
   return LoadRowOfType<ElementType::kF32>(src, n, divisor, dst);
 }
 
-HWY_NOINLINE void DivideInPlaceImpl(float* x, size_t n, float divisor) {
+HWY_NOINLINE bool DivideInPlaceImpl(float* x, size_t n, float divisor) {
   const DF d;
   const size_t N = hn::Lanes(d);
-  const VF div = hn::Set(d, divisor);
-  size_t i = 0;
-  for (; i + N <= n; i += N) hn::StoreU(hn::Div(hn::LoadU(d, x + i), div), d, x + i);
-  if (i < n) StorePartial(d, hn::Div(LoadPadded(d, x + i, n - i, 0.0f), div), x + i, n - i);
+  const VF div = hn::Set(d, divisor), neg_inf = hn::Set(d, kNegInf);
+  auto overflow = hn::Zero(d);
+  for (size_t i = 0; i < n; i += N) {
+    const bool full = i + N <= n;
+    const VF v = full ? hn::LoadU(d, x + i) : LoadPadded(d, x + i, n - i, kNegInf);
+    const VF q = hn::Div(v, div);
+    overflow = hn::Or(overflow, hn::VecFromMask(d, hn::And(hn::Eq(q, neg_inf), hn::Ne(v, neg_inf))));
+    if (full) {
+      hn::StoreU(q, d, x + i);
+    } else {
+      StorePartial(d, q, x + i, n - i);
+    }
+  }
+  return hn::AllFalse(d, hn::MaskFromVec(overflow));
 }
 
 HWY_NOINLINE void MultiplyImpl(float* x, size_t n, float scale) {

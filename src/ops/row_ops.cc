@@ -38,9 +38,9 @@ LoadStats LoadRow(const void* src, ElementType type, size_t n, float divisor, fl
   LK_DCHECK(src != nullptr || n == 0);
   return HWY_DYNAMIC_DISPATCH(LoadRowImpl)(src, type, n, divisor, dst);
 }
-void DivideInPlace(float* x, size_t n, float divisor) {
+bool DivideInPlace(float* x, size_t n, float divisor) {
   LK_DCHECK(divisor > 0);
-  HWY_DYNAMIC_DISPATCH(DivideInPlaceImpl)(x, n, divisor);
+  return HWY_DYNAMIC_DISPATCH(DivideInPlaceImpl)(x, n, divisor);
 }
 void Multiply(float* x, size_t n, float scale) { HWY_DYNAMIC_DISPATCH(MultiplyImpl)(x, n, scale); }
 float Max(const float* x, size_t n) { return HWY_DYNAMIC_DISPATCH(MaxImpl)(x, n); }

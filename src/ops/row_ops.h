@@ -15,7 +15,7 @@ enum class ElementType { kF32, kBF16, kF16 };
 
 struct LoadStats {
   float max;         // largest value after the division; -inf if none is finite
-  bool has_invalid;  // some value is NaN or +inf (before or after the division)
+  bool has_invalid;  // some value is NaN or +inf, or overflows to +-inf in the division
 };
 
 // dst[i] = float(src[i]) / divisor for i in [0, n). The division is IEEE
@@ -23,8 +23,9 @@ struct LoadStats {
 // dst may be null: the row is only checked. REQUIRES: divisor > 0 and finite.
 LoadStats LoadRow(const void* src, ElementType type, size_t n, float divisor, float* dst);
 
-// x[i] = x[i] / divisor, in place. REQUIRES: divisor > 0.
-void DivideInPlace(float* x, size_t n, float divisor);
+// x[i] = x[i] / divisor, in place. Returns false if a finite x[i] became
+// -inf (overflow). REQUIRES: divisor > 0, and max(x) / divisor finite.
+bool DivideInPlace(float* x, size_t n, float divisor);
 
 // Index of the largest value, the lowest index among ties. REQUIRES: n > 0.
 size_t ArgMax(const float* x, size_t n);
