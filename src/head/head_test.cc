@@ -397,7 +397,7 @@ TEST(DecodeHead, OverflowAfterProcessorsOrALateTemperatureIsAnError) {
   SamplerParams half;
   half.temperature = 0.5f;
   EXPECT_EQ(head.Decode(low, half, RowState{}).status.message(),
-            "logits[1] / temperature = -3.00000005e+38 / 0.5 overflows float");
+            "logits[1] / temperature = -3.00000001e+38 / 0.5 overflows float");
   half.top_k = 2;
   half.order = {Stage::kTopK, Stage::kTemperature};
   EXPECT_EQ(head.Decode(low, half, RowState{}).status.code(), StatusCode::kInvalidArgument);
