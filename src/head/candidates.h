@@ -38,7 +38,10 @@ class Buffer {
 // Tokens still in play. Starts dense (every token, ids implicit) and becomes
 // sparse (an explicit ascending id list) once a filter leaves few tokens.
 struct Candidates {
-  float* vals = nullptr;     // [n] current values (logits, / T once applied); -inf = removed
+  // [n] current values (logits, / T once applied); -inf = removed. While
+  // vals_borrowed, vals is the caller's row: read-only (see MakeWritable).
+  float* vals = nullptr;
+  bool vals_borrowed = false;
   int32_t* ids = nullptr;    // [n] ascending token ids, or null: token i is at index i
   float* exps = nullptr;     // [n] exp(vals - shift) while exps_valid; 0 where removed
   size_t n = 0;

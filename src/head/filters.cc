@@ -26,6 +26,7 @@ void MaybeCompact(Candidates& c, size_t n_kept, RowScratch& s) {
     ids[j] = static_cast<int32_t>(positions[j]);
   }
   c.vals = vals;
+  c.vals_borrowed = false;
   c.exps = exps;
   c.ids = ids;
   c.n = kept;
@@ -35,6 +36,7 @@ void MaybeCompact(Candidates& c, size_t n_kept, RowScratch& s) {
 // cut.ties_kept (lowest ids). key may alias c.vals.
 void ApplyCut(Candidates& c, const float* key, const PrefixCut& cut, RowScratch& s) {
   if (cut.all) return;
+  MakeWritable(c, s);  // key keeps pointing at the same values
   const size_t kept =
       ops::MaskBelow(key, c.n, cut.key, c.vals, c.exps_valid ? c.exps : nullptr);
   if (kept > cut.n_kept) {  // the boundary splits a group of ties
@@ -51,6 +53,14 @@ void ApplyCut(Candidates& c, const float* key, const PrefixCut& cut, RowScratch&
 
 }  // namespace
 
+void MakeWritable(Candidates& c, RowScratch& s) {
+  if (!c.vals_borrowed) return;
+  float* copy = s.work.Get(c.n);
+  std::copy(c.vals, c.vals + c.n, copy);
+  c.vals = copy;
+  c.vals_borrowed = false;
+}
+
 ops::ExpSums EnsureExps(Candidates& c, bool weighted) {
   LK_DCHECK(std::isfinite(c.max));
   if (c.exps_valid && c.sum_valid && !weighted && c.shift == c.max) {
@@ -64,8 +74,9 @@ ops::ExpSums EnsureExps(Candidates& c, bool weighted) {
   return sums;
 }
 
-bool ApplyTemperature(Candidates& c, float temperature) {
+bool ApplyTemperature(Candidates& c, float temperature, RowScratch& s) {
   if (temperature == 1.0f) return true;
+  MakeWritable(c, s);
   const bool ok = ops::DivideInPlace(c.vals, c.n, temperature);
   c.max = c.max / temperature;  // division by T > 0 is monotone: the max stays the max
   c.exps_valid = false;
@@ -77,7 +88,7 @@ void FilterTopK(Candidates& c, size_t k, RowScratch& s) {
   TopKPositions(c.vals, c.n, k, s, keep);
   if (keep.size() == CountKept(c)) return;
   // Compact to the kept positions. Positions ascend, so in place is safe for a
-  // sparse set; a dense one moves to the sparse buffers.
+  // sparse set; a dense one (possibly borrowed) moves to the sparse buffers.
   float* vals = c.ids != nullptr ? c.vals : s.sparse_vals.Get(keep.size());
   int32_t* ids = c.ids != nullptr ? c.ids : s.sparse_ids.Get(keep.size());
   float* exps = c.ids != nullptr ? c.exps : s.sparse_exps.Get(keep.size());
@@ -88,6 +99,7 @@ void FilterTopK(Candidates& c, size_t k, RowScratch& s) {
     ids[j] = c.Id(i);
   }
   c.vals = vals;
+  c.vals_borrowed = false;
   c.ids = ids;
   c.exps = exps;
   c.n = keep.size();
@@ -120,6 +132,7 @@ bool TopPAmongTheHighest(Candidates& c, double p, RowScratch& s) {
     new_ids[j] = c.Id(static_cast<size_t>(top[j]));
   }
   c.vals = new_vals;
+  c.vals_borrowed = false;
   c.exps = new_exps;
   c.ids = new_ids;
   c.n = len;
@@ -139,7 +152,8 @@ void FilterTopP(Candidates& c, double p, RowScratch& s) {
   c.sum_valid = false;  // exps stay valid per token, but their sum is stale
 }
 
-void FilterMinP(Candidates& c, double min_p) {
+void FilterMinP(Candidates& c, double min_p, RowScratch& s) {
+  MakeWritable(c, s);
   // q_i >= min_p · max q  <=>  x_i >= max x + ln(min_p), the sum in double.
   const float threshold = FloatThreshold(static_cast<double>(c.max) + std::log(min_p));
   ops::MaskBelow(c.vals, c.n, threshold, c.vals, c.exps_valid ? c.exps : nullptr);
@@ -160,7 +174,8 @@ void FilterTypicalP(Candidates& c, double p, RowScratch& s) {
   c.sum_valid = false;
 }
 
-void FilterTopNSigma(Candidates& c, double n_sigma) {
+void FilterTopNSigma(Candidates& c, double n_sigma, RowScratch& s) {
+  MakeWritable(c, s);
   const ops::Moments m = ops::FiniteMoments(c.vals, c.n, c.max);
   const double mean = m.sum / static_cast<double>(m.count);
   const double variance = std::max(0.0, m.sum_sq / static_cast<double>(m.count) - mean * mean);

@@ -122,12 +122,11 @@ DecodeResult DecodeRow(const Row& row, const SamplerParams& p, const RowState& s
   // and no processor runs before it (processors see the logits themselves).
   const bool temperature_in_load = !greedy && !processors && TemperatureFirst(p);
   const float divisor = temperature_in_load ? p.temperature : 1.0f;
-  bool filters = false;
-  for (Stage stage : p.order) filters |= stage != Stage::kTemperature && head::StageActive(stage, p);
-  // Nothing will modify the row: read the caller's float32 logits in place
-  // instead of copying them (greedy, or sampling at T = 1 with no filter).
-  const bool in_place = row.type == ops::ElementType::kF32 && !processors &&
-                        (greedy || (!filters && divisor == 1.0f));
+  // Without processors or a temperature folded into the load, the caller's
+  // float32 row is read in place (borrowed): the stages that write copy it
+  // first (MakeWritable), and the ones that do not (greedy, top-k, the draw)
+  // never pay for the copy.
+  const bool in_place = row.type == ops::ElementType::kF32 && !processors && !temperature_in_load;
   float* work = in_place ? nullptr : s.work.Get(n_vocab);
   const ops::LoadStats load = ops::LoadRow(row.data, row.type, n_vocab, divisor, work);
   if (load.has_invalid) {
@@ -135,8 +134,6 @@ DecodeResult DecodeRow(const Row& row, const SamplerParams& p, const RowState& s
                                       divisor);
     return result;
   }
-  // Only the filters and the temperature stage write to vals, and in place
-  // they do not run.
   float* vals = in_place ? const_cast<float*>(static_cast<const float*>(row.data)) : work;
 
   // The unmodified row as float, for the processors and the raw outputs.
@@ -168,6 +165,7 @@ DecodeResult DecodeRow(const Row& row, const SamplerParams& p, const RowState& s
 
   Candidates c;
   c.vals = vals;
+  c.vals_borrowed = in_place;
   c.n = n_vocab;
   c.max = max;
   if (greedy) {
@@ -184,7 +182,7 @@ DecodeResult DecodeRow(const Row& row, const SamplerParams& p, const RowState& s
                 Num(p.temperature) + " overflows float");
             return result;
           }
-          if (!head::ApplyTemperature(c, p.temperature)) {
+          if (!head::ApplyTemperature(c, p.temperature, s)) {
             result.status = InvalidArgumentError(
                 "a kept logit / temperature " + Num(p.temperature) +
                 " overflows float to -inf (a logit near -3.4e38)");
@@ -198,13 +196,13 @@ DecodeResult DecodeRow(const Row& row, const SamplerParams& p, const RowState& s
           if (p.top_p < 1.0f) head::FilterTopP(c, p.top_p, s);
           break;
         case Stage::kMinP:
-          if (p.min_p > 0.0f) head::FilterMinP(c, p.min_p);
+          if (p.min_p > 0.0f) head::FilterMinP(c, p.min_p, s);
           break;
         case Stage::kTypicalP:
           if (p.typical_p < 1.0f) head::FilterTypicalP(c, p.typical_p, s);
           break;
         case Stage::kTopNSigma:
-          if (p.top_n_sigma > 0.0f) head::FilterTopNSigma(c, p.top_n_sigma);
+          if (p.top_n_sigma > 0.0f) head::FilterTopNSigma(c, p.top_n_sigma, s);
           break;
       }
     }

@@ -455,6 +455,38 @@ TEST(DecodeHead, ProcessorsComposeWithTemperatureAndSixteenBitRows) {
   }
 }
 
+// The caller's row is read in place when nothing must rewrite it; every stage
+// that writes works on a copy. Whatever the settings, the input is untouched.
+TEST(DecodeHead, NeverWritesTheCallersLogits) {
+  std::mt19937_64 rng(800);
+  const std::vector<float> z = testing::RandomRow(rng, 6000, testing::RowKind::kPeaked);
+  std::vector<SamplerParams> settings(12);
+  settings[0].temperature = 0;
+  settings[2].top_k = 50;
+  settings[3].top_k = 10000;  // k >= V: the dense row stays borrowed into later stages
+  settings[3].min_p = 0.01f;
+  settings[4].top_p = 0.9f;
+  settings[5].min_p = 0.1f;
+  settings[6].typical_p = 0.9f;
+  settings[7].top_n_sigma = 1.0f;
+  settings[8].top_k = 40, settings[8].top_p = 0.95f, settings[8].min_p = 0.05f;
+  settings[8].temperature = 0.8f;
+  settings[8].order = {Stage::kTopK, Stage::kTopP, Stage::kMinP, Stage::kTemperature};
+  settings[9].temperature = 0.7f, settings[9].top_p = 0.5f;
+  settings[10].top_k = 6000, settings[10].temperature = 2.0f;
+  settings[10].order = {Stage::kTopK, Stage::kTemperature};
+  settings[11].logit_bias = {{1, 5.0f}};
+  DecodeHead head;
+  for (size_t i = 0; i < settings.size(); ++i) {
+    std::vector<float> x = z;
+    settings[i].outputs = kOutputAll;
+    settings[i].top_logprobs = 5;
+    const DecodeResult r = head.Decode(x, settings[i], State(1, 2, 3));
+    ASSERT_TRUE(r.status.ok()) << "setting " << i << ": " << r.status.ToString();
+    ASSERT_EQ(std::memcmp(x.data(), z.data(), z.size() * 4), 0) << "setting " << i;
+  }
+}
+
 TEST(DecodeHead, ComputesOnlyTheOutputsAskedFor) {
   const std::vector<float> z = {1, 2, 3};
   DecodeHead head;

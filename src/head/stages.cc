@@ -167,8 +167,8 @@ StatusOr<size_t> MinP(std::span<float> logits, float min_p) {
   if (!(min_p >= 0 && min_p <= 1)) {
     return InvalidArgumentError("min_p = " + Num(min_p) + " is outside [0, 1]");
   }
-  return RunFilter(logits, [min_p](Candidates& c, RowScratch&) {
-    if (min_p > 0) head::FilterMinP(c, min_p);
+  return RunFilter(logits, [min_p](Candidates& c, RowScratch& s) {
+    if (min_p > 0) head::FilterMinP(c, min_p, s);
   });
 }
 
@@ -185,8 +185,8 @@ StatusOr<size_t> TopNSigma(std::span<float> logits, float n) {
   if (!(n >= 0) || !std::isfinite(n)) {
     return InvalidArgumentError("top_n_sigma = " + Num(n) + " must be finite and >= 0");
   }
-  return RunFilter(logits, [n](Candidates& c, RowScratch&) {
-    if (n > 0) head::FilterTopNSigma(c, n);
+  return RunFilter(logits, [n](Candidates& c, RowScratch& s) {
+    if (n > 0) head::FilterTopNSigma(c, n, s);
   });
 }
 
