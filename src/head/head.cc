@@ -136,7 +136,7 @@ DecodeResult DecodeRow(const Row& row, const SamplerParams& p, const RowState& s
   }
   float* vals = in_place ? const_cast<float*>(static_cast<const float*>(row.data)) : work;
 
-  // The unmodified row as float, for the processors and the raw outputs.
+  // The unmodified row as float, for the raw outputs (loaded only if asked for).
   const float* raw = nullptr;
   auto raw_row = [&]() -> const float* {
     if (raw == nullptr) {
