@@ -15,6 +15,7 @@ usage: logitkit <command> [options]      (logitkit <command> --help for its opti
 commands:
   demo     the seed's "The capital of France is" row: logits, probabilities at
            several temperatures, filters and seeded samples
+  inspect  a GGUF model file's metadata and tensor table (--json)
   bench    benchmarks: `logitkit bench head` times the decode head
   help     this text
 )";
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
   args.erase(args.begin());
   if (command == "demo") return logitkit::cli::RunDemo(args);
   if (command == "bench") return logitkit::cli::RunBench(args);
+  if (command == "inspect") return logitkit::cli::RunInspect(args);
   std::fprintf(stderr, "logitkit: unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return 2;
 }
