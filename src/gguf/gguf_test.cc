@@ -2,6 +2,7 @@
 // truncation at every byte, and the real vocabulary files in ../shared.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -208,6 +209,22 @@ TEST(Gguf, OpensRealVocabularyFiles) {
     ASSERT_NE(f->Find("tokenizer.ggml.model"), nullptr);
     EXPECT_EQ(f->Find("tokenizer.ggml.model")->str, c.model);
     EXPECT_EQ(f->Find("tokenizer.ggml.tokens")->elements.size(), c.n_tokens);
+  }
+}
+
+// With LOGITKIT_FUZZ_CORPUS set, writes seed files for gguf_fuzz: the valid
+// small file and a few malformed variants.
+TEST(Gguf, WritesTheFuzzSeedCorpusWhenAsked) {
+  const char* dir = std::getenv("LOGITKIT_FUZZ_CORPUS");
+  if (dir == nullptr) GTEST_SKIP() << "LOGITKIT_FUZZ_CORPUS not set";
+  const std::vector<uint8_t> ok = SmallFile();
+  const std::vector<std::vector<uint8_t>> seeds = {
+      ok, Patched<uint32_t>(ok, 4, 2), Patched<uint64_t>(ok, 8, 1000),
+      std::vector<uint8_t>(ok.begin(), ok.begin() + ok.size() / 2)};
+  for (size_t i = 0; i < seeds.size(); ++i) {
+    std::ofstream out(std::string(dir) + "/seed" + std::to_string(i) + ".gguf", std::ios::binary);
+    ASSERT_TRUE(out) << dir;
+    out.write(reinterpret_cast<const char*>(seeds[i].data()), seeds[i].size());
   }
 }
 
