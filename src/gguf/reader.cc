@@ -119,6 +119,8 @@ Status ReadValue(Cursor& c, const std::string& field, ValueType type, int depth,
                          std::to_string(count) + " elements cannot fit in the " +
                              std::to_string(c.remaining()) + " bytes that remain");
       }
+      // TODO(issue 3): numeric arrays as zero-copy views; a Value per element
+      // costs up to ~100x the element's encoded bytes (bounded by the file size).
       v->elements.resize(count);
       for (uint64_t k = 0; k < count; ++k) {
         LOGITKIT_RETURN_IF_ERROR(ReadValue(c, field + "[" + std::to_string(k) + "]",
