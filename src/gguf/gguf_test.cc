@@ -184,7 +184,10 @@ TEST(Gguf, AlignmentMustBeAPowerOfTwo) {
   EXPECT_EQ(f->data_offset() % 64, 0u);
   Writer bad;
   bad.SetAlignment(48);
-  EXPECT_NE(ErrorOf(bad.Finish()).find("must be a uint32 power of two"), std::string::npos);
+  const std::vector<uint8_t> bytes = bad.Finish();
+  const size_t value_at = Find(bytes, "general.alignment") + std::string("general.alignment").size() + 4;
+  EXPECT_EQ(ErrorOf(bytes), "gguf: general.alignment at byte " + std::to_string(value_at) +
+                                ": must be a uint32 power of two, is 48");
 }
 
 TEST(Gguf, DeeplyNestedArraysAreRejected) {

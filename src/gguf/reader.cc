@@ -266,6 +266,7 @@ Status File::Parse() {
                                             std::to_string(c.remaining()) + " bytes that remain");
   }
   metadata_.reserve(kv_count);
+  uint64_t alignment_at = 0;  // where general.alignment's value starts, for errors
   for (uint64_t k = 0; k < kv_count; ++k) {
     const std::string field = "key " + std::to_string(k);
     const uint64_t key_at = c.offset();
@@ -278,6 +279,7 @@ Status File::Parse() {
       return Malformed("type of '" + std::string(key) + "'", type_at, "unknown value type " + std::to_string(type));
     }
     Value value;
+    if (key == "general.alignment") alignment_at = c.offset();
     LOGITKIT_RETURN_IF_ERROR(ReadValue(c, "'" + std::string(key) + "'", static_cast<ValueType>(type), 0, &value));
     if (!key_index_.emplace(key, metadata_.size()).second) {
       return Malformed("key '" + std::string(key) + "'", key_at, "appears twice");
@@ -286,7 +288,8 @@ Status File::Parse() {
   }
   if (const Value* a = Find("general.alignment")) {
     if (a->type != ValueType::kUint32 || a->u == 0 || (a->u & (a->u - 1)) != 0) {
-      return Malformed("general.alignment", 0, "must be a uint32 power of two, is " + a->ToString());
+      return Malformed("general.alignment", alignment_at,
+                       "must be a uint32 power of two, is " + a->ToString());
     }
     alignment_ = a->u;
   }
