@@ -122,6 +122,9 @@ class Writer {
   Status WriteFile(const std::string& path) const;
 
  private:
+  template <typename T>
+  void AddScalar(const std::string& key, ValueType type, T v);
+
   std::vector<uint8_t> kv_;
   uint64_t kv_count_ = 0;
   uint32_t alignment_ = 32;

@@ -28,26 +28,17 @@ void Writer::AddRaw(const std::string& key, ValueType type, const std::vector<ui
   ++kv_count_;
 }
 
-void Writer::AddUint32(const std::string& key, uint32_t v) {
+template <typename T>
+void Writer::AddScalar(const std::string& key, ValueType type, T v) {
   std::vector<uint8_t> b;
   Put(b, v);
-  AddRaw(key, ValueType::kUint32, b);
+  AddRaw(key, type, b);
 }
-void Writer::AddInt32(const std::string& key, int32_t v) {
-  std::vector<uint8_t> b;
-  Put(b, v);
-  AddRaw(key, ValueType::kInt32, b);
-}
-void Writer::AddFloat32(const std::string& key, float v) {
-  std::vector<uint8_t> b;
-  Put(b, v);
-  AddRaw(key, ValueType::kFloat32, b);
-}
-void Writer::AddUint64(const std::string& key, uint64_t v) {
-  std::vector<uint8_t> b;
-  Put(b, v);
-  AddRaw(key, ValueType::kUint64, b);
-}
+
+void Writer::AddUint32(const std::string& key, uint32_t v) { AddScalar(key, ValueType::kUint32, v); }
+void Writer::AddInt32(const std::string& key, int32_t v) { AddScalar(key, ValueType::kInt32, v); }
+void Writer::AddFloat32(const std::string& key, float v) { AddScalar(key, ValueType::kFloat32, v); }
+void Writer::AddUint64(const std::string& key, uint64_t v) { AddScalar(key, ValueType::kUint64, v); }
 void Writer::AddBool(const std::string& key, bool v) {
   AddRaw(key, ValueType::kBool, {static_cast<uint8_t>(v ? 1 : 0)});
 }

@@ -122,23 +122,24 @@ TEST(Sample, FollowsMinPAtHighTemperature) {
   ExpectDrawsFollowDistribution(60, p, kDraws, 103);
 }
 
-TEST(Sample, FollowsLlamaCppDefaultChainWithTemperatureLast) {
+// llama.cpp's default settings, in our default order (temperature first).
+SamplerParams LlamaCppSettings() {
   SamplerParams p;
   p.temperature = 0.8f;
   p.top_k = 40;
   p.top_p = 0.95f;
   p.min_p = 0.05f;
+  return p;
+}
+
+TEST(Sample, FollowsLlamaCppDefaultChainWithTemperatureLast) {
+  SamplerParams p = LlamaCppSettings();
   p.order = {Stage::kTopK, Stage::kTopP, Stage::kMinP, Stage::kTemperature};  // llama.cpp's
   ExpectDrawsFollowDistribution(200, p, kDraws, 104);
 }
 
 TEST(Sample, FollowsTheSameSettingsWithTemperatureFirst) {
-  SamplerParams p;
-  p.temperature = 0.8f;
-  p.top_k = 40;
-  p.top_p = 0.95f;
-  p.min_p = 0.05f;
-  ExpectDrawsFollowDistribution(200, p, kDraws, 110);
+  ExpectDrawsFollowDistribution(200, LlamaCppSettings(), kDraws, 110);
 }
 
 TEST(Sample, FollowsTypicalPAndTopNSigma) {

@@ -19,7 +19,6 @@ using head::Candidates;
 using head::kNegInf;
 using head::RowScratch;
 
-// Checks the row (no NaN, no +inf, at least one finite value) and returns its max.
 Status CheckVocab(size_t n_vocab) {
   if (n_vocab == 0) return InvalidArgumentError("n_vocab = 0: a row needs at least one logit");
   if (n_vocab > kMaxVocab) {
@@ -29,19 +28,23 @@ Status CheckVocab(size_t n_vocab) {
   return OkStatus();
 }
 
+// Checks the row (no NaN, no +inf, at least one finite value) and returns its
+// max: one SIMD pass, and a scalar scan for the culprit on the error path only.
 StatusOr<float> CheckRow(std::span<const float> logits) {
   LOGITKIT_RETURN_IF_ERROR(CheckVocab(logits.size()));
-  float max = kNegInf;
-  for (size_t i = 0; i < logits.size(); ++i) {
-    const float v = logits[i];
-    if (std::isnan(v) || v == INFINITY) {
-      return InvalidArgumentError("logits[" + std::to_string(i) + "] = " + Num(v) +
-                                  ": logits must be finite or -inf");
+  const ops::LoadStats load =
+      ops::LoadRow(logits.data(), ops::ElementType::kF32, logits.size(), 1.0f, nullptr);
+  if (load.has_invalid) {
+    for (size_t i = 0; i < logits.size(); ++i) {
+      const float v = logits[i];
+      if (std::isnan(v) || v == INFINITY) {
+        return InvalidArgumentError("logits[" + std::to_string(i) + "] = " + Num(v) +
+                                    ": logits must be finite or -inf");
+      }
     }
-    max = std::max(max, v);
   }
-  if (max == kNegInf) return FailedPreconditionError("every logit is -inf: no token to keep");
-  return max;
+  if (load.max == kNegInf) return FailedPreconditionError("every logit is -inf: no token to keep");
+  return load.max;
 }
 
 Status CheckTemperature(float t) {
@@ -93,7 +96,7 @@ StatusOr<ops::ExpSums> ExpPass(std::span<const float> logits, float temperature,
   LOGITKIT_RETURN_IF_ERROR(CheckVocab(logits.size()));
   const ops::LoadStats load =
       ops::LoadRow(logits.data(), ops::ElementType::kF32, logits.size(), temperature, nullptr);
-  if (load.has_invalid) {  // find the culprit only on the error path
+  if (load.has_invalid) {  // NaN / +inf in the row, or an overflow in the division
     StatusOr<float> checked = CheckRow(logits);
     if (!checked.ok()) return checked.status();
     return InvalidArgumentError("logits / temperature overflows float at temperature = " +
