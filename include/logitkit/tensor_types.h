@@ -1,0 +1,61 @@
+// Tensor types of GGUF files: rows of float32, float16, bfloat16 and the ggml
+// block-quantized formats, dequantized to float32 or dotted with a float32
+// vector (SIMD, dispatched at run time to the best target the CPU has).
+//
+// A row of n elements is n / B blocks stored back to back, B elements each:
+//
+//   type  B    bytes  one element w[i] (q: the stored integer, d, m: float16)
+//   F32   1    4      the float
+//   F16   1    2      the half
+//   BF16  1    2      the bfloat16
+//   Q8_0  32   34     d · q,            q int8
+//   Q4_0  32   18     d · (q − 8),      q 4 bits
+//   Q4_1  32   20     d · q + m,        q 4 bits
+//   Q5_0  32   22     d · (q − 16),     q 5 bits (4 low + 1 high)
+//   Q5_1  32   24     d · q + m,        q 5 bits
+//   Q4_K  256  144    d·s_j · q − dmin·m_j, q 4 bits, 6-bit s_j, m_j per 32 elements
+//   Q5_K  256  176    as Q4_K with 5-bit q
+//   Q6_K  256  210    d·s_j · (q − 32), q 6 bits, int8 s_j per 16 elements
+//
+// Numerics: the block scales d·s_j and dmin·m_j are exact in float32 (an
+// 11-bit by at most 8-bit product); each element is then one fused
+// multiply-add, q·scale + offset, rounded once. That is the value ggml and the
+// `gguf` Python package compute: dequantization is bit-exact with them (tested).
+// Dot products accumulate float32 products in several vector lanes, in a
+// fixed order per SIMD target (deterministic for a given CPU), with relative
+// error at most about (n / lanes + 8) · 2^-24 · Σ|w_i·x_i|.
+#ifndef LOGITKIT_TENSOR_TYPES_H_
+#define LOGITKIT_TENSOR_TYPES_H_
+
+#include <cstddef>
+
+#include "logitkit/gguf.h"
+#include "logitkit/status.h"
+
+namespace logitkit::gguf {
+
+// True for the types above: those DequantizeRow and DotRow take.
+bool IsComputeType(TensorType type);
+
+// OK if a row of n elements of `type` can be dequantized or dotted: the type
+// is a compute type and n is a positive multiple of its block. The error
+// names the type and n.
+Status CheckRow(TensorType type, size_t n);
+
+// Bytes of a row of n elements. REQUIRES: CheckRow(type, n) is OK.
+size_t RowBytes(TensorType type, size_t n);
+
+// dst[0, n) = the n elements of the row at src. REQUIRES: CheckRow(type, n)
+// is OK; src holds RowBytes(type, n) bytes; dst holds n floats.
+void DequantizeRow(TensorType type, const void* src, size_t n, float* dst);
+
+// Σ w_i · x_i over the n elements w of the row at src. Same REQUIRES as
+// DequantizeRow; x holds n floats.
+float DotRow(TensorType type, const void* src, const float* x, size_t n);
+
+// Name of the SIMD target the kernels run on ("AVX2", ...).
+const char* TensorKernelTarget();
+
+}  // namespace logitkit::gguf
+
+#endif  // LOGITKIT_TENSOR_TYPES_H_

@@ -1,0 +1,359 @@
+// SIMD kernels of the tensor types (Highway; included once per target by
+// tensor_types.cc). A block is first decoded to small integers q (int8, one
+// per element) and one (scale, offset) pair per group of elements; each
+// element is then w = q · scale + offset, one fused multiply-add.
+#if defined(LOGITKIT_GGUF_TENSOR_TYPES_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef LOGITKIT_GGUF_TENSOR_TYPES_INL_H_
+#undef LOGITKIT_GGUF_TENSOR_TYPES_INL_H_
+#else
+#define LOGITKIT_GGUF_TENSOR_TYPES_INL_H_
+#endif
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "gguf/blocks.h"
+#include "hwy/highway.h"
+#include "logitkit/gguf.h"
+#include "ops/row_ops.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace logitkit::gguf {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// One decoded block: kElements integers, and a scale and offset per group of
+// kGroup consecutive elements.
+template <int kElements, int kGroup>
+struct Decoded {
+  static constexpr int kGroups = kElements / kGroup;
+  HWY_ALIGN int8_t q[kElements];
+  float scale[kGroups];
+  float offset[kGroups];
+};
+
+// Byte vectors of up to 16 lanes: one 128-bit vector on x86 targets, one lane
+// on the scalar fallback. Byte loops below step over 16 bytes in Lanes(D8).
+using D8 = hn::CappedTag<uint8_t, 16>;
+
+// Stores the low and high nibbles of 16 bytes at p (minus `bias`) as q[0, 16)
+// and q[16, 32) (the 32-element block order of ggml).
+HWY_INLINE void StoreNibbles(const uint8_t* p, uint8_t bias, int8_t* q) {
+  const D8 d8;
+  uint8_t* u = reinterpret_cast<uint8_t*>(q);
+  for (size_t k = 0; k < 16; k += hn::Lanes(d8)) {
+    const auto v = hn::LoadU(d8, p + k);
+    hn::StoreU(hn::Sub(hn::And(v, hn::Set(d8, 0x0F)), hn::Set(d8, bias)), d8, u + k);
+    hn::StoreU(hn::Sub(hn::ShiftRight<4>(v), hn::Set(d8, bias)), d8, u + 16 + k);
+  }
+}
+
+// The fifth bits of a Q5_0 / Q5_1 block (32 bits, bit k for element k), as
+// 0x10 or 0 per element, added to the nibbles in q, minus `bias`.
+HWY_INLINE void AddHighBits(const uint8_t* qh, uint8_t bias, int8_t* q) {
+  const D8 d8;
+  uint8_t high[32];
+  for (int k = 0; k < 4; ++k) std::memcpy(high + 8 * k, &kBitBytes.table[qh[k]], 8);
+  uint8_t* u = reinterpret_cast<uint8_t*>(q);
+  for (size_t k = 0; k < 32; k += hn::Lanes(d8)) {
+    const auto v = hn::Or(hn::LoadU(d8, u + k), hn::LoadU(d8, high + k));
+    hn::StoreU(hn::Sub(v, hn::Set(d8, bias)), d8, u + k);
+  }
+}
+
+// The offset of the types without one: −0, so that q · scale + offset keeps
+// the sign of a zero product (0 · −d = −0), as ggml's plain product does.
+constexpr float kNoOffset = -0.0f;
+
+template <TensorType kType>
+struct Format;
+
+template <>
+struct Format<TensorType::kQ8_0> {
+  static constexpr int kBytes = sizeof(BlockQ8_0);
+  using Block = Decoded<kQK, kQK>;
+  static HWY_INLINE void Decode(const uint8_t* b, Block* out) {
+    std::memcpy(out->q, b + offsetof(BlockQ8_0, qs), kQK);
+    out->scale[0] = HalfToFloat(LoadU16(b));
+    out->offset[0] = kNoOffset;
+  }
+};
+
+template <>
+struct Format<TensorType::kQ4_0> {
+  static constexpr int kBytes = sizeof(BlockQ4_0);
+  using Block = Decoded<kQK, kQK>;
+  static HWY_INLINE void Decode(const uint8_t* b, Block* out) {
+    StoreNibbles(b + offsetof(BlockQ4_0, qs), 8, out->q);
+    out->scale[0] = HalfToFloat(LoadU16(b));
+    out->offset[0] = kNoOffset;
+  }
+};
+
+template <>
+struct Format<TensorType::kQ4_1> {
+  static constexpr int kBytes = sizeof(BlockQ4_1);
+  using Block = Decoded<kQK, kQK>;
+  static HWY_INLINE void Decode(const uint8_t* b, Block* out) {
+    StoreNibbles(b + offsetof(BlockQ4_1, qs), 0, out->q);
+    out->scale[0] = HalfToFloat(LoadU16(b));
+    out->offset[0] = HalfToFloat(LoadU16(b + offsetof(BlockQ4_1, m)));
+  }
+};
+
+template <>
+struct Format<TensorType::kQ5_0> {
+  static constexpr int kBytes = sizeof(BlockQ5_0);
+  using Block = Decoded<kQK, kQK>;
+  static HWY_INLINE void Decode(const uint8_t* b, Block* out) {
+    StoreNibbles(b + offsetof(BlockQ5_0, qs), 0, out->q);
+    AddHighBits(b + offsetof(BlockQ5_0, qh), 16, out->q);
+    out->scale[0] = HalfToFloat(LoadU16(b));
+    out->offset[0] = kNoOffset;
+  }
+};
+
+template <>
+struct Format<TensorType::kQ5_1> {
+  static constexpr int kBytes = sizeof(BlockQ5_1);
+  using Block = Decoded<kQK, kQK>;
+  static HWY_INLINE void Decode(const uint8_t* b, Block* out) {
+    StoreNibbles(b + offsetof(BlockQ5_1, qs), 0, out->q);
+    AddHighBits(b + offsetof(BlockQ5_1, qh), 0, out->q);
+    out->scale[0] = HalfToFloat(LoadU16(b));
+    out->offset[0] = HalfToFloat(LoadU16(b + offsetof(BlockQ5_1, m)));
+  }
+};
+
+// The eight (d · scale_j, −dmin · min_j) pairs of a Q4_K / Q5_K super-block;
+// both products are exact in float32.
+template <class Block>
+HWY_INLINE void ScalesK4(const uint8_t* b, Block* out) {
+  const float d = HalfToFloat(LoadU16(b));
+  const float dmin = HalfToFloat(LoadU16(b + 2));
+  for (int j = 0; j < 8; ++j) {
+    uint8_t scale, min;
+    ScaleMinK4(j, b + offsetof(BlockQ4_K, scales), &scale, &min);
+    out->scale[j] = d * float(scale);
+    out->offset[j] = -(dmin * float(min));
+  }
+}
+
+template <>
+struct Format<TensorType::kQ4_K> {
+  static constexpr int kBytes = sizeof(BlockQ4_K);
+  using Block = Decoded<kQK_K, 32>;
+  static HWY_INLINE void Decode(const uint8_t* b, Block* out) {
+    // Chunk j of 64 elements: the low nibbles of qs[32j, 32j + 32), then the high.
+    const uint8_t* qs = b + offsetof(BlockQ4_K, qs);
+    const D8 d8;
+    uint8_t* q = reinterpret_cast<uint8_t*>(out->q);
+    for (int j = 0; j < 4; ++j) {
+      for (size_t half = 0; half < 32; half += hn::Lanes(d8)) {
+        const auto v = hn::LoadU(d8, qs + 32 * j + half);
+        hn::StoreU(hn::And(v, hn::Set(d8, 0x0F)), d8, q + 64 * j + half);
+        hn::StoreU(hn::ShiftRight<4>(v), d8, q + 64 * j + 32 + half);
+      }
+    }
+    ScalesK4(b, out);
+  }
+};
+
+template <>
+struct Format<TensorType::kQ5_K> {
+  static constexpr int kBytes = sizeof(BlockQ5_K);
+  using Block = Decoded<kQK_K, 32>;
+  static HWY_INLINE void Decode(const uint8_t* b, Block* out) {
+    // As Q4_K; the fifth bit of element l of chunk j is bit 2j (low nibbles)
+    // or 2j + 1 (high nibbles) of qh[l].
+    const uint8_t* qs = b + offsetof(BlockQ5_K, qs);
+    const uint8_t* qh = b + offsetof(BlockQ5_K, qh);
+    const D8 d8;
+    const auto sixteen = hn::Set(d8, 16);
+    uint8_t* q = reinterpret_cast<uint8_t*>(out->q);
+    for (size_t half = 0; half < 32; half += hn::Lanes(d8)) {
+      const auto high = hn::LoadU(d8, qh + half);
+      for (int j = 0; j < 4; ++j) {
+        const auto v = hn::LoadU(d8, qs + 32 * j + half);
+        const auto bit_lo = hn::TestBit(high, hn::Set(d8, uint8_t(1u << (2 * j))));
+        const auto bit_hi = hn::TestBit(high, hn::Set(d8, uint8_t(1u << (2 * j + 1))));
+        const auto lo = hn::Or(hn::And(v, hn::Set(d8, 0x0F)), hn::IfThenElseZero(bit_lo, sixteen));
+        const auto hi = hn::Or(hn::ShiftRight<4>(v), hn::IfThenElseZero(bit_hi, sixteen));
+        hn::StoreU(lo, d8, q + 64 * j + half);
+        hn::StoreU(hi, d8, q + 64 * j + 32 + half);
+      }
+    }
+    ScalesK4(b, out);
+  }
+};
+
+template <>
+struct Format<TensorType::kQ6_K> {
+  static constexpr int kBytes = sizeof(BlockQ6_K);
+  using Block = Decoded<kQK_K, 16>;
+  static HWY_INLINE void Decode(const uint8_t* b, Block* out) {
+    // Half h of 128 elements, l in [0, 32), two bits of qh[32h + l] each:
+    //   q[l]      = ql[64h + l] & 15      | (qh >> 0 & 3) << 4
+    //   q[l + 32] = ql[64h + l + 32] & 15 | (qh >> 2 & 3) << 4
+    //   q[l + 64] = ql[64h + l] >> 4      | (qh >> 4 & 3) << 4
+    //   q[l + 96] = ql[64h + l + 32] >> 4 | (qh >> 6 & 3) << 4,   all minus 32.
+    const uint8_t* ql = b + offsetof(BlockQ6_K, ql);
+    const uint8_t* qh = b + offsetof(BlockQ6_K, qh);
+    const D8 d8;
+    const auto low4 = hn::Set(d8, 0x0F);
+    const auto bits45 = hn::Set(d8, 0x30);
+    const auto bias = hn::Set(d8, 32);
+    uint8_t* q = reinterpret_cast<uint8_t*>(out->q);
+    for (int h = 0; h < 2; ++h) {
+      for (size_t l = 0; l < 32; l += hn::Lanes(d8)) {
+        const auto a = hn::LoadU(d8, ql + 64 * h + l);
+        const auto c = hn::LoadU(d8, ql + 64 * h + 32 + l);
+        const auto hb = hn::LoadU(d8, qh + 32 * h + l);
+        uint8_t* o = q + 128 * h + l;
+        hn::StoreU(hn::Sub(hn::Or(hn::And(a, low4), hn::And(hn::ShiftLeft<4>(hb), bits45)), bias), d8, o);
+        hn::StoreU(hn::Sub(hn::Or(hn::And(c, low4), hn::And(hn::ShiftLeft<2>(hb), bits45)), bias), d8, o + 32);
+        hn::StoreU(hn::Sub(hn::Or(hn::ShiftRight<4>(a), hn::And(hb, bits45)), bias), d8, o + 64);
+        hn::StoreU(hn::Sub(hn::Or(hn::ShiftRight<4>(c), hn::And(hn::ShiftRight<2>(hb), bits45)), bias), d8, o + 96);
+      }
+    }
+    const float d = HalfToFloat(LoadU16(b + offsetof(BlockQ6_K, d)));
+    const int8_t* scales = reinterpret_cast<const int8_t*>(b + offsetof(BlockQ6_K, scales));
+    for (int g = 0; g < 16; ++g) {
+      out->scale[g] = d * float(scales[g]);
+      out->offset[g] = kNoOffset;
+    }
+  }
+};
+
+using DF = hn::ScalableTag<float>;
+using VF = hn::Vec<DF>;
+
+// w = q · scale + offset for the N elements of group-vector q.
+HWY_INLINE VF Weights(DF df, const int8_t* q, VF scale, VF offset) {
+  const hn::Rebind<int8_t, DF> d8;
+  const hn::Rebind<int32_t, DF> d32;
+  return hn::MulAdd(hn::ConvertTo(df, hn::PromoteTo(d32, hn::LoadU(d8, q))), scale, offset);
+}
+
+template <TensorType kType>
+HWY_INLINE void DequantizeBlocks(const uint8_t* src, size_t n, float* dst) {
+  using F = Format<kType>;
+  using Block = typename F::Block;
+  constexpr int kGroup = sizeof(Block::q) / Block::kGroups;
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  Block block;
+  for (size_t i = 0; i < n; i += sizeof(Block::q), src += F::kBytes) {
+    F::Decode(src, &block);
+    for (int g = 0; g < Block::kGroups; ++g) {
+      const VF scale = hn::Set(df, block.scale[g]);
+      const VF offset = hn::Set(df, block.offset[g]);
+      for (size_t k = 0; k < size_t(kGroup); k += N) {
+        hn::StoreU(Weights(df, block.q + g * kGroup + k, scale, offset), df, dst + i + g * kGroup + k);
+      }
+    }
+  }
+}
+
+// Four accumulators, vector k of every group of four adding into acc[k].
+template <TensorType kType>
+HWY_INLINE float DotBlocks(const uint8_t* src, const float* x, size_t n) {
+  using F = Format<kType>;
+  using Block = typename F::Block;
+  constexpr int kGroup = sizeof(Block::q) / Block::kGroups;
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  VF acc[4] = {hn::Zero(df), hn::Zero(df), hn::Zero(df), hn::Zero(df)};
+  Block block;
+  size_t v = 0;  // vectors done, mod 4
+  for (size_t i = 0; i < n; i += sizeof(Block::q), src += F::kBytes) {
+    F::Decode(src, &block);
+    for (int g = 0; g < Block::kGroups; ++g) {
+      const VF scale = hn::Set(df, block.scale[g]);
+      const VF offset = hn::Set(df, block.offset[g]);
+      for (size_t k = 0; k < size_t(kGroup); k += N) {
+        const size_t at = g * kGroup + k;
+        const VF w = Weights(df, block.q + at, scale, offset);
+        acc[v] = hn::MulAdd(w, hn::LoadU(df, x + i + at), acc[v]);
+        v = (v + 1) & 3;
+      }
+    }
+  }
+  return hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(acc[0], acc[1]), hn::Add(acc[2], acc[3]))));
+}
+
+// Σ w·x for a float32 row: four accumulators, a masked tail.
+HWY_INLINE float DotF32(const float* w, const float* x, size_t n) {
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  VF acc[4] = {hn::Zero(df), hn::Zero(df), hn::Zero(df), hn::Zero(df)};
+  size_t i = 0;
+  for (; i + 4 * N <= n; i += 4 * N) {
+    for (size_t k = 0; k < 4; ++k) {
+      acc[k] = hn::MulAdd(hn::LoadU(df, w + i + k * N), hn::LoadU(df, x + i + k * N), acc[k]);
+    }
+  }
+  for (; i + N <= n; i += N) acc[0] = hn::MulAdd(hn::LoadU(df, w + i), hn::LoadU(df, x + i), acc[0]);
+  float sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(acc[0], acc[1]), hn::Add(acc[2], acc[3]))));
+  for (; i < n; ++i) sum += w[i] * x[i];
+  return sum;
+}
+
+// 16-bit float rows: converted 256 elements at a time into a stack buffer.
+HWY_INLINE float DotHalves(ops::ElementType type, const uint16_t* src, const float* x, size_t n) {
+  HWY_ALIGN float buffer[256];
+  float sum = 0.0f;
+  for (size_t i = 0; i < n; i += 256) {
+    const size_t m = n - i < 256 ? n - i : 256;
+    ops::LoadRow(src + i, type, m, 1.0f, buffer);
+    sum += DotF32(buffer, x + i, m);
+  }
+  return sum;
+}
+
+HWY_NOINLINE void DequantizeRowImpl(TensorType type, const void* src_bytes, size_t n, float* dst) {
+  const uint8_t* src = static_cast<const uint8_t*>(src_bytes);
+  switch (type) {
+    case TensorType::kF32: std::memcpy(dst, src, n * sizeof(float)); return;
+    case TensorType::kF16: ops::LoadRow(src, ops::ElementType::kF16, n, 1.0f, dst); return;
+    case TensorType::kBF16: ops::LoadRow(src, ops::ElementType::kBF16, n, 1.0f, dst); return;
+    case TensorType::kQ8_0: return DequantizeBlocks<TensorType::kQ8_0>(src, n, dst);
+    case TensorType::kQ4_0: return DequantizeBlocks<TensorType::kQ4_0>(src, n, dst);
+    case TensorType::kQ4_1: return DequantizeBlocks<TensorType::kQ4_1>(src, n, dst);
+    case TensorType::kQ5_0: return DequantizeBlocks<TensorType::kQ5_0>(src, n, dst);
+    case TensorType::kQ5_1: return DequantizeBlocks<TensorType::kQ5_1>(src, n, dst);
+    case TensorType::kQ4_K: return DequantizeBlocks<TensorType::kQ4_K>(src, n, dst);
+    case TensorType::kQ5_K: return DequantizeBlocks<TensorType::kQ5_K>(src, n, dst);
+    case TensorType::kQ6_K: return DequantizeBlocks<TensorType::kQ6_K>(src, n, dst);
+    default: return;  // excluded by CheckRow
+  }
+}
+
+HWY_NOINLINE float DotRowImpl(TensorType type, const void* src_bytes, const float* x, size_t n) {
+  const uint8_t* src = static_cast<const uint8_t*>(src_bytes);
+  switch (type) {
+    case TensorType::kF32: return DotF32(reinterpret_cast<const float*>(src), x, n);
+    case TensorType::kF16:
+      return DotHalves(ops::ElementType::kF16, reinterpret_cast<const uint16_t*>(src), x, n);
+    case TensorType::kBF16:
+      return DotHalves(ops::ElementType::kBF16, reinterpret_cast<const uint16_t*>(src), x, n);
+    case TensorType::kQ8_0: return DotBlocks<TensorType::kQ8_0>(src, x, n);
+    case TensorType::kQ4_0: return DotBlocks<TensorType::kQ4_0>(src, x, n);
+    case TensorType::kQ4_1: return DotBlocks<TensorType::kQ4_1>(src, x, n);
+    case TensorType::kQ5_0: return DotBlocks<TensorType::kQ5_0>(src, x, n);
+    case TensorType::kQ5_1: return DotBlocks<TensorType::kQ5_1>(src, x, n);
+    case TensorType::kQ4_K: return DotBlocks<TensorType::kQ4_K>(src, x, n);
+    case TensorType::kQ5_K: return DotBlocks<TensorType::kQ5_K>(src, x, n);
+    case TensorType::kQ6_K: return DotBlocks<TensorType::kQ6_K>(src, x, n);
+    default: return 0.0f;  // excluded by CheckRow
+  }
+}
+
+HWY_NOINLINE const char* TargetNameImpl() { return hwy::TargetName(HWY_TARGET); }
+
+}  // namespace HWY_NAMESPACE
+}  // namespace logitkit::gguf
+HWY_AFTER_NAMESPACE();
+
+#endif  // include guard

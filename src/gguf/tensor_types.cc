@@ -1,0 +1,69 @@
+#include "logitkit/tensor_types.h"
+
+#include <string>
+
+#include "base/check.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "gguf/tensor_types.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "gguf/tensor_types-inl.h"
+
+#if HWY_ONCE
+namespace logitkit::gguf {
+
+HWY_EXPORT(DequantizeRowImpl);
+HWY_EXPORT(DotRowImpl);
+HWY_EXPORT(TargetNameImpl);
+
+bool IsComputeType(TensorType type) {
+  switch (type) {
+    case TensorType::kF32: case TensorType::kF16: case TensorType::kBF16:
+    case TensorType::kQ8_0: case TensorType::kQ4_0: case TensorType::kQ4_1:
+    case TensorType::kQ5_0: case TensorType::kQ5_1:
+    case TensorType::kQ4_K: case TensorType::kQ5_K: case TensorType::kQ6_K:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Status CheckRow(TensorType type, size_t n) {
+  const uint32_t code = static_cast<uint32_t>(type);
+  if (!IsComputeType(type)) {
+    return InvalidArgumentError(std::string("tensor type ") + TensorTypeName(code) + " (" +
+                                   std::to_string(code) + ") has no dequantization or dot product");
+  }
+  uint64_t block_elements = 0, block_bytes = 0;
+  TensorTypeLayout(code, &block_elements, &block_bytes);
+  if (n == 0 || n % block_elements != 0) {
+    return InvalidArgumentError(std::string("a row of ") + std::to_string(n) + " " +
+                                   TensorTypeName(code) + " elements is not a positive multiple of its block of " +
+                                   std::to_string(block_elements));
+  }
+  return OkStatus();
+}
+
+size_t RowBytes(TensorType type, size_t n) {
+  uint64_t block_elements = 0, block_bytes = 0;
+  [[maybe_unused]] const bool known =
+      TensorTypeLayout(static_cast<uint32_t>(type), &block_elements, &block_bytes);
+  LK_DCHECK(known && n % block_elements == 0);
+  return n / block_elements * block_bytes;
+}
+
+void DequantizeRow(TensorType type, const void* src, size_t n, float* dst) {
+  LK_DCHECK(CheckRow(type, n).ok());
+  HWY_DYNAMIC_DISPATCH(DequantizeRowImpl)(type, src, n, dst);
+}
+
+float DotRow(TensorType type, const void* src, const float* x, size_t n) {
+  LK_DCHECK(CheckRow(type, n).ok());
+  return HWY_DYNAMIC_DISPATCH(DotRowImpl)(type, src, x, n);
+}
+
+const char* TensorKernelTarget() { return HWY_DYNAMIC_DISPATCH(TargetNameImpl)(); }
+
+}  // namespace logitkit::gguf
+#endif  // HWY_ONCE

@@ -1,0 +1,65 @@
+// Dot products of every tensor type, in GB/s of weights read, beside the
+// machine's read bandwidth measured the same way (one thread).
+//
+//   BM_ReadBandwidth      a SIMD max over 256 MiB of floats: the memory's read rate
+//   BM_Dot/<type>/dram    a matrix-vector product over ~128 MiB of weights (> L3)
+//   BM_Dot/<type>/cache   the same over 256 KiB of weights (in L2): the kernel's
+//                         own rate, when memory is not the limit
+// bytes_per_second counts the weight bytes only (x stays in L1).
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gguf/testing/random_blocks.h"
+#include "logitkit/tensor_types.h"
+#include "ops/row_ops.h"
+
+namespace logitkit::gguf {
+namespace {
+
+constexpr size_t kCols = 1024;  // a row: 1024 elements, as a d_model-sized dot
+
+void BM_ReadBandwidth(benchmark::State& state) {
+  std::vector<float> data(size_t{64} << 20, 1.0f);  // 256 MiB
+  for (auto _ : state) benchmark::DoNotOptimize(ops::Max(data.data(), data.size()));
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(data.size() * sizeof(float)));
+}
+BENCHMARK(BM_ReadBandwidth)->Unit(benchmark::kMillisecond)->MinTime(0.5);
+
+void BM_Dot(benchmark::State& state, TensorType type, size_t weight_bytes) {
+  const size_t row_bytes = RowBytes(type, kCols);
+  const size_t rows = std::max<size_t>(1, weight_bytes / row_bytes);
+  std::mt19937_64 rng(1);
+  std::vector<uint8_t> weights;
+  weights.reserve(rows * row_bytes);
+  const std::vector<uint8_t> row = testing::RandomRow(type, kCols, rng);
+  for (size_t r = 0; r < rows; ++r) weights.insert(weights.end(), row.begin(), row.end());
+  std::vector<float> x(kCols, 0.25f), y(rows);
+  for (auto _ : state) {
+    for (size_t r = 0; r < rows; ++r) y[r] = DotRow(type, weights.data() + r * row_bytes, x.data(), kCols);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(rows * row_bytes));
+  state.counters["weights_per_s"] =
+      benchmark::Counter(double(rows * kCols), benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(TensorKernelTarget());
+}
+
+int Register() {
+  for (TensorType type : testing::kComputeTypes) {
+    const std::string name = std::string("BM_Dot/") + TensorTypeName(static_cast<uint32_t>(type));
+    benchmark::RegisterBenchmark((name + "/dram").c_str(), BM_Dot, type, size_t{128} << 20)
+        ->Unit(benchmark::kMillisecond)->MinTime(0.5);
+    benchmark::RegisterBenchmark((name + "/cache").c_str(), BM_Dot, type, size_t{256} << 10)
+        ->Unit(benchmark::kMicrosecond)->MinTime(0.2);
+  }
+  return 0;
+}
+const int kRegistered = Register();
+
+}  // namespace
+}  // namespace logitkit::gguf
+
+BENCHMARK_MAIN();
