@@ -2,6 +2,7 @@
 // truncation at every byte, and the real vocabulary files in ../shared.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -235,6 +236,20 @@ TEST(Gguf, OpenReportsMissingFilesByName) {
   StatusOr<File> f = File::Open("/nonexistent/model.gguf");
   EXPECT_EQ(f.status().code(), StatusCode::kNotFound);
   EXPECT_NE(f.status().message().find("/nonexistent/model.gguf"), std::string::npos);
+}
+
+TEST(Gguf, OpenRejectsADirectoryAndAnEmptyFileByName) {
+  const std::string dir = ::testing::TempDir();
+  StatusOr<File> f = File::Open(dir);
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.status().message().find("is a directory"), std::string::npos) << f.status().message();
+  const std::string empty = dir + "/logitkit_empty.gguf";
+  { std::ofstream out(empty, std::ios::binary); }
+  f = File::Open(empty);
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(f.status().message().find("is empty"), std::string::npos) << f.status().message();
+  std::remove(empty.c_str());
 }
 
 }  // namespace

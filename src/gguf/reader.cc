@@ -212,15 +212,20 @@ StatusOr<File> File::Open(const std::string& path) {
   if (fd < 0) return Status(StatusCode::kNotFound, "gguf: cannot open '" + path + "': " + std::strerror(errno));
   struct stat st;
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    const bool directory = S_ISDIR(st.st_mode);
     ::close(fd);
-    return InvalidArgumentError("gguf: '" + path + "' is not a regular file");
+    return InvalidArgumentError("gguf: '" + path + (directory ? "' is a directory" : "' is not a regular file"));
   }
   const size_t size = static_cast<size_t>(st.st_size);
-  void* map = size == 0 ? nullptr : ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (size == 0) {
+    ::close(fd);
+    return Status(StatusCode::kDataLoss, "gguf: '" + path + "' is empty (0 bytes), not a GGUF file");
+  }
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);
   if (map == MAP_FAILED) return InternalError("gguf: cannot map '" + path + "': " + std::strerror(errno));
   File file;
-  if (map != nullptr) file.mapping_ = std::shared_ptr<void>(map, [size](void* p) { ::munmap(p, size); });
+  file.mapping_ = std::shared_ptr<void>(map, [size](void* p) { ::munmap(p, size); });
   file.bytes_ = std::span<const uint8_t>(static_cast<const uint8_t*>(map), size);
   Status s = file.Parse();
   if (!s.ok()) return s.WithContext(path + ": ");
