@@ -17,6 +17,8 @@ commands:
            several temperatures, filters and seeded samples
   inspect  a GGUF model file's metadata and tensor table (--json)
   bench    benchmarks: `logitkit bench head` times the decode head
+  tokenize text to token ids and back with a GGUF file's tokenizer (--lines, --decode)
+  vocab    `logitkit vocab convert`: a GGUF vocabulary from a tiktoken or SentencePiece file
   help     this text
 )";
 
@@ -33,6 +35,8 @@ int main(int argc, char** argv) {
   if (command == "demo") return logitkit::cli::RunDemo(args);
   if (command == "bench") return logitkit::cli::RunBench(args);
   if (command == "inspect") return logitkit::cli::RunInspect(args);
+  if (command == "tokenize") return logitkit::cli::RunTokenize(args);
+  if (command == "vocab") return logitkit::cli::RunVocab(args);
   std::fprintf(stderr, "logitkit: unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return 2;
 }
