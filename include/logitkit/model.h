@@ -1,0 +1,88 @@
+// The transformer runtime: a GGUF model on the CPU, and a context (the KV
+// cache of one sequence) that runs forward passes and returns logits for the
+// decode head.
+//
+// Architectures: the llama family (RMSNorm, rotary embeddings, grouped-query
+// attention, SwiGLU, tied or separate LM head, optional Q/K/V biases: SmolLM2,
+// Llama 2 and 3, Mistral, Qwen2). Activations are float32; weights stay in
+// their file type (memory-mapped) and are read through gguf::DotRow.
+#ifndef LOGITKIT_MODEL_H_
+#define LOGITKIT_MODEL_H_
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "logitkit/gguf.h"
+#include "logitkit/model_config.h"
+#include "logitkit/status.h"
+#include "logitkit/thread_pool.h"
+
+namespace logitkit {
+
+struct ModelWeights;  // model/weights.h
+
+class Model {
+ public:
+  // Opens, checks (every tensor the architecture needs: present, shaped and of
+  // a type gguf::DotRow takes) and maps the file.
+  static StatusOr<std::unique_ptr<Model>> Load(const std::string& path);
+  // The same over a parsed file the caller keeps alive (tests).
+  static StatusOr<std::unique_ptr<Model>> FromFile(std::shared_ptr<const gguf::File> file);
+  ~Model();
+
+  const ModelConfig& config() const { return config_; }
+  const gguf::File& file() const { return *file_; }
+  const ModelWeights& weights() const { return *weights_; }
+
+ private:
+  Model() = default;
+  ModelConfig config_;
+  std::shared_ptr<const gguf::File> file_;
+  std::unique_ptr<ModelWeights> weights_;
+};
+
+// Which positions' logits Eval returns.
+enum class Logits { kLast, kAll, kNone };
+
+// Residual-stream taps for the logit lens: after Eval, residual[l] holds the
+// residual stream after block l (l = 0 .. n_layers - 1) for the positions
+// whose logits were asked for (last or all), position-major, d_model floats
+// each. Capturing costs one copy per block; nothing when no tap is given.
+struct ResidualTap {
+  std::vector<std::vector<float>> residual;
+};
+
+class Context {
+ public:
+  // A KV cache for up to max_tokens positions (0: the model's context
+  // length). The pool runs the matrix products and attention heads.
+  Context(const Model& model, size_t max_tokens, ThreadPool* pool);
+  ~Context();
+
+  // Appends tokens at positions [n_past(), n_past() + tokens.size()) and runs
+  // the forward pass over them as one batch. logits gets n_vocab floats per
+  // returned position (1 for kLast, tokens.size() for kAll), position-major.
+  // Errors: empty input, a token id outside [0, n_vocab), more positions than
+  // the cache holds. On error the context is unchanged.
+  Status Eval(std::span<const int32_t> tokens, Logits which, std::vector<float>* logits,
+              ResidualTap* tap = nullptr);
+
+  size_t n_past() const { return n_past_; }
+  size_t max_tokens() const { return max_tokens_; }
+  // Forgets positions >= n (n <= n_past()).
+  void Rewind(size_t n);
+
+ private:
+  const Model& model_;
+  ThreadPool* pool_;
+  size_t max_tokens_;
+  size_t n_past_ = 0;
+  std::vector<float> k_cache_, v_cache_;  // [layer][position][kv_dim]
+};
+
+}  // namespace logitkit
+
+#endif  // LOGITKIT_MODEL_H_

@@ -1,0 +1,200 @@
+// The llama-family forward pass over a batch of new tokens, with a KV cache.
+//
+// Per block, for each new position t (x: the residual stream, d_model floats):
+//   h = RMSNorm(x) · attn_norm
+//   q, k, v = Wq h (+bq), Wk h (+bk), Wv h (+bv); RoPE on q and k at position t
+//   a = softmax(q · K^T / sqrt(head_dim)) V over positions <= t, per head
+//       (head h reads KV head h / (n_heads / n_kv_heads))
+//   x += Wo a
+//   h = RMSNorm(x) · ffn_norm;  x += W_down (silu(W_gate h) · W_up h)
+// then logits = W_lm_head (RMSNorm(x) · output_norm).
+#include "logitkit/model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "logitkit/tensor_types.h"
+#include "model/matmul.h"
+#include "model/weights.h"
+
+namespace logitkit {
+namespace {
+
+// How rotary embeddings pair the dimensions of a head: llama.cpp's GGUF
+// conversion leaves llama models with adjacent pairs (2i, 2i + 1) ("normal");
+// Qwen2 keeps Hugging Face's halves (i, i + n_rot / 2) ("NeoX").
+enum class RopeLayout { kAdjacent, kHalves };
+
+StatusOr<RopeLayout> RopeLayoutOf(const std::string& architecture) {
+  if (architecture == "llama" || architecture == "mistral") return RopeLayout::kAdjacent;
+  if (architecture == "qwen2") return RopeLayout::kHalves;
+  return InvalidArgumentError("model: architecture '" + architecture +
+                              "' is not supported (supported: llama, mistral, qwen2)");
+}
+
+void RmsNorm(const float* x, const float* weight, size_t n, float eps, float* out) {
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) sum += double(x[i]) * x[i];
+  const float scale = float(1.0 / std::sqrt(sum / double(n) + eps));
+  for (size_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
+}
+
+// Rotates each head_dim-float head of v (n_heads of them) for position pos.
+void Rope(float* v, size_t n_heads, size_t head_dim, size_t n_rot, size_t pos, float freq_base,
+          RopeLayout layout) {
+  for (size_t i = 0; i < n_rot / 2; ++i) {
+    const double theta = double(pos) * std::pow(double(freq_base), -2.0 * double(i) / double(n_rot));
+    const float c = float(std::cos(theta)), s = float(std::sin(theta));
+    for (size_t h = 0; h < n_heads; ++h) {
+      float* head = v + h * head_dim;
+      const size_t a = layout == RopeLayout::kAdjacent ? 2 * i : i;
+      const size_t b = layout == RopeLayout::kAdjacent ? 2 * i + 1 : i + n_rot / 2;
+      const float x0 = head[a], x1 = head[b];
+      head[a] = x0 * c - x1 * s;
+      head[b] = x0 * s + x1 * c;
+    }
+  }
+}
+
+void AddBias(float* x, const std::vector<float>& bias, size_t n_tokens) {
+  if (bias.empty()) return;
+  for (size_t t = 0; t < n_tokens; ++t) {
+    for (size_t i = 0; i < bias.size(); ++i) x[t * bias.size() + i] += bias[i];
+  }
+}
+
+}  // namespace
+
+Model::~Model() = default;
+
+StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path) {
+  StatusOr<gguf::File> file = gguf::File::Open(path);
+  if (!file.ok()) return file.status();
+  return FromFile(std::make_shared<const gguf::File>(std::move(*file)));
+}
+
+StatusOr<std::unique_ptr<Model>> Model::FromFile(std::shared_ptr<const gguf::File> file) {
+  StatusOr<ModelConfig> config = ModelConfig::FromGguf(*file);
+  if (!config.ok()) return config.status();
+  if (StatusOr<RopeLayout> rope = RopeLayoutOf(config->architecture); !rope.ok()) return rope.status();
+  StatusOr<ModelWeights> weights = LoadLlamaWeights(*file, *config);
+  if (!weights.ok()) return weights.status();
+  std::unique_ptr<Model> model(new Model());
+  model->config_ = *config;
+  model->file_ = std::move(file);
+  model->weights_ = std::make_unique<ModelWeights>(std::move(*weights));
+  return model;
+}
+
+Context::Context(const Model& model, size_t max_tokens, ThreadPool* pool)
+    : model_(model), pool_(pool),
+      max_tokens_(max_tokens == 0 ? model.config().context_length : max_tokens) {
+  const ModelConfig& c = model.config();
+  const size_t kv_dim = size_t(c.n_kv_heads) * c.head_dim;
+  k_cache_.resize(size_t(c.n_layers) * max_tokens_ * kv_dim);
+  v_cache_.resize(k_cache_.size());
+}
+
+Context::~Context() = default;
+
+void Context::Rewind(size_t n) { n_past_ = std::min(n, n_past_); }
+
+Status Context::Eval(std::span<const int32_t> tokens, Logits which, std::vector<float>* logits,
+                     ResidualTap* tap) {
+  const ModelConfig& c = model_.config();
+  const ModelWeights& w = model_.weights();
+  const size_t T = tokens.size();
+  if (T == 0) return InvalidArgumentError("model: no tokens to evaluate (an empty prompt)");
+  if (T > max_tokens_ - n_past_) {
+    return OutOfRangeError("model: " + std::to_string(n_past_) + " + " + std::to_string(T) +
+                           " tokens exceed the context of " + std::to_string(max_tokens_));
+  }
+  for (size_t t = 0; t < T; ++t) {
+    if (tokens[t] < 0 || uint32_t(tokens[t]) >= c.n_vocab) {
+      return InvalidArgumentError("model: token " + std::to_string(t) + " = " + std::to_string(tokens[t]) +
+                                  " is outside [0, " + std::to_string(c.n_vocab) + ")");
+    }
+  }
+  const RopeLayout rope = *RopeLayoutOf(c.architecture);
+  const size_t d = c.d_model, hd = c.head_dim, n_heads = c.n_heads, n_kv = c.n_kv_heads;
+  const size_t q_dim = n_heads * hd, kv_dim = n_kv * hd, ff = c.d_ff;
+  const size_t group = n_heads / n_kv;
+  ThreadPool& pool = *pool_;
+
+  std::vector<float> x(T * d), h(T * d), q(T * q_dim), k(T * kv_dim), v(T * kv_dim), att(T * q_dim);
+  std::vector<float> gate(T * ff), up(T * ff), delta(T * d);
+  for (size_t t = 0; t < T; ++t) {
+    gguf::DequantizeRow(w.token_embd.type, w.token_embd.Row(size_t(tokens[t])), d, x.data() + t * d);
+  }
+  // Positions whose logits (and taps) are wanted.
+  const size_t first_out = which == Logits::kAll ? 0 : T - 1;
+  if (tap) tap->residual.assign(c.n_layers, {});
+
+  const float inv_sqrt_hd = float(1.0 / std::sqrt(double(hd)));
+  std::vector<std::vector<float>> scores(pool.num_threads());
+  for (size_t l = 0; l < c.n_layers; ++l) {
+    const LayerWeights& L = w.layers[l];
+    for (size_t t = 0; t < T; ++t) RmsNorm(&x[t * d], L.attn_norm.data(), d, c.rms_norm_eps, &h[t * d]);
+    MatMul(L.wq, h.data(), T, q.data(), pool);
+    MatMul(L.wk, h.data(), T, k.data(), pool);
+    MatMul(L.wv, h.data(), T, v.data(), pool);
+    AddBias(q.data(), L.bq, T);
+    AddBias(k.data(), L.bk, T);
+    AddBias(v.data(), L.bv, T);
+    float* k_cache = k_cache_.data() + l * max_tokens_ * kv_dim;
+    float* v_cache = v_cache_.data() + l * max_tokens_ * kv_dim;
+    for (size_t t = 0; t < T; ++t) {
+      const size_t pos = n_past_ + t;
+      Rope(&q[t * q_dim], n_heads, hd, hd, pos, c.rope_freq_base, rope);
+      Rope(&k[t * kv_dim], n_kv, hd, hd, pos, c.rope_freq_base, rope);
+      std::memcpy(k_cache + pos * kv_dim, &k[t * kv_dim], kv_dim * sizeof(float));
+      std::memcpy(v_cache + pos * kv_dim, &v[t * kv_dim], kv_dim * sizeof(float));
+    }
+    // Attention: one task per (position, head).
+    pool.Run(T * n_heads, [&](size_t task, size_t thread) {
+      const size_t t = task / n_heads, head = task % n_heads;
+      const size_t n_ctx = n_past_ + t + 1;
+      const float* qh = &q[t * q_dim + head * hd];
+      const size_t kv_off = (head / group) * hd;
+      std::vector<float>& s = scores[thread];
+      s.resize(n_ctx);
+      float max = -INFINITY;
+      for (size_t p = 0; p < n_ctx; ++p) {
+        s[p] = gguf::DotRow(gguf::TensorType::kF32, k_cache + p * kv_dim + kv_off, qh, hd) * inv_sqrt_hd;
+        max = std::max(max, s[p]);
+      }
+      double sum = 0;
+      for (size_t p = 0; p < n_ctx; ++p) sum += s[p] = std::exp(s[p] - max);
+      const float inv = float(1.0 / sum);
+      float* out = &att[t * q_dim + head * hd];
+      std::fill(out, out + hd, 0.0f);
+      for (size_t p = 0; p < n_ctx; ++p) {
+        const float weight = s[p] * inv;
+        const float* vp = v_cache + p * kv_dim + kv_off;
+        for (size_t i = 0; i < hd; ++i) out[i] += weight * vp[i];
+      }
+    });
+    MatMul(L.wo, att.data(), T, delta.data(), pool);
+    for (size_t i = 0; i < T * d; ++i) x[i] += delta[i];
+
+    for (size_t t = 0; t < T; ++t) RmsNorm(&x[t * d], L.ffn_norm.data(), d, c.rms_norm_eps, &h[t * d]);
+    MatMul(L.w_gate, h.data(), T, gate.data(), pool);
+    MatMul(L.w_up, h.data(), T, up.data(), pool);
+    for (size_t i = 0; i < T * ff; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+    MatMul(L.w_down, gate.data(), T, delta.data(), pool);
+    for (size_t i = 0; i < T * d; ++i) x[i] += delta[i];
+    if (tap) tap->residual[l].assign(x.begin() + first_out * d, x.end());
+  }
+  n_past_ += T;
+  if (which == Logits::kNone) return OkStatus();
+  const size_t n_out = T - first_out;
+  for (size_t t = 0; t < n_out; ++t) {
+    RmsNorm(&x[(first_out + t) * d], w.output_norm.data(), d, c.rms_norm_eps, &h[t * d]);
+  }
+  logits->resize(n_out * c.n_vocab);
+  MatMul(w.lm_head, h.data(), n_out, logits->data(), pool);
+  return OkStatus();
+}
+
+}  // namespace logitkit
