@@ -28,6 +28,8 @@
 #define LOGITKIT_TENSOR_TYPES_H_
 
 #include <cstddef>
+#include <cstdint>
+#include <vector>
 
 #include "logitkit/gguf.h"
 #include "logitkit/status.h"
@@ -52,6 +54,34 @@ void DequantizeRow(TensorType type, const void* src, size_t n, float* dst);
 // Σ w_i · x_i over the n elements w of the row at src. Same REQUIRES as
 // DequantizeRow; x holds n floats.
 float DotRow(TensorType type, const void* src, const float* x, size_t n);
+
+// Activations quantized to int8 for DotRowQ8, per block of 32 elements:
+// x_i ≈ scale[i / 32] · q[i], scale = max|x| / 127 over the block (float32),
+// q = round(x / scale), |x_i − scale·q_i| <= scale / 2 (to rounding).
+struct Q8Row {
+  size_t n = 0;                 // elements, a multiple of 32
+  std::vector<int8_t> q;        // n
+  std::vector<float> scale;     // n / 32
+  std::vector<int32_t> sum16;   // n / 16: Σ q over each 16 elements
+
+  // Σ q over [at, at + count), count 16 or 32, at a multiple of 16.
+  int32_t Sum16(size_t at, size_t count) const {
+    return count == 16 ? sum16[at / 16] : sum16[at / 16] + sum16[at / 16 + 1];
+  }
+};
+
+// Quantizes x[0, n) into out (resized). REQUIRES: n % 32 == 0, x finite.
+void QuantizeRowQ8(const float* x, size_t n, Q8Row* out);
+
+// True for the block types DotRowQ8 takes (all but F32, F16, BF16).
+bool HasQ8Dot(TensorType type);
+
+// Σ w_i · xq_i, xq_i = x.scale[i / 32] · x.q[i], over the x.n elements of the
+// row at src: per group of 16 or 32, the integer products are summed exactly
+// (int32) and scaled once, then accumulated in float32. The difference from
+// DotRow(type, src, x) is the quantization of x (relative ~1/254 per element).
+// REQUIRES: HasQ8Dot(type), CheckRow(type, x.n) OK; src holds RowBytes(type, x.n) bytes.
+float DotRowQ8(TensorType type, const void* src, const Q8Row& x);
 
 // Name of the SIMD target the kernels run on ("AVX2", ...).
 const char* TensorKernelTarget();

@@ -9,6 +9,8 @@
 #define LOGITKIT_GGUF_TENSOR_TYPES_INL_H_
 #endif
 
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -16,6 +18,7 @@
 #include "gguf/blocks.h"
 #include "hwy/highway.h"
 #include "logitkit/gguf.h"
+#include "logitkit/tensor_types.h"
 #include "ops/row_ops.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -71,6 +74,7 @@ struct Format;
 
 template <>
 struct Format<TensorType::kQ8_0> {
+  static constexpr bool kHasOffset = false;
   static constexpr int kBytes = sizeof(BlockQ8_0);
   using Block = Decoded<kQK, kQK>;
   static HWY_INLINE void Decode(const uint8_t* b, Block* out) {
@@ -82,6 +86,7 @@ struct Format<TensorType::kQ8_0> {
 
 template <>
 struct Format<TensorType::kQ4_0> {
+  static constexpr bool kHasOffset = false;
   static constexpr int kBytes = sizeof(BlockQ4_0);
   using Block = Decoded<kQK, kQK>;
   static HWY_INLINE void Decode(const uint8_t* b, Block* out) {
@@ -93,6 +98,7 @@ struct Format<TensorType::kQ4_0> {
 
 template <>
 struct Format<TensorType::kQ4_1> {
+  static constexpr bool kHasOffset = true;
   static constexpr int kBytes = sizeof(BlockQ4_1);
   using Block = Decoded<kQK, kQK>;
   static HWY_INLINE void Decode(const uint8_t* b, Block* out) {
@@ -104,6 +110,7 @@ struct Format<TensorType::kQ4_1> {
 
 template <>
 struct Format<TensorType::kQ5_0> {
+  static constexpr bool kHasOffset = false;
   static constexpr int kBytes = sizeof(BlockQ5_0);
   using Block = Decoded<kQK, kQK>;
   static HWY_INLINE void Decode(const uint8_t* b, Block* out) {
@@ -116,6 +123,7 @@ struct Format<TensorType::kQ5_0> {
 
 template <>
 struct Format<TensorType::kQ5_1> {
+  static constexpr bool kHasOffset = true;
   static constexpr int kBytes = sizeof(BlockQ5_1);
   using Block = Decoded<kQK, kQK>;
   static HWY_INLINE void Decode(const uint8_t* b, Block* out) {
@@ -142,6 +150,7 @@ HWY_INLINE void ScalesK4(const uint8_t* b, Block* out) {
 
 template <>
 struct Format<TensorType::kQ4_K> {
+  static constexpr bool kHasOffset = true;
   static constexpr int kBytes = sizeof(BlockQ4_K);
   using Block = Decoded<kQK_K, 32>;
   static HWY_INLINE void Decode(const uint8_t* b, Block* out) {
@@ -162,6 +171,7 @@ struct Format<TensorType::kQ4_K> {
 
 template <>
 struct Format<TensorType::kQ5_K> {
+  static constexpr bool kHasOffset = true;
   static constexpr int kBytes = sizeof(BlockQ5_K);
   using Block = Decoded<kQK_K, 32>;
   static HWY_INLINE void Decode(const uint8_t* b, Block* out) {
@@ -190,6 +200,7 @@ struct Format<TensorType::kQ5_K> {
 
 template <>
 struct Format<TensorType::kQ6_K> {
+  static constexpr bool kHasOffset = false;
   static constexpr int kBytes = sizeof(BlockQ6_K);
   using Block = Decoded<kQK_K, 16>;
   static HWY_INLINE void Decode(const uint8_t* b, Block* out) {
@@ -283,6 +294,80 @@ HWY_INLINE float DotBlocks(const uint8_t* src, const float* x, size_t n) {
   return hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(acc[0], acc[1]), hn::Add(acc[2], acc[3]))));
 }
 
+// Σ w·xq with int8 activations xq = x.scale[i / 32] · x.q[i]: per group, the
+// integer products summed exactly in int32, then scaled once in float.
+template <TensorType kType>
+HWY_INLINE float DotBlocksQ8(const uint8_t* src, const Q8Row& x) {
+  using F = Format<kType>;
+  using Block = typename F::Block;
+  constexpr size_t kGroup = sizeof(Block::q) / Block::kGroups;
+  static_assert(kGroup == 16 || kGroup == 32, "a group lies within one 32-element block of x");
+  Block block;
+  float offsets = 0.0f;  // Σ_g offset_g · Σ_{i in g} xq_i
+#if HWY_TARGET == HWY_SCALAR
+  float sum = 0.0f;
+  for (size_t i = 0; i < x.n; i += sizeof(Block::q), src += F::kBytes) {
+    F::Decode(src, &block);
+    for (int g = 0; g < Block::kGroups; ++g) {
+      const size_t at = i + g * kGroup;
+      int32_t dot = 0;
+      for (size_t k = 0; k < kGroup; ++k) dot += int32_t(block.q[g * kGroup + k]) * x.q[at + k];
+      sum += block.scale[g] * x.scale[at / 32] * float(dot);
+      if constexpr (F::kHasOffset) {
+        offsets += block.offset[g] * x.scale[at / 32] * float(x.Sum16(at, kGroup));
+      }
+    }
+  }
+  return sum + offsets;
+#else
+  const hn::CappedTag<int16_t, 16> d16;        // 16 products per step at most
+  const hn::Rebind<int8_t, decltype(d16)> d8;  // the int8 inputs of one step
+  const hn::Repartition<int32_t, decltype(d16)> d32;
+  const hn::RebindToFloat<decltype(d32)> df;
+  auto acc = hn::Zero(df);
+  for (size_t i = 0; i < x.n; i += sizeof(Block::q), src += F::kBytes) {
+    F::Decode(src, &block);
+    for (int g = 0; g < Block::kGroups; ++g) {
+      const size_t at = i + g * kGroup;
+      auto sum0 = hn::Zero(d32), sum1 = hn::Zero(d32);
+      for (size_t k = 0; k < kGroup; k += hn::Lanes(d16)) {
+        const auto a = hn::PromoteTo(d16, hn::LoadU(d8, block.q + g * kGroup + k));
+        const auto b = hn::PromoteTo(d16, hn::LoadU(d8, x.q.data() + at + k));
+        sum0 = hn::ReorderWidenMulAccumulate(d32, a, b, sum0, sum1);
+      }
+      const auto dot = hn::ConvertTo(df, hn::RearrangeToOddPlusEven(sum0, sum1));
+      acc = hn::MulAdd(dot, hn::Set(df, block.scale[g] * x.scale[at / 32]), acc);
+      if constexpr (F::kHasOffset) {
+        offsets += block.offset[g] * x.scale[at / 32] * float(x.Sum16(at, kGroup));
+      }
+    }
+  }
+  return hn::GetLane(hn::SumOfLanes(df, acc)) + offsets;
+#endif
+}
+
+// x -> int8 per block of 32: scale = max|x| / 127, q = round(x / scale)
+// (ties away from zero), as ggml's quantize_row_q8_0 but with a float32 scale.
+HWY_INLINE void QuantizeQ8(const float* x, size_t n, Q8Row* out) {
+  for (size_t b = 0; b < n / 32; ++b) {
+    const float* xb = x + 32 * b;
+    float amax = 0.0f;
+    for (int k = 0; k < 32; ++k) amax = std::max(amax, std::fabs(xb[k]));
+    const float scale = amax / 127.0f;
+    const float inverse = scale > 0 ? 1.0f / scale : 0.0f;
+    out->scale[b] = scale;
+    for (int half = 0; half < 2; ++half) {
+      int32_t sum = 0;
+      for (int k = 16 * half; k < 16 * half + 16; ++k) {
+        const int8_t q = int8_t(std::lround(xb[k] * inverse));
+        out->q[32 * b + k] = q;
+        sum += q;
+      }
+      out->sum16[2 * b + half] = sum;
+    }
+  }
+}
+
 // Σ w·x for a float32 row: four accumulators, a masked tail.
 HWY_INLINE float DotF32(const float* w, const float* x, size_t n) {
   const DF df;
@@ -349,6 +434,23 @@ HWY_NOINLINE float DotRowImpl(TensorType type, const void* src_bytes, const floa
     default: return 0.0f;  // excluded by CheckRow
   }
 }
+
+HWY_NOINLINE float DotRowQ8Impl(TensorType type, const void* src_bytes, const Q8Row& x) {
+  const uint8_t* src = static_cast<const uint8_t*>(src_bytes);
+  switch (type) {
+    case TensorType::kQ8_0: return DotBlocksQ8<TensorType::kQ8_0>(src, x);
+    case TensorType::kQ4_0: return DotBlocksQ8<TensorType::kQ4_0>(src, x);
+    case TensorType::kQ4_1: return DotBlocksQ8<TensorType::kQ4_1>(src, x);
+    case TensorType::kQ5_0: return DotBlocksQ8<TensorType::kQ5_0>(src, x);
+    case TensorType::kQ5_1: return DotBlocksQ8<TensorType::kQ5_1>(src, x);
+    case TensorType::kQ4_K: return DotBlocksQ8<TensorType::kQ4_K>(src, x);
+    case TensorType::kQ5_K: return DotBlocksQ8<TensorType::kQ5_K>(src, x);
+    case TensorType::kQ6_K: return DotBlocksQ8<TensorType::kQ6_K>(src, x);
+    default: return 0.0f;  // excluded by the caller
+  }
+}
+
+HWY_NOINLINE void QuantizeQ8Impl(const float* x, size_t n, Q8Row* out) { QuantizeQ8(x, n, out); }
 
 HWY_NOINLINE const char* TargetNameImpl() { return hwy::TargetName(HWY_TARGET); }
 

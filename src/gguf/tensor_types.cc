@@ -16,6 +16,8 @@ namespace logitkit::gguf {
 HWY_EXPORT(DequantizeRowImpl);
 HWY_EXPORT(DotRowImpl);
 HWY_EXPORT(TargetNameImpl);
+HWY_EXPORT(DotRowQ8Impl);
+HWY_EXPORT(QuantizeQ8Impl);
 
 bool IsComputeType(TensorType type) {
   switch (type) {
@@ -61,6 +63,25 @@ void DequantizeRow(TensorType type, const void* src, size_t n, float* dst) {
 float DotRow(TensorType type, const void* src, const float* x, size_t n) {
   LK_DCHECK(CheckRow(type, n).ok());
   return HWY_DYNAMIC_DISPATCH(DotRowImpl)(type, src, x, n);
+}
+
+bool HasQ8Dot(TensorType type) {
+  return IsComputeType(type) && type != TensorType::kF32 && type != TensorType::kF16 &&
+         type != TensorType::kBF16;
+}
+
+void QuantizeRowQ8(const float* x, size_t n, Q8Row* out) {
+  LK_DCHECK(n % 32 == 0);
+  out->n = n;
+  out->q.resize(n);
+  out->scale.resize(n / 32);
+  out->sum16.resize(n / 16);
+  HWY_DYNAMIC_DISPATCH(QuantizeQ8Impl)(x, n, out);
+}
+
+float DotRowQ8(TensorType type, const void* src, const Q8Row& x) {
+  LK_DCHECK(HasQ8Dot(type) && CheckRow(type, x.n).ok());
+  return HWY_DYNAMIC_DISPATCH(DotRowQ8Impl)(type, src, x);
 }
 
 const char* TensorKernelTarget() { return HWY_DYNAMIC_DISPATCH(TargetNameImpl)(); }

@@ -5,6 +5,7 @@
 //   BM_Dot/<type>/dram    a matrix-vector product over ~128 MiB of weights (> L3)
 //   BM_Dot/<type>/cache   the same over 256 KiB of weights (in L2): the kernel's
 //                         own rate, when memory is not the limit
+//   BM_DotQ8/<type>/...   the same with int8 activations (DotRowQ8)
 // bytes_per_second counts the weight bytes only (x stays in L1).
 #include <benchmark/benchmark.h>
 
@@ -27,6 +28,29 @@ void BM_ReadBandwidth(benchmark::State& state) {
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(data.size() * sizeof(float)));
 }
 BENCHMARK(BM_ReadBandwidth)->Unit(benchmark::kMillisecond)->MinTime(0.5);
+
+// int8 activations (DotRowQ8); x is quantized once, outside the timing, as a
+// forward pass quantizes it once per matrix.
+void BM_DotQ8(benchmark::State& state, TensorType type, size_t weight_bytes) {
+  const size_t row_bytes = RowBytes(type, kCols);
+  const size_t rows = std::max<size_t>(1, weight_bytes / row_bytes);
+  std::mt19937_64 rng(1);
+  std::vector<uint8_t> weights;
+  weights.reserve(rows * row_bytes);
+  const std::vector<uint8_t> row = testing::RandomRow(type, kCols, rng);
+  for (size_t r = 0; r < rows; ++r) weights.insert(weights.end(), row.begin(), row.end());
+  std::vector<float> x(kCols, 0.25f), y(rows);
+  Q8Row xq;
+  QuantizeRowQ8(x.data(), kCols, &xq);
+  for (auto _ : state) {
+    for (size_t r = 0; r < rows; ++r) y[r] = DotRowQ8(type, weights.data() + r * row_bytes, xq);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(rows * row_bytes));
+  state.counters["weights_per_s"] =
+      benchmark::Counter(double(rows * kCols), benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(TensorKernelTarget());
+}
 
 void BM_Dot(benchmark::State& state, TensorType type, size_t weight_bytes) {
   const size_t row_bytes = RowBytes(type, kCols);
@@ -53,6 +77,12 @@ int Register() {
     benchmark::RegisterBenchmark((name + "/dram").c_str(), BM_Dot, type, size_t{128} << 20)
         ->Unit(benchmark::kMillisecond)->MinTime(0.5);
     benchmark::RegisterBenchmark((name + "/cache").c_str(), BM_Dot, type, size_t{256} << 10)
+        ->Unit(benchmark::kMicrosecond)->MinTime(0.2);
+    if (!HasQ8Dot(type)) continue;
+    const std::string q8 = std::string("BM_DotQ8/") + TensorTypeName(static_cast<uint32_t>(type));
+    benchmark::RegisterBenchmark((q8 + "/dram").c_str(), BM_DotQ8, type, size_t{128} << 20)
+        ->Unit(benchmark::kMillisecond)->MinTime(0.5);
+    benchmark::RegisterBenchmark((q8 + "/cache").c_str(), BM_DotQ8, type, size_t{256} << 10)
         ->Unit(benchmark::kMicrosecond)->MinTime(0.2);
   }
   return 0;

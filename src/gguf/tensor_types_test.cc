@@ -208,6 +208,63 @@ TEST(TensorTypes, DotIsWithinTheFloat32BoundOfTheFloat64DotOnEveryTarget) {
   });
 }
 
+TEST(TensorTypes, Q8ActivationsAreWithinHalfAStepAndSumTheirBlocks) {
+  ForEachTarget([](int64_t target) {
+    std::mt19937_64 rng(target + 2);
+    std::normal_distribution<float> normal(0.0f, 2.0f);
+    std::vector<float> x(4096);
+    for (float& v : x) v = normal(rng);
+    for (size_t k = 64; k < 96; ++k) x[k] = 0.0f;  // an all-zero block: scale 0
+    Q8Row q;
+    QuantizeRowQ8(x.data(), x.size(), &q);
+    ASSERT_EQ(q.q.size(), x.size());
+    for (size_t b = 0; b < x.size() / 32; ++b) {
+      float amax = 0;
+      for (size_t k = 0; k < 32; ++k) amax = std::max(amax, std::fabs(x[32 * b + k]));
+      ASSERT_EQ(q.scale[b], amax / 127.0f) << b;
+      for (size_t k = 32 * b; k < 32 * b + 32; ++k) {
+        ASSERT_LE(std::fabs(double(x[k]) - double(q.scale[b]) * q.q[k]), 0.5000001 * q.scale[b] + 1e-30)
+            << k << " on " << hwy::TargetName(target);
+      }
+      for (size_t half = 0; half < 2; ++half) {
+        int32_t sum = 0;
+        for (size_t k = 32 * b + 16 * half; k < 32 * b + 16 * half + 16; ++k) sum += q.q[k];
+        ASSERT_EQ(q.sum16[2 * b + half], sum);
+      }
+    }
+  });
+}
+
+TEST(TensorTypes, Q8DotIsWithinTheFloat32BoundOfTheFloat64DotOnEveryTarget) {
+  ForEachTarget([](int64_t target) {
+    std::mt19937_64 rng(target + 3);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (TensorType type : kComputeTypes) {
+      if (!HasQ8Dot(type)) continue;
+      for (size_t n : RowLengths(type)) {
+        const std::vector<uint8_t> row = RandomRow(type, n, rng);
+        const std::vector<double> w = ReferenceRow(type, row.data(), n);
+        std::vector<float> x(n);
+        for (float& v : x) v = normal(rng);
+        Q8Row q;
+        QuantizeRowQ8(x.data(), n, &q);
+        double dot = 0, magnitude = 0;
+        for (size_t i = 0; i < n; ++i) {
+          const double xq = double(q.scale[i / 32]) * q.q[i];
+          dot += w[i] * xq;
+          magnitude += std::fabs(w[i] * xq);
+        }
+        // Per group: one rounding of scale products, one of the converted
+        // exact integer sum, the accumulation; offsets add the same again.
+        const double bound = (n / 16.0 + 16) * 0x1p-24 * magnitude + 1e-30;
+        const float got = DotRowQ8(type, row.data(), q);
+        ASSERT_NEAR(got, dot, bound) << TensorTypeName(uint32_t(type)) << " n=" << n << " on "
+                                     << hwy::TargetName(target);
+      }
+    }
+  });
+}
+
 TEST(TensorTypes, DotAndDequantizeReadBlocksAtAnyAddress) {
   std::mt19937_64 rng(7);
   for (TensorType type : kComputeTypes) {
