@@ -44,6 +44,11 @@ class Model {
   std::unique_ptr<ModelWeights> weights_;
 };
 
+// The activations' precision in products with block-quantized weights:
+// float32 (exact to float32 rounding against a float64 reference), or int8 per
+// 32 elements, as llama.cpp computes (faster; see model/matmul.h).
+enum class Activations { kFloat32, kInt8 };
+
 // Which positions' logits Eval returns.
 enum class Logits { kLast, kAll, kNone };
 
@@ -59,7 +64,8 @@ class Context {
  public:
   // A KV cache for up to max_tokens positions (0: the model's context
   // length). The pool runs the matrix products and attention heads.
-  Context(const Model& model, size_t max_tokens, ThreadPool* pool);
+  Context(const Model& model, size_t max_tokens, ThreadPool* pool,
+          Activations activations = Activations::kFloat32);
   ~Context();
 
   // Appends tokens at positions [n_past(), n_past() + tokens.size()) and runs
@@ -78,6 +84,7 @@ class Context {
  private:
   const Model& model_;
   ThreadPool* pool_;
+  Activations activations_;
   size_t max_tokens_;
   size_t n_past_ = 0;
   std::vector<float> k_cache_, v_cache_;  // [layer][position][kv_dim]

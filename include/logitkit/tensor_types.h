@@ -83,6 +83,12 @@ bool HasQ8Dot(TensorType type);
 // REQUIRES: HasQ8Dot(type), CheckRow(type, x.n) OK; src holds RowBytes(type, x.n) bytes.
 float DotRowQ8(TensorType type, const void* src, const Q8Row& x);
 
+// out[t] = DotRowQ8(type, src, x[t]) for t < count, decoding the row once;
+// equal bit for bit to the one-at-a-time results. REQUIRES: as DotRowQ8 for
+// each x[t], all of one length; count <= kMaxQ8Batch.
+constexpr size_t kMaxQ8Batch = 8;
+void DotRowsQ8(TensorType type, const void* src, const Q8Row* x, size_t count, float* out);
+
 // Name of the SIMD target the kernels run on ("AVX2", ...).
 const char* TensorKernelTarget();
 

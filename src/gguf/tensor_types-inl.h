@@ -294,55 +294,65 @@ HWY_INLINE float DotBlocks(const uint8_t* src, const float* x, size_t n) {
   return hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(acc[0], acc[1]), hn::Add(acc[2], acc[3]))));
 }
 
-// Σ w·xq with int8 activations xq = x.scale[i / 32] · x.q[i]: per group, the
-// integer products summed exactly in int32, then scaled once in float.
+// Σ w·xq with int8 activations xq = x.scale[i / 32] · x.q[i], for `count`
+// activation rows x[0, count) (count <= kMaxQ8Batch) against one weight row,
+// decoded once: per group, the integer products are summed exactly in int32,
+// then scaled once in float. Each x gets the same operations in the same
+// order whatever count is, so a batch equals its rows one at a time.
 template <TensorType kType>
-HWY_INLINE float DotBlocksQ8(const uint8_t* src, const Q8Row& x) {
+HWY_INLINE void DotBlocksQ8(const uint8_t* src, const Q8Row* x, size_t count, float* out) {
   using F = Format<kType>;
   using Block = typename F::Block;
   constexpr size_t kGroup = sizeof(Block::q) / Block::kGroups;
   static_assert(kGroup == 16 || kGroup == 32, "a group lies within one 32-element block of x");
+  const size_t n = x[0].n;
   Block block;
-  float offsets = 0.0f;  // Σ_g offset_g · Σ_{i in g} xq_i
+  float offsets[kMaxQ8Batch] = {};  // Σ_g offset_g · Σ_{i in g} xq_i
 #if HWY_TARGET == HWY_SCALAR
-  float sum = 0.0f;
-  for (size_t i = 0; i < x.n; i += sizeof(Block::q), src += F::kBytes) {
+  float sums[kMaxQ8Batch] = {};
+  for (size_t i = 0; i < n; i += sizeof(Block::q), src += F::kBytes) {
     F::Decode(src, &block);
     for (int g = 0; g < Block::kGroups; ++g) {
       const size_t at = i + g * kGroup;
-      int32_t dot = 0;
-      for (size_t k = 0; k < kGroup; ++k) dot += int32_t(block.q[g * kGroup + k]) * x.q[at + k];
-      sum += block.scale[g] * x.scale[at / 32] * float(dot);
-      if constexpr (F::kHasOffset) {
-        offsets += block.offset[g] * x.scale[at / 32] * float(x.Sum16(at, kGroup));
+      for (size_t t = 0; t < count; ++t) {
+        int32_t dot = 0;
+        for (size_t k = 0; k < kGroup; ++k) dot += int32_t(block.q[g * kGroup + k]) * x[t].q[at + k];
+        sums[t] += block.scale[g] * x[t].scale[at / 32] * float(dot);
+        if constexpr (F::kHasOffset) {
+          offsets[t] += block.offset[g] * x[t].scale[at / 32] * float(x[t].Sum16(at, kGroup));
+        }
       }
     }
   }
-  return sum + offsets;
+  for (size_t t = 0; t < count; ++t) out[t] = sums[t] + offsets[t];
 #else
   const hn::CappedTag<int16_t, 16> d16;        // 16 products per step at most
   const hn::Rebind<int8_t, decltype(d16)> d8;  // the int8 inputs of one step
   const hn::Repartition<int32_t, decltype(d16)> d32;
   const hn::RebindToFloat<decltype(d32)> df;
-  auto acc = hn::Zero(df);
-  for (size_t i = 0; i < x.n; i += sizeof(Block::q), src += F::kBytes) {
+  using VF32 = hn::Vec<decltype(df)>;
+  VF32 acc[kMaxQ8Batch];
+  for (size_t t = 0; t < count; ++t) acc[t] = hn::Zero(df);
+  for (size_t i = 0; i < n; i += sizeof(Block::q), src += F::kBytes) {
     F::Decode(src, &block);
     for (int g = 0; g < Block::kGroups; ++g) {
       const size_t at = i + g * kGroup;
-      auto sum0 = hn::Zero(d32), sum1 = hn::Zero(d32);
-      for (size_t k = 0; k < kGroup; k += hn::Lanes(d16)) {
-        const auto a = hn::PromoteTo(d16, hn::LoadU(d8, block.q + g * kGroup + k));
-        const auto b = hn::PromoteTo(d16, hn::LoadU(d8, x.q.data() + at + k));
-        sum0 = hn::ReorderWidenMulAccumulate(d32, a, b, sum0, sum1);
-      }
-      const auto dot = hn::ConvertTo(df, hn::RearrangeToOddPlusEven(sum0, sum1));
-      acc = hn::MulAdd(dot, hn::Set(df, block.scale[g] * x.scale[at / 32]), acc);
-      if constexpr (F::kHasOffset) {
-        offsets += block.offset[g] * x.scale[at / 32] * float(x.Sum16(at, kGroup));
+      for (size_t t = 0; t < count; ++t) {
+        auto sum0 = hn::Zero(d32), sum1 = hn::Zero(d32);
+        for (size_t k = 0; k < kGroup; k += hn::Lanes(d16)) {
+          const auto a = hn::PromoteTo(d16, hn::LoadU(d8, block.q + g * kGroup + k));
+          const auto b = hn::PromoteTo(d16, hn::LoadU(d8, x[t].q.data() + at + k));
+          sum0 = hn::ReorderWidenMulAccumulate(d32, a, b, sum0, sum1);
+        }
+        const auto dot = hn::ConvertTo(df, hn::RearrangeToOddPlusEven(sum0, sum1));
+        acc[t] = hn::MulAdd(dot, hn::Set(df, block.scale[g] * x[t].scale[at / 32]), acc[t]);
+        if constexpr (F::kHasOffset) {
+          offsets[t] += block.offset[g] * x[t].scale[at / 32] * float(x[t].Sum16(at, kGroup));
+        }
       }
     }
   }
-  return hn::GetLane(hn::SumOfLanes(df, acc)) + offsets;
+  for (size_t t = 0; t < count; ++t) out[t] = hn::GetLane(hn::SumOfLanes(df, acc[t])) + offsets[t];
 #endif
 }
 
@@ -435,18 +445,19 @@ HWY_NOINLINE float DotRowImpl(TensorType type, const void* src_bytes, const floa
   }
 }
 
-HWY_NOINLINE float DotRowQ8Impl(TensorType type, const void* src_bytes, const Q8Row& x) {
+HWY_NOINLINE void DotRowsQ8Impl(TensorType type, const void* src_bytes, const Q8Row* x, size_t count,
+                                float* out) {
   const uint8_t* src = static_cast<const uint8_t*>(src_bytes);
   switch (type) {
-    case TensorType::kQ8_0: return DotBlocksQ8<TensorType::kQ8_0>(src, x);
-    case TensorType::kQ4_0: return DotBlocksQ8<TensorType::kQ4_0>(src, x);
-    case TensorType::kQ4_1: return DotBlocksQ8<TensorType::kQ4_1>(src, x);
-    case TensorType::kQ5_0: return DotBlocksQ8<TensorType::kQ5_0>(src, x);
-    case TensorType::kQ5_1: return DotBlocksQ8<TensorType::kQ5_1>(src, x);
-    case TensorType::kQ4_K: return DotBlocksQ8<TensorType::kQ4_K>(src, x);
-    case TensorType::kQ5_K: return DotBlocksQ8<TensorType::kQ5_K>(src, x);
-    case TensorType::kQ6_K: return DotBlocksQ8<TensorType::kQ6_K>(src, x);
-    default: return 0.0f;  // excluded by the caller
+    case TensorType::kQ8_0: return DotBlocksQ8<TensorType::kQ8_0>(src, x, count, out);
+    case TensorType::kQ4_0: return DotBlocksQ8<TensorType::kQ4_0>(src, x, count, out);
+    case TensorType::kQ4_1: return DotBlocksQ8<TensorType::kQ4_1>(src, x, count, out);
+    case TensorType::kQ5_0: return DotBlocksQ8<TensorType::kQ5_0>(src, x, count, out);
+    case TensorType::kQ5_1: return DotBlocksQ8<TensorType::kQ5_1>(src, x, count, out);
+    case TensorType::kQ4_K: return DotBlocksQ8<TensorType::kQ4_K>(src, x, count, out);
+    case TensorType::kQ5_K: return DotBlocksQ8<TensorType::kQ5_K>(src, x, count, out);
+    case TensorType::kQ6_K: return DotBlocksQ8<TensorType::kQ6_K>(src, x, count, out);
+    default: return;  // excluded by the caller
   }
 }
 

@@ -16,7 +16,7 @@ namespace logitkit::gguf {
 HWY_EXPORT(DequantizeRowImpl);
 HWY_EXPORT(DotRowImpl);
 HWY_EXPORT(TargetNameImpl);
-HWY_EXPORT(DotRowQ8Impl);
+HWY_EXPORT(DotRowsQ8Impl);
 HWY_EXPORT(QuantizeQ8Impl);
 
 bool IsComputeType(TensorType type) {
@@ -80,8 +80,15 @@ void QuantizeRowQ8(const float* x, size_t n, Q8Row* out) {
 }
 
 float DotRowQ8(TensorType type, const void* src, const Q8Row& x) {
-  LK_DCHECK(HasQ8Dot(type) && CheckRow(type, x.n).ok());
-  return HWY_DYNAMIC_DISPATCH(DotRowQ8Impl)(type, src, x);
+  float out;
+  DotRowsQ8(type, src, &x, 1, &out);
+  return out;
+}
+
+void DotRowsQ8(TensorType type, const void* src, const Q8Row* x, size_t count, float* out) {
+  LK_DCHECK(HasQ8Dot(type) && count >= 1 && count <= kMaxQ8Batch && CheckRow(type, x[0].n).ok());
+  for (size_t t = 1; t < count; ++t) LK_DCHECK(x[t].n == x[0].n);
+  HWY_DYNAMIC_DISPATCH(DotRowsQ8Impl)(type, src, x, count, out);
 }
 
 const char* TensorKernelTarget() { return HWY_DYNAMIC_DISPATCH(TargetNameImpl)(); }

@@ -260,6 +260,16 @@ TEST(TensorTypes, Q8DotIsWithinTheFloat32BoundOfTheFloat64DotOnEveryTarget) {
         const float got = DotRowQ8(type, row.data(), q);
         ASSERT_NEAR(got, dot, bound) << TensorTypeName(uint32_t(type)) << " n=" << n << " on "
                                      << hwy::TargetName(target);
+        // A batch gives each row's result bit for bit.
+        std::vector<Q8Row> batch(kMaxQ8Batch);
+        std::vector<float> one(kMaxQ8Batch), many(kMaxQ8Batch);
+        for (size_t t = 0; t < kMaxQ8Batch; ++t) {
+          for (float& v : x) v = normal(rng);
+          QuantizeRowQ8(x.data(), n, &batch[t]);
+          one[t] = DotRowQ8(type, row.data(), batch[t]);
+        }
+        DotRowsQ8(type, row.data(), batch.data(), kMaxQ8Batch, many.data());
+        ASSERT_EQ(one, many) << TensorTypeName(uint32_t(type)) << " n=" << n;
       }
     }
   });

@@ -87,8 +87,8 @@ StatusOr<std::unique_ptr<Model>> Model::FromFile(std::shared_ptr<const gguf::Fil
   return model;
 }
 
-Context::Context(const Model& model, size_t max_tokens, ThreadPool* pool)
-    : model_(model), pool_(pool),
+Context::Context(const Model& model, size_t max_tokens, ThreadPool* pool, Activations activations)
+    : model_(model), pool_(pool), activations_(activations),
       max_tokens_(max_tokens == 0 ? model.config().context_length : max_tokens) {
   const ModelConfig& c = model.config();
   const size_t kv_dim = size_t(c.n_kv_heads) * c.head_dim;
@@ -136,9 +136,9 @@ Status Context::Eval(std::span<const int32_t> tokens, Logits which, std::vector<
   for (size_t l = 0; l < c.n_layers; ++l) {
     const LayerWeights& L = w.layers[l];
     for (size_t t = 0; t < T; ++t) RmsNorm(&x[t * d], L.attn_norm.data(), d, c.rms_norm_eps, &h[t * d]);
-    MatMul(L.wq, h.data(), T, q.data(), pool);
-    MatMul(L.wk, h.data(), T, k.data(), pool);
-    MatMul(L.wv, h.data(), T, v.data(), pool);
+    MatMul(L.wq, h.data(), T, q.data(), pool, activations_);
+    MatMul(L.wk, h.data(), T, k.data(), pool, activations_);
+    MatMul(L.wv, h.data(), T, v.data(), pool, activations_);
     AddBias(q.data(), L.bq, T);
     AddBias(k.data(), L.bk, T);
     AddBias(v.data(), L.bv, T);
@@ -175,14 +175,14 @@ Status Context::Eval(std::span<const int32_t> tokens, Logits which, std::vector<
         for (size_t i = 0; i < hd; ++i) out[i] += weight * vp[i];
       }
     });
-    MatMul(L.wo, att.data(), T, delta.data(), pool);
+    MatMul(L.wo, att.data(), T, delta.data(), pool, activations_);
     for (size_t i = 0; i < T * d; ++i) x[i] += delta[i];
 
     for (size_t t = 0; t < T; ++t) RmsNorm(&x[t * d], L.ffn_norm.data(), d, c.rms_norm_eps, &h[t * d]);
-    MatMul(L.w_gate, h.data(), T, gate.data(), pool);
-    MatMul(L.w_up, h.data(), T, up.data(), pool);
+    MatMul(L.w_gate, h.data(), T, gate.data(), pool, activations_);
+    MatMul(L.w_up, h.data(), T, up.data(), pool, activations_);
     for (size_t i = 0; i < T * ff; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
-    MatMul(L.w_down, gate.data(), T, delta.data(), pool);
+    MatMul(L.w_down, gate.data(), T, delta.data(), pool, activations_);
     for (size_t i = 0; i < T * d; ++i) x[i] += delta[i];
     if (tap) tap->residual[l].assign(x.begin() + first_out * d, x.end());
   }
@@ -193,7 +193,7 @@ Status Context::Eval(std::span<const int32_t> tokens, Logits which, std::vector<
     RmsNorm(&x[(first_out + t) * d], w.output_norm.data(), d, c.rms_norm_eps, &h[t * d]);
   }
   logits->resize(n_out * c.n_vocab);
-  MatMul(w.lm_head, h.data(), n_out, logits->data(), pool);
+  MatMul(w.lm_head, h.data(), n_out, logits->data(), pool, activations_);
   return OkStatus();
 }
 

@@ -3,6 +3,7 @@
 //                                                    T x n_vocab float32, row-major
 //   model_logits --greedy N MODEL.gguf OUT.txt ID... N greedy tokens after the
 //                                                    prompt, space-separated
+//   --int8 (first): int8 activations (Activations::kInt8)
 // The prompt is evaluated as one batch; greedy steps one token at a time.
 #include <cstdio>
 #include <cstdlib>
@@ -31,12 +32,21 @@ int main(int argc, char** argv) {
   using namespace logitkit;
   int arg = 1;
   long greedy = -1;
-  if (argc > 2 && std::strcmp(argv[1], "--greedy") == 0) {
-    greedy = std::strtol(argv[2], nullptr, 10);
-    arg = 3;
+  Activations activations = Activations::kFloat32;
+  for (bool more = true; more;) {
+    more = false;
+    if (argc > arg + 1 && std::strcmp(argv[arg], "--greedy") == 0) {
+      greedy = std::strtol(argv[arg + 1], nullptr, 10);
+      arg += 2;
+      more = true;
+    } else if (argc > arg && std::strcmp(argv[arg], "--int8") == 0) {
+      activations = Activations::kInt8;
+      arg += 1;
+      more = true;
+    }
   }
   if (argc - arg < 3) {
-    std::fprintf(stderr, "usage: model_logits [--greedy N] MODEL.gguf OUT ID...\n");
+    std::fprintf(stderr, "usage: model_logits [--int8] [--greedy N] MODEL.gguf OUT ID...\n");
     return 2;
   }
   const std::string path = argv[arg], out_path = argv[arg + 1];
@@ -45,7 +55,7 @@ int main(int argc, char** argv) {
   StatusOr<std::unique_ptr<Model>> model = Model::Load(path);
   if (!model.ok()) return Fail(model.status().ToString());
   ThreadPool pool;
-  Context context(**model, ids.size() + (greedy > 0 ? size_t(greedy) : 0), &pool);
+  Context context(**model, ids.size() + (greedy > 0 ? size_t(greedy) : 0), &pool, activations);
   std::vector<float> logits;
   const size_t V = (*model)->config().n_vocab;
   Status s = context.Eval(ids, greedy >= 0 ? Logits::kLast : Logits::kAll, &logits);
