@@ -24,14 +24,11 @@ struct Symbol {
   uint32_t begin, len;  // bytes of the pre-token
 };
 
+// 16 bytes, so that more of a long pre-token's heap stays in cache.
 struct Candidate {
-  int32_t rank;
-  int32_t left, right;               // symbol indices
-  int32_t left_piece, right_piece;   // their pieces when pushed
-  int32_t result;
-  bool operator>(const Candidate& o) const {
-    return rank != o.rank ? rank > o.rank : left > o.left;
-  }
+  uint64_t key;                      // rank << 32 | left symbol index: the heap order
+  int32_t left_piece, right_piece;   // the pair's pieces when pushed
+  bool operator>(const Candidate& o) const { return key > o.key; }
 };
 
 class Merger {
@@ -58,17 +55,20 @@ class Merger {
     while (!heap_.empty()) {
       const Candidate c = heap_.top();
       heap_.pop();
-      Symbol& l = symbols_[c.left];
-      if (l.piece != c.left_piece || l.next != c.right) continue;
-      Symbol& r = symbols_[c.right];
+      const int32_t left = static_cast<int32_t>(c.key & 0xFFFFFFFF);
+      Symbol& l = symbols_[left];
+      // Stale unless both symbols are as they were: the left one only changes by
+      // absorbing its right neighbour, the right one by absorbing its own.
+      if (l.piece != c.left_piece || l.next < 0) continue;
+      Symbol& r = symbols_[l.next];
       if (r.piece != c.right_piece) continue;
-      l.piece = c.result;
+      l.piece = v_.merges.find(PairKey(c.left_piece, c.right_piece))->second.result;
       l.len += r.len;
       l.next = r.next;
-      if (r.next >= 0) symbols_[r.next].prev = c.left;
+      if (r.next >= 0) symbols_[r.next].prev = left;
       r.piece = -2;
-      if (l.prev >= 0) Push(l.prev, c.left);
-      if (l.next >= 0) Push(c.left, l.next);
+      if (l.prev >= 0) Push(l.prev, left);
+      if (l.next >= 0) Push(left, l.next);
     }
     const int32_t n_vocab = static_cast<int32_t>(v_.tokens.size());
     for (int32_t i = n > 0 ? 0 : -1; i >= 0; i = symbols_[i].next) {
@@ -93,12 +93,15 @@ class Merger {
   }
 
  private:
+  static uint64_t PairKey(int32_t left_piece, int32_t right_piece) {
+    return static_cast<uint64_t>(left_piece) << 32 | static_cast<uint32_t>(right_piece);
+  }
   void Push(int32_t left, int32_t right) {
     const int32_t lp = symbols_[left].piece, rp = symbols_[right].piece;
     if (lp < 0 || rp < 0) return;
-    auto it = v_.merges.find(static_cast<uint64_t>(lp) << 32 | static_cast<uint32_t>(rp));
+    auto it = v_.merges.find(PairKey(lp, rp));
     if (it == v_.merges.end()) return;
-    heap_.push({it->second.rank, left, right, lp, rp, it->second.result});
+    heap_.push({static_cast<uint64_t>(it->second.rank) << 32 | static_cast<uint32_t>(left), lp, rp});
   }
 
   const Tokenizer::Impl& v_;
