@@ -18,6 +18,9 @@
 #include "gguf/blocks.h"
 #include "hwy/highway.h"
 #include "logitkit/gguf.h"
+#if HWY_ARCH_X86
+#include <immintrin.h>
+#endif
 #include "logitkit/tensor_types.h"
 #include "ops/row_ops.h"
 
@@ -39,6 +42,16 @@ struct Decoded {
 // Byte vectors of up to 16 lanes: one 128-bit vector on x86 targets, one lane
 // on the scalar fallback. Byte loops below step over 16 bytes in Lanes(D8).
 using D8 = hn::CappedTag<uint8_t, 16>;
+
+// A block's float16 scale: one F16C instruction where the target has it
+// (exact for every input), else the portable bit conversion.
+HWY_INLINE float Half(const uint8_t* p) {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  return _cvtsh_ss(LoadU16(p));
+#else
+  return HalfToFloat(LoadU16(p));
+#endif
+}
 
 // Stores the low and high nibbles of 16 bytes at p (minus `bias`) as q[0, 16)
 // and q[16, 32) (the 32-element block order of ggml).
@@ -79,7 +92,7 @@ struct Format<TensorType::kQ8_0> {
   using Block = Decoded<kQK, kQK>;
   static HWY_INLINE void Decode(const uint8_t* b, Block* out) {
     std::memcpy(out->q, b + offsetof(BlockQ8_0, qs), kQK);
-    out->scale[0] = HalfToFloat(LoadU16(b));
+    out->scale[0] = Half(b);
     out->offset[0] = kNoOffset;
   }
 };
@@ -91,7 +104,7 @@ struct Format<TensorType::kQ4_0> {
   using Block = Decoded<kQK, kQK>;
   static HWY_INLINE void Decode(const uint8_t* b, Block* out) {
     StoreNibbles(b + offsetof(BlockQ4_0, qs), 8, out->q);
-    out->scale[0] = HalfToFloat(LoadU16(b));
+    out->scale[0] = Half(b);
     out->offset[0] = kNoOffset;
   }
 };
@@ -103,8 +116,8 @@ struct Format<TensorType::kQ4_1> {
   using Block = Decoded<kQK, kQK>;
   static HWY_INLINE void Decode(const uint8_t* b, Block* out) {
     StoreNibbles(b + offsetof(BlockQ4_1, qs), 0, out->q);
-    out->scale[0] = HalfToFloat(LoadU16(b));
-    out->offset[0] = HalfToFloat(LoadU16(b + offsetof(BlockQ4_1, m)));
+    out->scale[0] = Half(b);
+    out->offset[0] = Half(b + offsetof(BlockQ4_1, m));
   }
 };
 
@@ -116,7 +129,7 @@ struct Format<TensorType::kQ5_0> {
   static HWY_INLINE void Decode(const uint8_t* b, Block* out) {
     StoreNibbles(b + offsetof(BlockQ5_0, qs), 0, out->q);
     AddHighBits(b + offsetof(BlockQ5_0, qh), 16, out->q);
-    out->scale[0] = HalfToFloat(LoadU16(b));
+    out->scale[0] = Half(b);
     out->offset[0] = kNoOffset;
   }
 };
@@ -129,8 +142,8 @@ struct Format<TensorType::kQ5_1> {
   static HWY_INLINE void Decode(const uint8_t* b, Block* out) {
     StoreNibbles(b + offsetof(BlockQ5_1, qs), 0, out->q);
     AddHighBits(b + offsetof(BlockQ5_1, qh), 0, out->q);
-    out->scale[0] = HalfToFloat(LoadU16(b));
-    out->offset[0] = HalfToFloat(LoadU16(b + offsetof(BlockQ5_1, m)));
+    out->scale[0] = Half(b);
+    out->offset[0] = Half(b + offsetof(BlockQ5_1, m));
   }
 };
 
@@ -138,8 +151,8 @@ struct Format<TensorType::kQ5_1> {
 // both products are exact in float32.
 template <class Block>
 HWY_INLINE void ScalesK4(const uint8_t* b, Block* out) {
-  const float d = HalfToFloat(LoadU16(b));
-  const float dmin = HalfToFloat(LoadU16(b + 2));
+  const float d = Half(b);
+  const float dmin = Half(b + 2);
   for (int j = 0; j < 8; ++j) {
     uint8_t scale, min;
     ScaleMinK4(j, b + offsetof(BlockQ4_K, scales), &scale, &min);
@@ -228,7 +241,7 @@ struct Format<TensorType::kQ6_K> {
         hn::StoreU(hn::Sub(hn::Or(hn::ShiftRight<4>(c), hn::And(hn::ShiftRight<2>(hb), bits45)), bias), d8, o + 96);
       }
     }
-    const float d = HalfToFloat(LoadU16(b + offsetof(BlockQ6_K, d)));
+    const float d = Half(b + offsetof(BlockQ6_K, d));
     const int8_t* scales = reinterpret_cast<const int8_t*>(b + offsetof(BlockQ6_K, scales));
     for (int g = 0; g < 16; ++g) {
       out->scale[g] = d * float(scales[g]);
@@ -267,31 +280,29 @@ HWY_INLINE void DequantizeBlocks(const uint8_t* src, size_t n, float* dst) {
   }
 }
 
-// Four accumulators, vector k of every group of four adding into acc[k].
+// Two accumulators, alternate vectors: every block holds an even number of
+// vectors (32 or 256 elements, at most 16 lanes), so both stay in registers.
 template <TensorType kType>
 HWY_INLINE float DotBlocks(const uint8_t* src, const float* x, size_t n) {
   using F = Format<kType>;
   using Block = typename F::Block;
-  constexpr int kGroup = sizeof(Block::q) / Block::kGroups;
+  constexpr size_t kElements = sizeof(Block::q);
+  constexpr size_t kGroup = kElements / Block::kGroups;
   const DF df;
   const size_t N = hn::Lanes(df);
-  VF acc[4] = {hn::Zero(df), hn::Zero(df), hn::Zero(df), hn::Zero(df)};
+  VF acc0 = hn::Zero(df), acc1 = hn::Zero(df);
   Block block;
-  size_t v = 0;  // vectors done, mod 4
-  for (size_t i = 0; i < n; i += sizeof(Block::q), src += F::kBytes) {
+  for (size_t i = 0; i < n; i += kElements, src += F::kBytes) {
     F::Decode(src, &block);
-    for (int g = 0; g < Block::kGroups; ++g) {
-      const VF scale = hn::Set(df, block.scale[g]);
-      const VF offset = hn::Set(df, block.offset[g]);
-      for (size_t k = 0; k < size_t(kGroup); k += N) {
-        const size_t at = g * kGroup + k;
-        const VF w = Weights(df, block.q + at, scale, offset);
-        acc[v] = hn::MulAdd(w, hn::LoadU(df, x + i + at), acc[v]);
-        v = (v + 1) & 3;
-      }
+    for (size_t e = 0; e < kElements; e += 2 * N) {
+      const size_t g0 = e / kGroup, g1 = (e + N) / kGroup;
+      const VF w0 = Weights(df, block.q + e, hn::Set(df, block.scale[g0]), hn::Set(df, block.offset[g0]));
+      const VF w1 = Weights(df, block.q + e + N, hn::Set(df, block.scale[g1]), hn::Set(df, block.offset[g1]));
+      acc0 = hn::MulAdd(w0, hn::LoadU(df, x + i + e), acc0);
+      acc1 = hn::MulAdd(w1, hn::LoadU(df, x + i + e + N), acc1);
     }
   }
-  return hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(acc[0], acc[1]), hn::Add(acc[2], acc[3]))));
+  return hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc1)));
 }
 
 // Σ w·xq with int8 activations xq = x.scale[i / 32] · x.q[i], for `count`
