@@ -11,6 +11,8 @@ namespace logitkit::cli {
 int RunDemo(const std::vector<std::string>& args);
 int RunBench(const std::vector<std::string>& args);
 int RunInspect(const std::vector<std::string>& args);
+int RunTop(const std::vector<std::string>& args);
+int RunGenerate(const std::vector<std::string>& args);
 int RunTokenize(const std::vector<std::string>& args);
 int RunVocab(const std::vector<std::string>& args);
 

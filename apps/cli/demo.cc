@@ -8,6 +8,7 @@
 #include "flags.h"
 #include "json.h"
 #include "logitkit/head.h"
+#include "terminal.h"
 
 namespace logitkit::cli {
 namespace {
@@ -35,20 +36,6 @@ struct SeedToken {
 constexpr SeedToken kRow[] = {{" Paris", 12.4f}, {" France", 8.1f}, {" Lyon", 6.2f},
                               {" a", 2.1f},      {" the", 1.8f},    {" dog", -5.2f}};
 constexpr size_t kVocab = sizeof(kRow) / sizeof(kRow[0]);
-
-// Whitespace made visible: a leading space shows as '␣'.
-std::string Visible(const char* text) {
-  std::string s;
-  for (const char* p = text; *p; ++p) s += *p == ' ' ? "\u2423" : std::string(1, *p);
-  return s;
-}
-
-// Pads to `width` terminal columns, counting UTF-8 code points, not bytes.
-std::string Pad(const std::string& text, size_t width) {
-  size_t columns = 0;
-  for (unsigned char c : text) columns += (c & 0xC0) != 0x80;
-  return text + std::string(columns < width ? width - columns : 0, ' ');
-}
 
 int Fail(const Status& s) {
   std::fprintf(stderr, "logitkit demo: %s\n", s.message().c_str());

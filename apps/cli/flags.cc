@@ -1,5 +1,6 @@
 #include "flags.h"
 
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -35,11 +36,13 @@ StatusOr<Flags> Flags::Parse(const std::vector<std::string>& args,
   Flags flags;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
-    if (arg.size() < 2 || arg.compare(0, 2, "--") != 0 || arg == "--") {
+    // "-x" (one letter) is short for "--x".
+    const bool short_flag = arg.size() == 2 && arg[0] == '-' && std::isalpha(static_cast<unsigned char>(arg[1]));
+    if (!short_flag && (arg.size() < 2 || arg.compare(0, 2, "--") != 0 || arg == "--")) {
       flags.positional_.push_back(arg);
       continue;
     }
-    std::string name = arg.substr(2), value;
+    std::string name = arg.substr(short_flag ? 1 : 2), value;
     const size_t eq = name.find('=');
     const bool inline_value = eq != std::string::npos;
     if (inline_value) {

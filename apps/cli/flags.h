@@ -1,4 +1,5 @@
-// A small command-line flag parser: `--name value`, `--name=value`, repeated
+// A small command-line flag parser: `--name value`, `--name=value`, `-n value`
+// (one letter, short for `--n`), repeated
 // flags, boolean switches and positional arguments. Errors name the flag and
 // the value.
 #ifndef LOGITKIT_APPS_CLI_FLAGS_H_

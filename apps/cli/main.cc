@@ -15,6 +15,9 @@ usage: logitkit <command> [options]      (logitkit <command> --help for its opti
 commands:
   demo     the seed's "The capital of France is" row: logits, probabilities at
            several temperatures, filters and seeded samples
+  top      the most likely next tokens after a prompt, from the model: logits,
+           probabilities at several temperatures, logprobs
+  generate stream a continuation of a prompt, with every sampling option
   inspect  a GGUF model file's metadata and tensor table (--json)
   bench    benchmarks: `logitkit bench head` times the decode head
   tokenize text to token ids and back with a GGUF file's tokenizer (--lines, --decode)
@@ -35,6 +38,8 @@ int main(int argc, char** argv) {
   if (command == "demo") return logitkit::cli::RunDemo(args);
   if (command == "bench") return logitkit::cli::RunBench(args);
   if (command == "inspect") return logitkit::cli::RunInspect(args);
+  if (command == "top") return logitkit::cli::RunTop(args);
+  if (command == "generate") return logitkit::cli::RunGenerate(args);
   if (command == "tokenize") return logitkit::cli::RunTokenize(args);
   if (command == "vocab") return logitkit::cli::RunVocab(args);
   std::fprintf(stderr, "logitkit: unknown command '%s'\n\n%s", command.c_str(), kUsage);

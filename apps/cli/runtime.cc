@@ -1,0 +1,111 @@
+#include "runtime.h"
+
+#include <algorithm>
+
+#include "model_path.h"
+#include "terminal.h"
+
+namespace logitkit::cli {
+
+StatusOr<Runtime> LoadRuntime(const Flags& flags) {
+  StatusOr<long long> threads = flags.GetInt("threads", 0);
+  if (!threads.ok()) return threads.status();
+  if (*threads < 0 || *threads > 256) {
+    return InvalidArgumentError("--threads = " + std::to_string(*threads) + " is outside [0, 256]");
+  }
+  Runtime r;
+  r.path = ResolveModelPath(flags.Get("model", ""));
+  Progress progress("loading " + r.path, 3);  // the file, the tokenizer, the weights
+  progress.Update(0);
+  StatusOr<gguf::File> file = OpenModel(r.path);
+  if (!file.ok()) return file.status();
+  progress.Update(1);
+  auto shared = std::make_shared<const gguf::File>(std::move(*file));
+  StatusOr<tokenizer::Tokenizer> tok = tokenizer::Tokenizer::FromGguf(*shared);
+  if (!tok.ok()) return tok.status().WithContext(r.path + ": ");
+  progress.Update(2);
+  StatusOr<std::unique_ptr<Model>> model = Model::FromFile(shared);
+  if (!model.ok()) return model.status().WithContext(r.path + ": ");
+  if (tok->n_vocab() != (*model)->config().n_vocab) {
+    return InvalidArgumentError(r.path + ": the tokenizer has " + std::to_string(tok->n_vocab()) +
+                                " tokens but the model's embedding has " +
+                                std::to_string((*model)->config().n_vocab) + " rows");
+  }
+  r.model = std::move(*model);
+  r.tokenizer.emplace(std::move(*tok));
+  r.pool = std::make_unique<ThreadPool>(static_cast<size_t>(*threads));
+  return r;
+}
+
+namespace {
+
+enum class ChatFormat { kChatMl, kLlama3, kInst };
+
+ChatFormat DetectChatFormat(const gguf::File& file) {
+  const gguf::Value* t = file.Find("tokenizer.chat_template");
+  const std::string_view text = t && t->type == gguf::ValueType::kString ? t->str : std::string_view();
+  if (text.find("<|start_header_id|>") != std::string_view::npos) return ChatFormat::kLlama3;
+  if (text.find("[INST]") != std::string_view::npos) return ChatFormat::kInst;
+  return ChatFormat::kChatMl;  // SmolLM2, Qwen2, and the default
+}
+
+}  // namespace
+
+StatusOr<std::vector<int32_t>> EncodePrompt(const Runtime& r, const std::string& text, bool chat) {
+  const tokenizer::Tokenizer& tok = *r.tokenizer;
+  if (!chat) return tok.Encode(text);
+  std::string before, after;
+  bool bos = false;
+  switch (DetectChatFormat(r.model->file())) {
+    case ChatFormat::kChatMl:
+      before = "<|im_start|>user\n";
+      after = "<|im_end|>\n<|im_start|>assistant\n";
+      break;
+    case ChatFormat::kLlama3:
+      before = "<|start_header_id|>user<|end_header_id|>\n\n";
+      after = "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
+      bos = true;
+      break;
+    case ChatFormat::kInst:
+      before = "[INST] ";
+      after = " [/INST]";
+      bos = true;
+      break;
+  }
+  tokenizer::EncodeOptions markers;
+  markers.parse_special = true;
+  markers.add_bos = bos;
+  StatusOr<std::vector<int32_t>> ids = tok.Encode(before, markers);
+  if (!ids.ok()) return ids.status();
+  tokenizer::EncodeOptions user;
+  user.add_bos = false;
+  StatusOr<std::vector<int32_t>> body = tok.Encode(text, user);
+  if (!body.ok()) return body.status();
+  markers.add_bos = false;
+  StatusOr<std::vector<int32_t>> tail = tok.Encode(after, markers);
+  if (!tail.ok()) return tail.status();
+  ids->insert(ids->end(), body->begin(), body->end());
+  ids->insert(ids->end(), tail->begin(), tail->end());
+  return ids;
+}
+
+Status EvalPrompt(Context& context, const std::vector<int32_t>& tokens, std::vector<float>* logits) {
+  constexpr size_t kChunk = 64;
+  if (tokens.empty()) return InvalidArgumentError("the prompt is empty (no tokens)");
+  if (tokens.size() > context.max_tokens() - context.n_past()) {
+    return OutOfRangeError("the prompt has " + std::to_string(tokens.size()) + " tokens but the context holds " +
+                           std::to_string(context.max_tokens() - context.n_past()));
+  }
+  std::optional<Progress> progress;
+  if (tokens.size() > kChunk) progress.emplace("prompt", tokens.size());
+  for (size_t i = 0; i < tokens.size(); i += kChunk) {
+    const size_t n = std::min(kChunk, tokens.size() - i);
+    const bool last = i + n == tokens.size();
+    LOGITKIT_RETURN_IF_ERROR(context.Eval(std::span<const int32_t>(tokens.data() + i, n),
+                                          last ? Logits::kLast : Logits::kNone, logits));
+    if (progress) progress->Update(i + n);
+  }
+  return OkStatus();
+}
+
+}  // namespace logitkit::cli
