@@ -45,8 +45,8 @@ class Model {
 };
 
 // The activations' precision in products with block-quantized weights:
-// float32 (exact to float32 rounding against a float64 reference), or int8 per
-// 32 elements, as llama.cpp computes (faster; see model/matmul.h).
+// float32 (exact to float32 rounding), or int8 per 32 elements, as llama.cpp
+// computes (coarser; faster on the K types). See model/matmul.h.
 enum class Activations { kFloat32, kInt8 };
 
 // Which positions' logits Eval returns.

@@ -55,12 +55,15 @@ void DequantizeRow(TensorType type, const void* src, size_t n, float* dst);
 // DequantizeRow; x holds n floats.
 float DotRow(TensorType type, const void* src, const float* x, size_t n);
 
-// Activations quantized to int8 for DotRowQ8, per block of 32 elements:
-// x_i ≈ scale[i / 32] · q[i], scale = max|x| / 127 over the block (float32),
-// q = round(x / scale), |x_i − scale·q_i| <= scale / 2 (to rounding).
-struct Q8Row {
+// Activations quantized to integers for DotRowQuantized, per block of 32
+// elements: x_i ≈ scale[i / 32] · q[i] with scale = max|x| / qmax over the
+// block (float32), q = round(x / scale), qmax = 127 (8 bits, llama.cpp's
+// Q8 activations) or 32767 (16 bits), so |x_i − scale·q_i| <= scale / 2
+// (to rounding): a relative step of 1/254 or 1/65534 of the block's largest.
+struct QuantizedRow {
   size_t n = 0;                 // elements, a multiple of 32
-  std::vector<int8_t> q;        // n
+  int bits = 16;                // 8 or 16
+  std::vector<int16_t> q;       // n
   std::vector<float> scale;     // n / 32
   std::vector<int32_t> sum16;   // n / 16: Σ q over each 16 elements
 
@@ -70,24 +73,26 @@ struct Q8Row {
   }
 };
 
-// Quantizes x[0, n) into out (resized). REQUIRES: n % 32 == 0, x finite.
-void QuantizeRowQ8(const float* x, size_t n, Q8Row* out);
+// Quantizes x[0, n) to `bits` (8 or 16) into out (resized).
+// REQUIRES: n % 32 == 0, x finite.
+void QuantizeRow(const float* x, size_t n, int bits, QuantizedRow* out);
 
-// True for the block types DotRowQ8 takes (all but F32, F16, BF16).
-bool HasQ8Dot(TensorType type);
+// True for the block types DotRowQuantized takes (all but F32, F16, BF16).
+bool HasIntegerDot(TensorType type);
 
 // Σ w_i · xq_i, xq_i = x.scale[i / 32] · x.q[i], over the x.n elements of the
-// row at src: per group of 16 or 32, the integer products are summed exactly
-// (int32) and scaled once, then accumulated in float32. The difference from
-// DotRow(type, src, x) is the quantization of x (relative ~1/254 per element).
-// REQUIRES: HasQ8Dot(type), CheckRow(type, x.n) OK; src holds RowBytes(type, x.n) bytes.
-float DotRowQ8(TensorType type, const void* src, const Q8Row& x);
+// row at src: per group of 16 or 32 elements, the integer products are summed
+// exactly in int32 (|q_w| <= 128, |q_x| <= 32767: at most 2^27 per group) and
+// scaled once, then accumulated in float32. The difference from DotRow is the
+// quantization of x. REQUIRES: HasIntegerDot(type), CheckRow(type, x.n) OK;
+// src holds RowBytes(type, x.n) bytes.
+float DotRowQuantized(TensorType type, const void* src, const QuantizedRow& x);
 
-// out[t] = DotRowQ8(type, src, x[t]) for t < count, decoding the row once;
-// equal bit for bit to the one-at-a-time results. REQUIRES: as DotRowQ8 for
-// each x[t], all of one length; count <= kMaxQ8Batch.
-constexpr size_t kMaxQ8Batch = 8;
-void DotRowsQ8(TensorType type, const void* src, const Q8Row* x, size_t count, float* out);
+// out[t] = DotRowQuantized(type, src, x[t]) for t < count, decoding the row
+// once; equal bit for bit to the one-at-a-time results. REQUIRES: as
+// DotRowQuantized for each x[t], all of one length; count <= kMaxDotBatch.
+constexpr size_t kMaxDotBatch = 8;
+void DotRowsQuantized(TensorType type, const void* src, const QuantizedRow* x, size_t count, float* out);
 
 // Name of the SIMD target the kernels run on ("AVX2", ...).
 const char* TensorKernelTarget();

@@ -305,22 +305,22 @@ HWY_INLINE float DotBlocks(const uint8_t* src, const float* x, size_t n) {
   return hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc1)));
 }
 
-// Σ w·xq with int8 activations xq = x.scale[i / 32] · x.q[i], for `count`
-// activation rows x[0, count) (count <= kMaxQ8Batch) against one weight row,
+// Σ w·xq with integer activations xq = x.scale[i / 32] · x.q[i], for `count`
+// activation rows x[0, count) (count <= kMaxDotBatch) against one weight row,
 // decoded once: per group, the integer products are summed exactly in int32,
 // then scaled once in float. Each x gets the same operations in the same
 // order whatever count is, so a batch equals its rows one at a time.
 template <TensorType kType>
-HWY_INLINE void DotBlocksQ8(const uint8_t* src, const Q8Row* x, size_t count, float* out) {
+HWY_INLINE void DotBlocksQuantized(const uint8_t* src, const QuantizedRow* x, size_t count, float* out) {
   using F = Format<kType>;
   using Block = typename F::Block;
   constexpr size_t kGroup = sizeof(Block::q) / Block::kGroups;
   static_assert(kGroup == 16 || kGroup == 32, "a group lies within one 32-element block of x");
   const size_t n = x[0].n;
   Block block;
-  float offsets[kMaxQ8Batch] = {};  // Σ_g offset_g · Σ_{i in g} xq_i
+  float offsets[kMaxDotBatch] = {};  // Σ_g offset_g · Σ_{i in g} xq_i
 #if HWY_TARGET == HWY_SCALAR
-  float sums[kMaxQ8Batch] = {};
+  float sums[kMaxDotBatch] = {};
   for (size_t i = 0; i < n; i += sizeof(Block::q), src += F::kBytes) {
     F::Decode(src, &block);
     for (int g = 0; g < Block::kGroups; ++g) {
@@ -338,11 +338,11 @@ HWY_INLINE void DotBlocksQ8(const uint8_t* src, const Q8Row* x, size_t count, fl
   for (size_t t = 0; t < count; ++t) out[t] = sums[t] + offsets[t];
 #else
   const hn::CappedTag<int16_t, 16> d16;        // 16 products per step at most
-  const hn::Rebind<int8_t, decltype(d16)> d8;  // the int8 inputs of one step
+  const hn::Rebind<int8_t, decltype(d16)> d8;  // the int8 weights of one step
   const hn::Repartition<int32_t, decltype(d16)> d32;
   const hn::RebindToFloat<decltype(d32)> df;
   using VF32 = hn::Vec<decltype(df)>;
-  VF32 acc[kMaxQ8Batch];
+  VF32 acc[kMaxDotBatch];
   for (size_t t = 0; t < count; ++t) acc[t] = hn::Zero(df);
   for (size_t i = 0; i < n; i += sizeof(Block::q), src += F::kBytes) {
     F::Decode(src, &block);
@@ -352,7 +352,7 @@ HWY_INLINE void DotBlocksQ8(const uint8_t* src, const Q8Row* x, size_t count, fl
         auto sum0 = hn::Zero(d32), sum1 = hn::Zero(d32);
         for (size_t k = 0; k < kGroup; k += hn::Lanes(d16)) {
           const auto a = hn::PromoteTo(d16, hn::LoadU(d8, block.q + g * kGroup + k));
-          const auto b = hn::PromoteTo(d16, hn::LoadU(d8, x[t].q.data() + at + k));
+          const auto b = hn::LoadU(d16, x[t].q.data() + at + k);
           sum0 = hn::ReorderWidenMulAccumulate(d32, a, b, sum0, sum1);
         }
         const auto dot = hn::ConvertTo(df, hn::RearrangeToOddPlusEven(sum0, sum1));
@@ -367,22 +367,25 @@ HWY_INLINE void DotBlocksQ8(const uint8_t* src, const Q8Row* x, size_t count, fl
 #endif
 }
 
-// x -> int8 per block of 32: scale = max|x| / 127, q = round(x / scale)
+// x -> integers per block of 32: scale = max|x| / qmax, q = round(x / scale)
 // (ties away from zero), as ggml's quantize_row_q8_0 but with a float32 scale.
-HWY_INLINE void QuantizeQ8(const float* x, size_t n, Q8Row* out) {
+HWY_INLINE void QuantizeBlocks(const float* x, size_t n, QuantizedRow* out) {
+  const float qmax = out->bits == 8 ? 127.0f : 32767.0f;
   for (size_t b = 0; b < n / 32; ++b) {
     const float* xb = x + 32 * b;
     float amax = 0.0f;
     for (int k = 0; k < 32; ++k) amax = std::max(amax, std::fabs(xb[k]));
-    const float scale = amax / 127.0f;
-    const float inverse = scale > 0 ? 1.0f / scale : 0.0f;
+    const float scale = amax / qmax;
+    // In double: q is within half a step of x / scale (to 1e-15).
+    const double inverse = scale > 0 ? 1.0 / double(scale) : 0.0;
     out->scale[b] = scale;
     for (int half = 0; half < 2; ++half) {
       int32_t sum = 0;
       for (int k = 16 * half; k < 16 * half + 16; ++k) {
-        const int8_t q = int8_t(std::lround(xb[k] * inverse));
-        out->q[32 * b + k] = q;
-        sum += q;
+        // amax / float(amax / qmax) may exceed qmax by a rounding: clamp.
+        const long q = std::min(std::lround(std::fabs(double(xb[k])) * inverse), long(qmax));
+        out->q[32 * b + k] = int16_t(xb[k] < 0 ? -q : q);
+        sum += out->q[32 * b + k];
       }
       out->sum16[2 * b + half] = sum;
     }
@@ -456,23 +459,23 @@ HWY_NOINLINE float DotRowImpl(TensorType type, const void* src_bytes, const floa
   }
 }
 
-HWY_NOINLINE void DotRowsQ8Impl(TensorType type, const void* src_bytes, const Q8Row* x, size_t count,
+HWY_NOINLINE void DotRowsQuantizedImpl(TensorType type, const void* src_bytes, const QuantizedRow* x, size_t count,
                                 float* out) {
   const uint8_t* src = static_cast<const uint8_t*>(src_bytes);
   switch (type) {
-    case TensorType::kQ8_0: return DotBlocksQ8<TensorType::kQ8_0>(src, x, count, out);
-    case TensorType::kQ4_0: return DotBlocksQ8<TensorType::kQ4_0>(src, x, count, out);
-    case TensorType::kQ4_1: return DotBlocksQ8<TensorType::kQ4_1>(src, x, count, out);
-    case TensorType::kQ5_0: return DotBlocksQ8<TensorType::kQ5_0>(src, x, count, out);
-    case TensorType::kQ5_1: return DotBlocksQ8<TensorType::kQ5_1>(src, x, count, out);
-    case TensorType::kQ4_K: return DotBlocksQ8<TensorType::kQ4_K>(src, x, count, out);
-    case TensorType::kQ5_K: return DotBlocksQ8<TensorType::kQ5_K>(src, x, count, out);
-    case TensorType::kQ6_K: return DotBlocksQ8<TensorType::kQ6_K>(src, x, count, out);
+    case TensorType::kQ8_0: return DotBlocksQuantized<TensorType::kQ8_0>(src, x, count, out);
+    case TensorType::kQ4_0: return DotBlocksQuantized<TensorType::kQ4_0>(src, x, count, out);
+    case TensorType::kQ4_1: return DotBlocksQuantized<TensorType::kQ4_1>(src, x, count, out);
+    case TensorType::kQ5_0: return DotBlocksQuantized<TensorType::kQ5_0>(src, x, count, out);
+    case TensorType::kQ5_1: return DotBlocksQuantized<TensorType::kQ5_1>(src, x, count, out);
+    case TensorType::kQ4_K: return DotBlocksQuantized<TensorType::kQ4_K>(src, x, count, out);
+    case TensorType::kQ5_K: return DotBlocksQuantized<TensorType::kQ5_K>(src, x, count, out);
+    case TensorType::kQ6_K: return DotBlocksQuantized<TensorType::kQ6_K>(src, x, count, out);
     default: return;  // excluded by the caller
   }
 }
 
-HWY_NOINLINE void QuantizeQ8Impl(const float* x, size_t n, Q8Row* out) { QuantizeQ8(x, n, out); }
+HWY_NOINLINE void QuantizeImpl(const float* x, size_t n, QuantizedRow* out) { QuantizeBlocks(x, n, out); }
 
 HWY_NOINLINE const char* TargetNameImpl() { return hwy::TargetName(HWY_TARGET); }
 

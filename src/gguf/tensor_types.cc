@@ -16,8 +16,8 @@ namespace logitkit::gguf {
 HWY_EXPORT(DequantizeRowImpl);
 HWY_EXPORT(DotRowImpl);
 HWY_EXPORT(TargetNameImpl);
-HWY_EXPORT(DotRowsQ8Impl);
-HWY_EXPORT(QuantizeQ8Impl);
+HWY_EXPORT(DotRowsQuantizedImpl);
+HWY_EXPORT(QuantizeImpl);
 
 bool IsComputeType(TensorType type) {
   switch (type) {
@@ -65,30 +65,31 @@ float DotRow(TensorType type, const void* src, const float* x, size_t n) {
   return HWY_DYNAMIC_DISPATCH(DotRowImpl)(type, src, x, n);
 }
 
-bool HasQ8Dot(TensorType type) {
+bool HasIntegerDot(TensorType type) {
   return IsComputeType(type) && type != TensorType::kF32 && type != TensorType::kF16 &&
          type != TensorType::kBF16;
 }
 
-void QuantizeRowQ8(const float* x, size_t n, Q8Row* out) {
-  LK_DCHECK(n % 32 == 0);
+void QuantizeRow(const float* x, size_t n, int bits, QuantizedRow* out) {
+  LK_DCHECK(n % 32 == 0 && (bits == 8 || bits == 16));
   out->n = n;
+  out->bits = bits;
   out->q.resize(n);
   out->scale.resize(n / 32);
   out->sum16.resize(n / 16);
-  HWY_DYNAMIC_DISPATCH(QuantizeQ8Impl)(x, n, out);
+  HWY_DYNAMIC_DISPATCH(QuantizeImpl)(x, n, out);
 }
 
-float DotRowQ8(TensorType type, const void* src, const Q8Row& x) {
+float DotRowQuantized(TensorType type, const void* src, const QuantizedRow& x) {
   float out;
-  DotRowsQ8(type, src, &x, 1, &out);
+  DotRowsQuantized(type, src, &x, 1, &out);
   return out;
 }
 
-void DotRowsQ8(TensorType type, const void* src, const Q8Row* x, size_t count, float* out) {
-  LK_DCHECK(HasQ8Dot(type) && count >= 1 && count <= kMaxQ8Batch && CheckRow(type, x[0].n).ok());
+void DotRowsQuantized(TensorType type, const void* src, const QuantizedRow* x, size_t count, float* out) {
+  LK_DCHECK(HasIntegerDot(type) && count >= 1 && count <= kMaxDotBatch && CheckRow(type, x[0].n).ok());
   for (size_t t = 1; t < count; ++t) LK_DCHECK(x[t].n == x[0].n);
-  HWY_DYNAMIC_DISPATCH(DotRowsQ8Impl)(type, src, x, count, out);
+  HWY_DYNAMIC_DISPATCH(DotRowsQuantizedImpl)(type, src, x, count, out);
 }
 
 const char* TensorKernelTarget() { return HWY_DYNAMIC_DISPATCH(TargetNameImpl)(); }

@@ -5,7 +5,7 @@
 //   BM_Dot/<type>/dram    a matrix-vector product over ~128 MiB of weights (> L3)
 //   BM_Dot/<type>/cache   the same over 256 KiB of weights (in L2): the kernel's
 //                         own rate, when memory is not the limit
-//   BM_DotQ8/<type>/...   the same with int8 activations (DotRowQ8)
+//   BM_DotInt8/<type>/... the same with int8 activations (DotRowQuantized)
 // bytes_per_second counts the weight bytes only (x stays in L1).
 #include <benchmark/benchmark.h>
 
@@ -29,9 +29,9 @@ void BM_ReadBandwidth(benchmark::State& state) {
 }
 BENCHMARK(BM_ReadBandwidth)->Unit(benchmark::kMillisecond)->MinTime(0.5);
 
-// int8 activations (DotRowQ8); x is quantized once, outside the timing, as a
+// int8 activations (DotRowQuantized); x is quantized once, outside the timing, as a
 // forward pass quantizes it once per matrix.
-void BM_DotQ8(benchmark::State& state, TensorType type, size_t weight_bytes) {
+void BM_DotInt8(benchmark::State& state, TensorType type, size_t weight_bytes) {
   const size_t row_bytes = RowBytes(type, kCols);
   const size_t rows = std::max<size_t>(1, weight_bytes / row_bytes);
   std::mt19937_64 rng(1);
@@ -40,10 +40,10 @@ void BM_DotQ8(benchmark::State& state, TensorType type, size_t weight_bytes) {
   const std::vector<uint8_t> row = testing::RandomRow(type, kCols, rng);
   for (size_t r = 0; r < rows; ++r) weights.insert(weights.end(), row.begin(), row.end());
   std::vector<float> x(kCols, 0.25f), y(rows);
-  Q8Row xq;
-  QuantizeRowQ8(x.data(), kCols, &xq);
+  QuantizedRow xq;
+  QuantizeRow(x.data(), kCols, 8, &xq);
   for (auto _ : state) {
-    for (size_t r = 0; r < rows; ++r) y[r] = DotRowQ8(type, weights.data() + r * row_bytes, xq);
+    for (size_t r = 0; r < rows; ++r) y[r] = DotRowQuantized(type, weights.data() + r * row_bytes, xq);
     benchmark::DoNotOptimize(y.data());
   }
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(rows * row_bytes));
@@ -78,11 +78,11 @@ int Register() {
         ->Unit(benchmark::kMillisecond)->MinTime(0.5);
     benchmark::RegisterBenchmark((name + "/cache").c_str(), BM_Dot, type, size_t{256} << 10)
         ->Unit(benchmark::kMicrosecond)->MinTime(0.2);
-    if (!HasQ8Dot(type)) continue;
-    const std::string q8 = std::string("BM_DotQ8/") + TensorTypeName(static_cast<uint32_t>(type));
-    benchmark::RegisterBenchmark((q8 + "/dram").c_str(), BM_DotQ8, type, size_t{128} << 20)
+    if (!HasIntegerDot(type)) continue;
+    const std::string q8 = std::string("BM_DotInt8/") + TensorTypeName(static_cast<uint32_t>(type));
+    benchmark::RegisterBenchmark((q8 + "/dram").c_str(), BM_DotInt8, type, size_t{128} << 20)
         ->Unit(benchmark::kMillisecond)->MinTime(0.5);
-    benchmark::RegisterBenchmark((q8 + "/cache").c_str(), BM_DotQ8, type, size_t{256} << 10)
+    benchmark::RegisterBenchmark((q8 + "/cache").c_str(), BM_DotInt8, type, size_t{256} << 10)
         ->Unit(benchmark::kMicrosecond)->MinTime(0.2);
   }
   return 0;

@@ -217,21 +217,23 @@ TEST(TensorTypes, DotIsWithinTheFloat32BoundOfTheFloat64DotOnEveryTarget) {
   });
 }
 
-TEST(TensorTypes, Q8ActivationsAreWithinHalfAStepAndSumTheirBlocks) {
-  ForEachTarget([](int64_t target) {
+TEST(TensorTypes, QuantizedActivationsAreWithinHalfAStepAndSumTheirBlocks) {
+  for (int bits : {8, 16}) ForEachTarget([bits](int64_t target) {
     std::mt19937_64 rng(target + 2);
     std::normal_distribution<float> normal(0.0f, 2.0f);
     std::vector<float> x(4096);
     for (float& v : x) v = normal(rng);
     for (size_t k = 64; k < 96; ++k) x[k] = 0.0f;  // an all-zero block: scale 0
-    Q8Row q;
-    QuantizeRowQ8(x.data(), x.size(), &q);
+    QuantizedRow q;
+    QuantizeRow(x.data(), x.size(), bits, &q);
     ASSERT_EQ(q.q.size(), x.size());
+    const float qmax = bits == 8 ? 127.0f : 32767.0f;
     for (size_t b = 0; b < x.size() / 32; ++b) {
       float amax = 0;
       for (size_t k = 0; k < 32; ++k) amax = std::max(amax, std::fabs(x[32 * b + k]));
-      ASSERT_EQ(q.scale[b], amax / 127.0f) << b;
+      ASSERT_EQ(q.scale[b], amax / qmax) << b;
       for (size_t k = 32 * b; k < 32 * b + 32; ++k) {
+        ASSERT_LE(std::abs(q.q[k]), qmax);
         ASSERT_LE(std::fabs(double(x[k]) - double(q.scale[b]) * q.q[k]), 0.5000001 * q.scale[b] + 1e-30)
             << k << " on " << hwy::TargetName(target);
       }
@@ -244,19 +246,19 @@ TEST(TensorTypes, Q8ActivationsAreWithinHalfAStepAndSumTheirBlocks) {
   });
 }
 
-TEST(TensorTypes, Q8DotIsWithinTheFloat32BoundOfTheFloat64DotOnEveryTarget) {
-  ForEachTarget([](int64_t target) {
+TEST(TensorTypes, IntegerDotIsWithinTheFloat32BoundOfTheFloat64DotOnEveryTarget) {
+  for (int bits : {8, 16}) ForEachTarget([bits](int64_t target) {
     std::mt19937_64 rng(target + 3);
     std::normal_distribution<float> normal(0.0f, 1.0f);
     for (TensorType type : kComputeTypes) {
-      if (!HasQ8Dot(type)) continue;
+      if (!HasIntegerDot(type)) continue;
       for (size_t n : RowLengths(type)) {
         const std::vector<uint8_t> row = RandomRow(type, n, rng);
         const std::vector<double> w = ReferenceRow(type, row.data(), n);
         std::vector<float> x(n);
         for (float& v : x) v = normal(rng);
-        Q8Row q;
-        QuantizeRowQ8(x.data(), n, &q);
+        QuantizedRow q;
+        QuantizeRow(x.data(), n, bits, &q);
         double dot = 0, magnitude = 0;
         for (size_t i = 0; i < n; ++i) {
           const double xq = double(q.scale[i / 32]) * q.q[i];
@@ -266,18 +268,18 @@ TEST(TensorTypes, Q8DotIsWithinTheFloat32BoundOfTheFloat64DotOnEveryTarget) {
         // Per group: one rounding of scale products, one of the converted
         // exact integer sum, the accumulation; offsets add the same again.
         const double bound = (n / (2.0 * FloatLanes(target)) + 16) * 0x1p-24 * magnitude + 1e-30;
-        const float got = DotRowQ8(type, row.data(), q);
+        const float got = DotRowQuantized(type, row.data(), q);
         ASSERT_NEAR(got, dot, bound) << TensorTypeName(uint32_t(type)) << " n=" << n << " on "
                                      << hwy::TargetName(target);
         // A batch gives each row's result bit for bit.
-        std::vector<Q8Row> batch(kMaxQ8Batch);
-        std::vector<float> one(kMaxQ8Batch), many(kMaxQ8Batch);
-        for (size_t t = 0; t < kMaxQ8Batch; ++t) {
+        std::vector<QuantizedRow> batch(kMaxDotBatch);
+        std::vector<float> one(kMaxDotBatch), many(kMaxDotBatch);
+        for (size_t t = 0; t < kMaxDotBatch; ++t) {
           for (float& v : x) v = normal(rng);
-          QuantizeRowQ8(x.data(), n, &batch[t]);
-          one[t] = DotRowQ8(type, row.data(), batch[t]);
+          QuantizeRow(x.data(), n, bits, &batch[t]);
+          one[t] = DotRowQuantized(type, row.data(), batch[t]);
         }
-        DotRowsQ8(type, row.data(), batch.data(), kMaxQ8Batch, many.data());
+        DotRowsQuantized(type, row.data(), batch.data(), kMaxDotBatch, many.data());
         ASSERT_EQ(one, many) << TensorTypeName(uint32_t(type)) << " n=" << n;
       }
     }

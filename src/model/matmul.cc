@@ -11,19 +11,19 @@ namespace {
 // Tasks of 16 rows: enough tasks to balance 2..16 threads on a 576-row matrix.
 constexpr size_t kRowsPerTask = 16;
 
-// Block types with int8 activations: each token's x quantized once, each
-// weight row decoded once for up to kMaxQ8Batch tokens.
-void MatMulQ8(const Matrix& w, const float* x, size_t n_tokens, float* y, ThreadPool& pool) {
-  std::vector<gguf::Q8Row> xq(n_tokens);
-  for (size_t t = 0; t < n_tokens; ++t) gguf::QuantizeRowQ8(x + t * w.cols, w.cols, &xq[t]);
+// Block types with integer activations: each token's x quantized once, each
+// weight row decoded once for up to kMaxDotBatch tokens.
+void MatMulQuantized(const Matrix& w, const float* x, size_t n_tokens, float* y, ThreadPool& pool, int bits) {
+  std::vector<gguf::QuantizedRow> xq(n_tokens);
+  for (size_t t = 0; t < n_tokens; ++t) gguf::QuantizeRow(x + t * w.cols, w.cols, bits, &xq[t]);
   const size_t n_tasks = (w.rows + kRowsPerTask - 1) / kRowsPerTask;
   pool.Run(n_tasks, [&](size_t task, size_t) {
     const size_t end = std::min(w.rows, (task + 1) * kRowsPerTask);
-    float out[gguf::kMaxQ8Batch];
+    float out[gguf::kMaxDotBatch];
     for (size_t r = task * kRowsPerTask; r < end; ++r) {
-      for (size_t t = 0; t < n_tokens; t += gguf::kMaxQ8Batch) {
-        const size_t count = std::min(gguf::kMaxQ8Batch, n_tokens - t);
-        gguf::DotRowsQ8(w.type, w.Row(r), xq.data() + t, count, out);
+      for (size_t t = 0; t < n_tokens; t += gguf::kMaxDotBatch) {
+        const size_t count = std::min(gguf::kMaxDotBatch, n_tokens - t);
+        gguf::DotRowsQuantized(w.type, w.Row(r), xq.data() + t, count, out);
         for (size_t k = 0; k < count; ++k) y[(t + k) * w.rows + r] = out[k];
       }
     }
@@ -60,8 +60,8 @@ void MatMulFloat(const Matrix& w, const float* x, size_t n_tokens, float* y, Thr
 
 void MatMul(const Matrix& w, const float* x, size_t n_tokens, float* y, ThreadPool& pool,
             Activations activations) {
-  if (activations == Activations::kInt8 && gguf::HasQ8Dot(w.type)) {
-    MatMulQ8(w, x, n_tokens, y, pool);
+  if (activations != Activations::kFloat32 && gguf::HasIntegerDot(w.type)) {
+    MatMulQuantized(w, x, n_tokens, y, pool, 8);
   } else {
     MatMulFloat(w, x, n_tokens, y, pool);
   }

@@ -17,11 +17,11 @@ namespace logitkit {
 // kFloat32: one token dots the stored rows (gguf::DotRow); several dequantize
 // each row once into per-thread scratch and dot it with every token. A
 // token's result may differ in the last bits between the two.
-// kInt8 (block-quantized weights only; float weights stay kFloat32): as
-// llama.cpp, each x is quantized per 32 elements (gguf::QuantizeRowQ8) and
-// each weight row decoded once per 8 tokens (gguf::DotRowsQ8); a token's
-// result is the same bit for bit in a batch or alone. Faster, and less exact:
-// on SmolLM2-135M the logits move by up to ~4% of their largest magnitude.
+// kInt8 (block-quantized weights only; float weights stay kFloat32), as
+// llama.cpp: each x is quantized to int8 per 32 elements (gguf::QuantizeRow)
+// and each weight row decoded once per 8 tokens (gguf::DotRowsQuantized); a
+// token's result is the same bit for bit in a batch or alone. On SmolLM2-135M
+// the logits move by up to ~4% of their largest magnitude.
 void MatMul(const Matrix& w, const float* x, size_t n_tokens, float* y, ThreadPool& pool,
             Activations activations);
 
