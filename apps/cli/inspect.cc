@@ -47,9 +47,9 @@ std::string JsonValue(const gguf::Value& v, size_t max_elements) {
     case ValueType::kArray: {
       std::string s = "{\"type\":\"array\",\"element_type\":" +
                       JsonString(gguf::ValueTypeName(v.element_type)) +
-                      ",\"count\":" + std::to_string(v.elements.size()) + ",\"first\":[";
-      for (size_t k = 0; k < v.elements.size() && k < max_elements; ++k) {
-        s += (k ? "," : "") + JsonValue(v.elements[k], max_elements);
+                      ",\"count\":" + std::to_string(v.count) + ",\"first\":[";
+      for (size_t k = 0; k < v.count && k < max_elements; ++k) {
+        s += (k ? "," : "") + JsonValue(v.At(k), max_elements);
       }
       return s + "]}";
     }

@@ -35,18 +35,36 @@ enum class ValueType : uint32_t {
 const char* ValueTypeName(ValueType type);
 
 // A metadata value. Scalars are widened (integers to int64 / uint64, floats to
-// double); strings view the file's bytes; arrays hold their elements.
+// double); strings view the file's bytes. An array of `count` elements costs
+// at most a small multiple of its encoded bytes: numbers and bools stay in
+// the file (`raw`, read through the *At accessors), strings are views, and
+// only arrays of arrays hold Values.
 struct Value {
   ValueType type = ValueType::kUint8;
   uint64_t u = 0;          // unsigned integers and bool
   int64_t i = 0;           // signed integers
   double f = 0;            // floats
   std::string_view str;    // kString
-  ValueType element_type = ValueType::kUint8;  // kArray
-  std::vector<Value> elements;                 // kArray
+
+  // kArray.
+  ValueType element_type = ValueType::kUint8;
+  uint64_t count = 0;
+  std::span<const uint8_t> raw;          // number and bool elements, little-endian
+  std::vector<std::string_view> strings;  // string elements
+  std::vector<Value> arrays;              // array elements
+
+  // Element k (REQUIRES: k < count) of an array of numbers or bools: as an
+  // integer (floats truncated, 0 if NaN or out of range; uint64 above 2^63
+  // wraps), as a double.
+  int64_t IntAt(size_t k) const;
+  double FloatAt(size_t k) const;
+  // Element k of any array as a Value of its own (arrays copied).
+  Value At(size_t k) const;
 
   std::string ToString(size_t max_elements = 8) const;  // for inspect
 };
+// Bytes of one number or bool of `type` (0 for strings and arrays).
+size_t ScalarSize(ValueType type);
 
 // ggml tensor types: the ones with a known block layout.
 enum class TensorType : uint32_t {

@@ -61,13 +61,18 @@ TEST(Gguf, ReadsBackWhatTheWriterWrote) {
   EXPECT_EQ(f->Find("big")->u, 1ull << 40);
   EXPECT_EQ(f->Find("flag")->u, 1u);
   const Value* tokens = f->Find("tokenizer.ggml.tokens");
-  ASSERT_EQ(tokens->elements.size(), 4u);
-  EXPECT_EQ(tokens->elements[3].str, " world");
-  EXPECT_EQ(f->Find("types")->elements[2].i, 3);
+  ASSERT_EQ(tokens->count, 4u);
+  ASSERT_EQ(tokens->strings.size(), 4u);
+  EXPECT_EQ(tokens->strings[3], " world");
+  EXPECT_EQ(tokens->At(3).str, " world");
+  EXPECT_EQ(f->Find("types")->IntAt(2), 3);
+  EXPECT_EQ(f->Find("types")->At(2).i, 3);
+  EXPECT_TRUE(f->Find("types")->arrays.empty());  // numbers stay in the file
   const Value* nested = f->Find("nested");
-  ASSERT_EQ(nested->elements.size(), 2u);
-  EXPECT_EQ(nested->elements[0].elements[1].u, 2u);
-  EXPECT_TRUE(nested->elements[1].elements.empty());
+  ASSERT_EQ(nested->count, 2u);
+  EXPECT_EQ(nested->arrays[0].IntAt(1), 2);
+  EXPECT_EQ(nested->arrays[0].At(1).u, 2u);
+  EXPECT_EQ(nested->arrays[1].count, 0u);
   EXPECT_EQ(f->Find("missing"), nullptr);
   ASSERT_EQ(f->tensors().size(), 2u);
   const Tensor* t = f->FindTensor("token_embd.weight");
@@ -212,7 +217,7 @@ TEST(Gguf, OpensRealVocabularyFiles) {
     ASSERT_TRUE(f.ok()) << f.status().ToString();
     ASSERT_NE(f->Find("tokenizer.ggml.model"), nullptr);
     EXPECT_EQ(f->Find("tokenizer.ggml.model")->str, c.model);
-    EXPECT_EQ(f->Find("tokenizer.ggml.tokens")->elements.size(), c.n_tokens);
+    EXPECT_EQ(f->Find("tokenizer.ggml.tokens")->count, c.n_tokens);
   }
 }
 
@@ -230,6 +235,54 @@ TEST(Gguf, WritesTheFuzzSeedCorpusWhenAsked) {
     ASSERT_TRUE(out) << dir;
     out.write(reinterpret_cast<const char*>(seeds[i].data()), seeds[i].size());
   }
+}
+
+// Numeric arrays stay in the file: every element type read back through At,
+// IntAt and FloatAt; a bool other than 0 or 1 is named with its index and byte.
+TEST(Gguf, NumericArraysAreViewsOfTheFile) {
+  auto array = [](ValueType type, const std::vector<uint8_t>& payload, uint64_t count) {
+    std::vector<uint8_t> v(4 + 8);
+    const uint32_t t = static_cast<uint32_t>(type);
+    std::memcpy(v.data(), &t, 4);
+    std::memcpy(v.data() + 4, &count, 8);
+    v.insert(v.end(), payload.begin(), payload.end());
+    return v;
+  };
+  const int16_t i16[3] = {-7, 0, 300};
+  const double f64[2] = {0.25, -1e300};
+  const uint64_t u64[2] = {1, 1ull << 63};
+  Writer w;
+  w.AddRaw("i16", ValueType::kArray,
+           array(ValueType::kInt16, std::vector<uint8_t>((const uint8_t*)i16, (const uint8_t*)i16 + 6), 3));
+  w.AddRaw("f64", ValueType::kArray,
+           array(ValueType::kFloat64, std::vector<uint8_t>((const uint8_t*)f64, (const uint8_t*)f64 + 16), 2));
+  w.AddRaw("u64", ValueType::kArray,
+           array(ValueType::kUint64, std::vector<uint8_t>((const uint8_t*)u64, (const uint8_t*)u64 + 16), 2));
+  w.AddRaw("bools", ValueType::kArray, array(ValueType::kBool, {1, 0}, 2));
+  const std::vector<uint8_t> bytes = w.Finish();
+  StatusOr<File> f = File::FromBytes(bytes);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  const Value* a = f->Find("i16");
+  ASSERT_EQ(a->count, 3u);
+  EXPECT_EQ(a->raw.size(), 6u);
+  EXPECT_GE(a->raw.data(), bytes.data());  // a view of the file's bytes
+  EXPECT_LT(a->raw.data(), bytes.data() + bytes.size());
+  EXPECT_EQ(a->IntAt(0), -7);
+  EXPECT_EQ(a->IntAt(2), 300);
+  EXPECT_EQ(a->FloatAt(0), -7.0);
+  EXPECT_EQ(f->Find("f64")->FloatAt(0), 0.25);
+  EXPECT_EQ(f->Find("f64")->FloatAt(1), -1e300);
+  EXPECT_EQ(f->Find("f64")->IntAt(1), 0);  // out of int64 range
+  EXPECT_EQ(f->Find("u64")->At(1).u, 1ull << 63);
+  EXPECT_EQ(f->Find("bools")->IntAt(0), 1);
+  EXPECT_EQ(f->Find("i16")->ToString(), "[-7, 0, 300]");
+
+  Writer bad;
+  bad.AddRaw("bools", ValueType::kArray, array(ValueType::kBool, {1, 2}, 2));
+  const std::vector<uint8_t> bad_bytes = bad.Finish();
+  const std::string error = ErrorOf(bad_bytes);
+  EXPECT_NE(error.find("'bools'[1] at byte 54"), std::string::npos) << error;
+  EXPECT_NE(error.find("bool value 2"), std::string::npos) << error;
 }
 
 TEST(Gguf, OpenReportsMissingFilesByName) {

@@ -52,6 +52,16 @@ class Cursor {
     return OkStatus();
   }
 
+  Status ReadBytes(const std::string& field, uint64_t n, std::span<const uint8_t>* out) {
+    if (n > remaining()) {
+      return Malformed(field, pos_, std::to_string(n) + " bytes exceed the " + std::to_string(remaining()) +
+                                        " that remain");
+    }
+    *out = bytes_.subspan(pos_, n);
+    pos_ += n;
+    return OkStatus();
+  }
+
   Status Skip(uint64_t n) {
     if (n > remaining()) return Malformed("padding", pos_, "runs past the end of the file");
     pos_ += n;
@@ -119,12 +129,32 @@ Status ReadValue(Cursor& c, const std::string& field, ValueType type, int depth,
                          std::to_string(count) + " elements cannot fit in the " +
                              std::to_string(c.remaining()) + " bytes that remain");
       }
-      // TODO(issue 3): numeric arrays as zero-copy views; a Value per element
-      // costs up to ~100x the element's encoded bytes (bounded by the file size).
-      v->elements.resize(count);
-      for (uint64_t k = 0; k < count; ++k) {
-        LOGITKIT_RETURN_IF_ERROR(ReadValue(c, field + "[" + std::to_string(k) + "]",
-                                           v->element_type, depth + 1, &v->elements[k]));
+      v->count = count;
+      const ValueType et = v->element_type;
+      if (const size_t size = ScalarSize(et); size != 0) {
+        // Numbers and bools stay in the file (count * size fits: checked above).
+        const uint64_t at = c.offset();
+        std::span<const uint8_t> raw;
+        LOGITKIT_RETURN_IF_ERROR(c.ReadBytes(field, count * size, &raw));
+        if (et == ValueType::kBool) {
+          for (uint64_t k = 0; k < count; ++k) {
+            if (raw[k] > 1) {
+              return Malformed(field + "[" + std::to_string(k) + "]", at + k,
+                               "bool value " + std::to_string(raw[k]) + " is not 0 or 1");
+            }
+          }
+        }
+        v->raw = raw;
+      } else if (et == ValueType::kString) {
+        v->strings.resize(count);
+        for (uint64_t k = 0; k < count; ++k) {
+          LOGITKIT_RETURN_IF_ERROR(c.ReadString(field + "[" + std::to_string(k) + "]", &v->strings[k]));
+        }
+      } else {
+        v->arrays.resize(count);
+        for (uint64_t k = 0; k < count; ++k) {
+          LOGITKIT_RETURN_IF_ERROR(ReadValue(c, field + "[" + std::to_string(k) + "]", et, depth + 1, &v->arrays[k]));
+        }
       }
       return OkStatus();
     }
@@ -173,6 +203,66 @@ const char* TensorTypeName(uint32_t type) {
   return "unknown";
 }
 
+size_t ScalarSize(ValueType type) {
+  switch (type) {
+    case ValueType::kUint8: case ValueType::kInt8: case ValueType::kBool: return 1;
+    case ValueType::kUint16: case ValueType::kInt16: return 2;
+    case ValueType::kUint32: case ValueType::kInt32: case ValueType::kFloat32: return 4;
+    case ValueType::kUint64: case ValueType::kInt64: case ValueType::kFloat64: return 8;
+    case ValueType::kString: case ValueType::kArray: return 0;
+  }
+  return 0;
+}
+
+Value Value::At(size_t k) const {
+  Value e;
+  e.type = element_type;
+  if (element_type == ValueType::kString) {
+    e.str = strings[k];
+  } else if (element_type == ValueType::kArray) {
+    e = arrays[k];
+  } else {
+    // Decode the scalar from its bytes, as ReadValue would.
+    const uint8_t* p = raw.data() + k * ScalarSize(element_type);
+    auto load = [p](auto x) { std::memcpy(&x, p, sizeof(x)); return x; };
+    switch (element_type) {
+      case ValueType::kUint8: e.u = load(uint8_t{}); break;
+      case ValueType::kBool: e.u = load(uint8_t{}); break;
+      case ValueType::kInt8: e.i = load(int8_t{}); break;
+      case ValueType::kUint16: e.u = load(uint16_t{}); break;
+      case ValueType::kInt16: e.i = load(int16_t{}); break;
+      case ValueType::kUint32: e.u = load(uint32_t{}); break;
+      case ValueType::kInt32: e.i = load(int32_t{}); break;
+      case ValueType::kUint64: e.u = load(uint64_t{}); break;
+      case ValueType::kInt64: e.i = load(int64_t{}); break;
+      case ValueType::kFloat32: e.f = load(float{}); break;
+      case ValueType::kFloat64: e.f = load(double{}); break;
+      default: break;
+    }
+  }
+  return e;
+}
+
+int64_t Value::IntAt(size_t k) const {
+  const Value e = At(k);
+  switch (e.type) {
+    case ValueType::kInt8: case ValueType::kInt16: case ValueType::kInt32: case ValueType::kInt64: return e.i;
+    case ValueType::kFloat32: case ValueType::kFloat64:  // truncated; 0 if NaN or out of range
+      return e.f > -9.2e18 && e.f < 9.2e18 ? static_cast<int64_t>(e.f) : 0;
+    default: return static_cast<int64_t>(e.u);
+  }
+}
+
+double Value::FloatAt(size_t k) const {
+  const Value e = At(k);
+  switch (e.type) {
+    case ValueType::kInt8: case ValueType::kInt16: case ValueType::kInt32: case ValueType::kInt64:
+      return static_cast<double>(e.i);
+    case ValueType::kFloat32: case ValueType::kFloat64: return e.f;
+    default: return static_cast<double>(e.u);
+  }
+}
+
 std::string Value::ToString(size_t max_elements) const {
   switch (type) {
     case ValueType::kUint8: case ValueType::kUint16: case ValueType::kUint32: case ValueType::kUint64:
@@ -188,12 +278,12 @@ std::string Value::ToString(size_t max_elements) const {
     case ValueType::kString: return std::string(str);
     case ValueType::kArray: {
       std::string s = "[";
-      for (size_t k = 0; k < elements.size() && k < max_elements; ++k) {
+      for (size_t k = 0; k < count && k < max_elements; ++k) {
         if (k) s += ", ";
-        s += elements[k].type == ValueType::kString ? "\"" + elements[k].ToString() + "\""
-                                                    : elements[k].ToString(max_elements);
+        const Value e = At(k);
+        s += e.type == ValueType::kString ? "\"" + e.ToString() + "\"" : e.ToString(max_elements);
       }
-      if (elements.size() > max_elements) s += ", ... (" + std::to_string(elements.size()) + " in all)";
+      if (count > max_elements) s += ", ... (" + std::to_string(count) + " in all)";
       return s + "]";
     }
   }

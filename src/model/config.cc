@@ -115,10 +115,10 @@ StatusOr<ModelConfig> ModelConfig::FromGguf(const gguf::File& f) {
   }
   c.lm_head_type = out ? out->type : embd->type;
   if (const gguf::Value* tokens = f.Find("tokenizer.ggml.tokens"); tokens != nullptr) {
-    if (tokens->type != ValueType::kArray || tokens->elements.size() != c.n_vocab) {
+    if (tokens->type != ValueType::kArray || tokens->count != c.n_vocab) {
       return InvalidArgumentError(
           "model: the vocabulary (tokenizer.ggml.tokens) has " +
-          (tokens->type == ValueType::kArray ? std::to_string(tokens->elements.size()) : std::string("no")) +
+          (tokens->type == ValueType::kArray ? std::to_string(tokens->count) : std::string("no")) +
           " tokens but token_embd.weight has " + std::to_string(c.n_vocab) + " rows");
     }
   }

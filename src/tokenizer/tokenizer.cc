@@ -165,7 +165,7 @@ StatusOr<Tokenizer> Tokenizer::FromGguf(const gguf::File& f) {
   // Tokens, scores, types.
   StatusOr<const Value*> tokens = GetArray(f, kTokens, {ValueType::kString}, true);
   if (!tokens.ok()) return tokens.status();
-  const size_t n = (*tokens)->elements.size();
+  const size_t n = (*tokens)->count;
   if (n == 0) return InvalidArgumentError(std::string(kTokens) + " is empty");
   if (n > static_cast<size_t>(INT32_MAX)) {
     return InvalidArgumentError(std::string(kTokens) + " has " + std::to_string(n) +
@@ -177,8 +177,8 @@ StatusOr<Tokenizer> Tokenizer::FromGguf(const gguf::File& f) {
   StatusOr<const Value*> types = GetArray(f, kTypes, {ValueType::kInt32}, false);
   if (!types.ok()) return types.status();
   for (auto [key, arr] : {std::pair{kScores, *scores}, std::pair{kTypes, *types}}) {
-    if (arr != nullptr && arr->elements.size() != n) {
-      return InvalidArgumentError(std::string(key) + " has " + std::to_string(arr->elements.size()) +
+    if (arr != nullptr && arr->count != n) {
+      return InvalidArgumentError(std::string(key) + " has " + std::to_string(arr->count) +
                                   " elements but " + kTokens + " has " + std::to_string(n));
     }
   }
@@ -186,14 +186,13 @@ StatusOr<Tokenizer> Tokenizer::FromGguf(const gguf::File& f) {
   v->text_to_id.reserve(n);
   for (size_t i = 0; i < n; ++i) {
     Impl::Token& t = v->tokens[i];
-    t.text = std::string((*tokens)->elements[i].str);
+    t.text = std::string((*tokens)->strings[i]);
     if (t.text.empty()) t.text = "[EMPTY_" + std::to_string(i) + "]";  // as llama.cpp
     if (*scores != nullptr) {
-      const Value& s = (*scores)->elements[i];
-      t.score = s.type == ValueType::kFloat32 ? static_cast<float>(s.f) : static_cast<float>(s.i);
+      t.score = static_cast<float>((*scores)->FloatAt(i));
     }
     if (*types != nullptr) {
-      const int64_t type = (*types)->elements[i].i;
+      const int64_t type = (*types)->IntAt(i);
       if (type < 0 || type > 6) {
         return InvalidArgumentError(std::string(kTypes) + "[" + std::to_string(i) + "] = " +
                                     std::to_string(type) + " is not a token type (0..6)");
@@ -296,10 +295,10 @@ StatusOr<Tokenizer> Tokenizer::FromGguf(const gguf::File& f) {
       auto [e, inserted] = extra.emplace(std::string(s), static_cast<int32_t>(n + extra.size()));
       return e->second;
     };
-    const auto& list = (*merges)->elements;
+    const auto& list = (*merges)->strings;
     v->merges.reserve(list.size());
     for (size_t r = 0; r < list.size(); ++r) {
-      const std::string_view m = list[r].str;
+      const std::string_view m = list[r];
       const size_t space = m.size() > 1 ? m.find(' ', 1) : std::string_view::npos;
       if (space == std::string_view::npos || space + 1 >= m.size()) {
         return InvalidArgumentError(std::string(kMerges) + "[" + std::to_string(r) + "] = " +

@@ -57,12 +57,11 @@ StatusOr<Tokenizer> Gpt2WithPre(const std::string& pre, std::vector<uint8_t>* st
   StatusOr<gguf::File> f = gguf::File::Open(VectorsDir() + "ggml-vocab-gpt-2.gguf");
   if (!f.ok()) return f.status();
   std::vector<std::string> tokens, merges;
-  for (const gguf::Value& v : f->Find("tokenizer.ggml.tokens")->elements) tokens.emplace_back(v.str);
-  for (const gguf::Value& v : f->Find("tokenizer.ggml.merges")->elements) merges.emplace_back(v.str);
+  for (std::string_view v : f->Find("tokenizer.ggml.tokens")->strings) tokens.emplace_back(v);
+  for (std::string_view v : f->Find("tokenizer.ggml.merges")->strings) merges.emplace_back(v);
   std::vector<int32_t> types;
-  for (const gguf::Value& v : f->Find("tokenizer.ggml.token_type")->elements) {
-    types.push_back(static_cast<int32_t>(v.i));
-  }
+  const gguf::Value* token_types = f->Find("tokenizer.ggml.token_type");
+  for (size_t k = 0; k < token_types->count; ++k) types.push_back(static_cast<int32_t>(token_types->IntAt(k)));
   gguf::Writer w;
   w.AddString("tokenizer.ggml.model", "gpt2");
   w.AddString("tokenizer.ggml.pre", pre);
