@@ -4,8 +4,9 @@
 //
 // Architectures: the llama family (RMSNorm, rotary embeddings, grouped-query
 // attention, SwiGLU, tied or separate LM head, optional Q/K/V biases: SmolLM2,
-// Llama 2 and 3, Mistral, Qwen2). Activations are float32; weights stay in
-// their file type (memory-mapped) and are read through gguf::DotRow.
+// Llama 2 and 3, Mistral, Qwen2) and GPT-2 (LayerNorm, learned positions,
+// fused QKV, GELU, biases). Weights stay in their file type (memory-mapped)
+// and are read through gguf::DotRow; activations are float32 by default.
 #ifndef LOGITKIT_MODEL_H_
 #define LOGITKIT_MODEL_H_
 

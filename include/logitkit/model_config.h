@@ -23,7 +23,9 @@ struct ModelConfig {
   uint32_t head_dim = 0;     // d_model / n_heads
   uint32_t context_length = 0;    // {arch}.context_length
   float rope_freq_base = 10000.0f;  // {arch}.rope.freq_base
-  float rms_norm_eps = 1e-5f;       // {arch}.attention.layer_norm_rms_epsilon
+  uint32_t n_rot = 0;               // {arch}.rope.dimension_count (default head_dim)
+  float norm_eps = 1e-5f;           // {arch}.attention.layer_norm_rms_epsilon (RMSNorm)
+                                    // or .layer_norm_epsilon (LayerNorm, GPT-2)
   uint32_t n_vocab = 0;       // rows of token_embd.weight
   bool tied_embeddings = false;   // no output.weight: the LM head is token_embd.weight
   uint32_t embedding_type = 0;    // gguf::TensorType of token_embd.weight

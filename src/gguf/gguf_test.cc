@@ -241,11 +241,11 @@ TEST(Gguf, WritesTheFuzzSeedCorpusWhenAsked) {
 // IntAt and FloatAt; a bool other than 0 or 1 is named with its index and byte.
 TEST(Gguf, NumericArraysAreViewsOfTheFile) {
   auto array = [](ValueType type, const std::vector<uint8_t>& payload, uint64_t count) {
-    std::vector<uint8_t> v(4 + 8);
+    std::vector<uint8_t> v(4 + 8 + payload.size());
     const uint32_t t = static_cast<uint32_t>(type);
     std::memcpy(v.data(), &t, 4);
     std::memcpy(v.data() + 4, &count, 8);
-    v.insert(v.end(), payload.begin(), payload.end());
+    if (!payload.empty()) std::memcpy(v.data() + 12, payload.data(), payload.size());
     return v;
   };
   const int16_t i16[3] = {-7, 0, 300};

@@ -86,7 +86,8 @@ StatusOr<ModelConfig> ModelConfig::FromGguf(const gguf::File& f) {
   LOGITKIT_RETURN_IF_ERROR(ReadCount(f, a + ".attention.head_count_kv", c.n_heads, &c.n_kv_heads));
   LOGITKIT_RETURN_IF_ERROR(ReadCount(f, a + ".context_length", 2048, &c.context_length));
   LOGITKIT_RETURN_IF_ERROR(ReadFloat(f, a + ".rope.freq_base", &c.rope_freq_base));
-  LOGITKIT_RETURN_IF_ERROR(ReadFloat(f, a + ".attention.layer_norm_rms_epsilon", &c.rms_norm_eps));
+  LOGITKIT_RETURN_IF_ERROR(ReadFloat(f, a + ".attention.layer_norm_rms_epsilon", &c.norm_eps));
+  LOGITKIT_RETURN_IF_ERROR(ReadFloat(f, a + ".attention.layer_norm_epsilon", &c.norm_eps));
   if (c.d_model % c.n_heads != 0) {
     return InvalidArgumentError("model metadata: " + a + ".attention.head_count = " + std::to_string(c.n_heads) +
                                 " does not divide " + a + ".embedding_length = " + std::to_string(c.d_model));
@@ -97,6 +98,11 @@ StatusOr<ModelConfig> ModelConfig::FromGguf(const gguf::File& f) {
                                 ".attention.head_count = " + std::to_string(c.n_heads));
   }
   c.head_dim = c.d_model / c.n_heads;
+  LOGITKIT_RETURN_IF_ERROR(ReadCount(f, a + ".rope.dimension_count", c.head_dim, &c.n_rot));
+  if (c.n_rot > c.head_dim || c.n_rot % 2 != 0) {
+    return InvalidArgumentError("model metadata: " + a + ".rope.dimension_count = " + std::to_string(c.n_rot) +
+                                " must be even and at most the head dimension " + std::to_string(c.head_dim));
+  }
 
   const gguf::Tensor* embd = f.FindTensor("token_embd.weight");
   if (embd == nullptr) return InvalidArgumentError("model tensors: token_embd.weight is missing");

@@ -1,6 +1,7 @@
-// The llama-family forward pass over a batch of new tokens, with a KV cache.
+// The forward pass over a batch of new tokens, with a KV cache.
 //
-// Per block, for each new position t (x: the residual stream, d_model floats):
+// llama family, per block, for each new position t (x: the residual stream,
+// d_model floats; x starts as the token's embedding):
 //   h = RMSNorm(x) · attn_norm
 //   q, k, v = Wq h (+bq), Wk h (+bk), Wv h (+bv); RoPE on q and k at position t
 //   a = softmax(q · K^T / sqrt(head_dim)) V over positions <= t, per head
@@ -8,6 +9,11 @@
 //   x += Wo a
 //   h = RMSNorm(x) · ffn_norm;  x += W_down (silu(W_gate h) · W_up h)
 // then logits = W_lm_head (RMSNorm(x) · output_norm).
+//
+// GPT-2: x starts as the token's embedding plus the position's; norms are
+// LayerNorm with bias; q, k, v come from one fused matrix (+bias), without
+// RoPE; x += Wo a + bo; the MLP is x += W_down gelu(W_up h + b_up) + b_down
+// (GELU's tanh form, as ggml); the final norm is a LayerNorm too.
 #include "logitkit/model.h"
 
 #include <algorithm>
@@ -26,11 +32,8 @@ namespace {
 // Qwen2 keeps Hugging Face's halves (i, i + n_rot / 2) ("NeoX").
 enum class RopeLayout { kAdjacent, kHalves };
 
-StatusOr<RopeLayout> RopeLayoutOf(const std::string& architecture) {
-  if (architecture == "llama" || architecture == "mistral") return RopeLayout::kAdjacent;
-  if (architecture == "qwen2") return RopeLayout::kHalves;
-  return InvalidArgumentError("model: architecture '" + architecture +
-                              "' is not supported (supported: llama, mistral, qwen2)");
+RopeLayout RopeLayoutOf(const std::string& architecture) {
+  return architecture == "qwen2" ? RopeLayout::kHalves : RopeLayout::kAdjacent;
 }
 
 void RmsNorm(const float* x, const float* weight, size_t n, float eps, float* out) {
@@ -40,7 +43,24 @@ void RmsNorm(const float* x, const float* weight, size_t n, float eps, float* ou
   for (size_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
 }
 
+void LayerNorm(const float* x, const float* weight, const float* bias, size_t n, float eps, float* out) {
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) sum += x[i];
+  const double mean = sum / double(n);
+  double var = 0;
+  for (size_t i = 0; i < n; ++i) var += (x[i] - mean) * (x[i] - mean);
+  const float scale = float(1.0 / std::sqrt(var / double(n) + eps));
+  for (size_t i = 0; i < n; ++i) out[i] = float(x[i] - mean) * scale * weight[i] + bias[i];
+}
+
+// GELU, tanh approximation (ggml's gelu).
+float Gelu(float x) {
+  constexpr float kSqrt2OverPi = 0.7978845608028654f;
+  return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + 0.044715f * x * x)));
+}
+
 // Rotates each head_dim-float head of v (n_heads of them) for position pos.
+// Rotates the first n_rot dimensions of each head.
 void Rope(float* v, size_t n_heads, size_t head_dim, size_t n_rot, size_t pos, float freq_base,
           RopeLayout layout) {
   for (size_t i = 0; i < n_rot / 2; ++i) {
@@ -77,8 +97,7 @@ StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path) {
 StatusOr<std::unique_ptr<Model>> Model::FromFile(std::shared_ptr<const gguf::File> file) {
   StatusOr<ModelConfig> config = ModelConfig::FromGguf(*file);
   if (!config.ok()) return config.status();
-  if (StatusOr<RopeLayout> rope = RopeLayoutOf(config->architecture); !rope.ok()) return rope.status();
-  StatusOr<ModelWeights> weights = LoadLlamaWeights(*file, *config);
+  StatusOr<ModelWeights> weights = LoadWeights(*file, *config);
   if (!weights.ok()) return weights.status();
   std::unique_ptr<Model> model(new Model());
   model->config_ = *config;
@@ -89,7 +108,8 @@ StatusOr<std::unique_ptr<Model>> Model::FromFile(std::shared_ptr<const gguf::Fil
 
 Context::Context(const Model& model, size_t max_tokens, ThreadPool* pool, Activations activations)
     : model_(model), pool_(pool), activations_(activations),
-      max_tokens_(max_tokens == 0 ? model.config().context_length : max_tokens) {
+      max_tokens_(max_tokens == 0 ? model.config().context_length
+                                  : std::min<size_t>(max_tokens, model.config().context_length)) {
   const ModelConfig& c = model.config();
   const size_t kv_dim = size_t(c.n_kv_heads) * c.head_dim;
   k_cache_.resize(size_t(c.n_layers) * max_tokens_ * kv_dim);
@@ -116,16 +136,33 @@ Status Context::Eval(std::span<const int32_t> tokens, Logits which, std::vector<
                                   " is outside [0, " + std::to_string(c.n_vocab) + ")");
     }
   }
-  const RopeLayout rope = *RopeLayoutOf(c.architecture);
+  const bool gpt2 = w.family == Family::kGpt2;
+  const RopeLayout rope = RopeLayoutOf(c.architecture);
   const size_t d = c.d_model, hd = c.head_dim, n_heads = c.n_heads, n_kv = c.n_kv_heads;
   const size_t q_dim = n_heads * hd, kv_dim = n_kv * hd, ff = c.d_ff;
   const size_t group = n_heads / n_kv;
   ThreadPool& pool = *pool_;
+  auto matmul = [&](const Matrix& m, const float* in, float* out) { MatMul(m, in, T, out, pool, activations_); };
+  // out[t] = norm(in[t]) for every new position (RMSNorm, or LayerNorm with bias).
+  auto norm = [&](const float* in, const std::vector<float>& weight, const std::vector<float>& bias, float* out,
+                  size_t n_rows) {
+    for (size_t t = 0; t < n_rows; ++t) {
+      if (gpt2) {
+        LayerNorm(in + t * d, weight.data(), bias.data(), d, c.norm_eps, out + t * d);
+      } else {
+        RmsNorm(in + t * d, weight.data(), d, c.norm_eps, out + t * d);
+      }
+    }
+  };
 
   std::vector<float> x(T * d), h(T * d), q(T * q_dim), k(T * kv_dim), v(T * kv_dim), att(T * q_dim);
-  std::vector<float> gate(T * ff), up(T * ff), delta(T * d);
+  std::vector<float> gate(T * ff), up(T * ff), delta(T * d), qkv(gpt2 ? T * 3 * d : 0), pos(gpt2 ? d : 0);
   for (size_t t = 0; t < T; ++t) {
     gguf::DequantizeRow(w.token_embd.type, w.token_embd.Row(size_t(tokens[t])), d, x.data() + t * d);
+    if (gpt2) {
+      gguf::DequantizeRow(w.position_embd.type, w.position_embd.Row(n_past_ + t), d, pos.data());
+      for (size_t i = 0; i < d; ++i) x[t * d + i] += pos[i];
+    }
   }
   // Positions whose logits (and taps) are wanted.
   const size_t first_out = which == Logits::kAll ? 0 : T - 1;
@@ -135,21 +172,33 @@ Status Context::Eval(std::span<const int32_t> tokens, Logits which, std::vector<
   std::vector<std::vector<float>> scores(pool.num_threads());
   for (size_t l = 0; l < c.n_layers; ++l) {
     const LayerWeights& L = w.layers[l];
-    for (size_t t = 0; t < T; ++t) RmsNorm(&x[t * d], L.attn_norm.data(), d, c.rms_norm_eps, &h[t * d]);
-    MatMul(L.wq, h.data(), T, q.data(), pool, activations_);
-    MatMul(L.wk, h.data(), T, k.data(), pool, activations_);
-    MatMul(L.wv, h.data(), T, v.data(), pool, activations_);
-    AddBias(q.data(), L.bq, T);
-    AddBias(k.data(), L.bk, T);
-    AddBias(v.data(), L.bv, T);
+    norm(x.data(), L.attn_norm, L.attn_norm_b, h.data(), T);
+    if (gpt2) {
+      matmul(L.wqkv, h.data(), qkv.data());
+      AddBias(qkv.data(), L.bqkv, T);
+      for (size_t t = 0; t < T; ++t) {
+        std::memcpy(&q[t * q_dim], &qkv[t * 3 * d], d * sizeof(float));
+        std::memcpy(&k[t * kv_dim], &qkv[t * 3 * d + d], d * sizeof(float));
+        std::memcpy(&v[t * kv_dim], &qkv[t * 3 * d + 2 * d], d * sizeof(float));
+      }
+    } else {
+      matmul(L.wq, h.data(), q.data());
+      matmul(L.wk, h.data(), k.data());
+      matmul(L.wv, h.data(), v.data());
+      AddBias(q.data(), L.bq, T);
+      AddBias(k.data(), L.bk, T);
+      AddBias(v.data(), L.bv, T);
+    }
     float* k_cache = k_cache_.data() + l * max_tokens_ * kv_dim;
     float* v_cache = v_cache_.data() + l * max_tokens_ * kv_dim;
     for (size_t t = 0; t < T; ++t) {
-      const size_t pos = n_past_ + t;
-      Rope(&q[t * q_dim], n_heads, hd, hd, pos, c.rope_freq_base, rope);
-      Rope(&k[t * kv_dim], n_kv, hd, hd, pos, c.rope_freq_base, rope);
-      std::memcpy(k_cache + pos * kv_dim, &k[t * kv_dim], kv_dim * sizeof(float));
-      std::memcpy(v_cache + pos * kv_dim, &v[t * kv_dim], kv_dim * sizeof(float));
+      const size_t p = n_past_ + t;
+      if (!gpt2) {
+        Rope(&q[t * q_dim], n_heads, hd, c.n_rot, p, c.rope_freq_base, rope);
+        Rope(&k[t * kv_dim], n_kv, hd, c.n_rot, p, c.rope_freq_base, rope);
+      }
+      std::memcpy(k_cache + p * kv_dim, &k[t * kv_dim], kv_dim * sizeof(float));
+      std::memcpy(v_cache + p * kv_dim, &v[t * kv_dim], kv_dim * sizeof(float));
     }
     // Attention: one task per (position, head).
     pool.Run(T * n_heads, [&](size_t task, size_t thread) {
@@ -175,23 +224,28 @@ Status Context::Eval(std::span<const int32_t> tokens, Logits which, std::vector<
         for (size_t i = 0; i < hd; ++i) out[i] += weight * vp[i];
       }
     });
-    MatMul(L.wo, att.data(), T, delta.data(), pool, activations_);
+    matmul(L.wo, att.data(), delta.data());
+    AddBias(delta.data(), L.bo, T);
     for (size_t i = 0; i < T * d; ++i) x[i] += delta[i];
 
-    for (size_t t = 0; t < T; ++t) RmsNorm(&x[t * d], L.ffn_norm.data(), d, c.rms_norm_eps, &h[t * d]);
-    MatMul(L.w_gate, h.data(), T, gate.data(), pool, activations_);
-    MatMul(L.w_up, h.data(), T, up.data(), pool, activations_);
-    for (size_t i = 0; i < T * ff; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
-    MatMul(L.w_down, gate.data(), T, delta.data(), pool, activations_);
+    norm(x.data(), L.ffn_norm, L.ffn_norm_b, h.data(), T);
+    matmul(L.w_up, h.data(), up.data());
+    if (gpt2) {
+      AddBias(up.data(), L.b_up, T);
+      for (size_t i = 0; i < T * ff; ++i) gate[i] = Gelu(up[i]);
+    } else {
+      matmul(L.w_gate, h.data(), gate.data());
+      for (size_t i = 0; i < T * ff; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+    }
+    matmul(L.w_down, gate.data(), delta.data());
+    AddBias(delta.data(), L.b_down, T);
     for (size_t i = 0; i < T * d; ++i) x[i] += delta[i];
     if (tap) tap->residual[l].assign(x.begin() + first_out * d, x.end());
   }
   n_past_ += T;
   if (which == Logits::kNone) return OkStatus();
   const size_t n_out = T - first_out;
-  for (size_t t = 0; t < n_out; ++t) {
-    RmsNorm(&x[(first_out + t) * d], w.output_norm.data(), d, c.rms_norm_eps, &h[t * d]);
-  }
+  norm(x.data() + first_out * d, w.output_norm, w.output_norm_b, h.data(), n_out);
   logits->resize(n_out * c.n_vocab);
   MatMul(w.lm_head, h.data(), n_out, logits->data(), pool, activations_);
   return OkStatus();

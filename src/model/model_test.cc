@@ -1,0 +1,315 @@
+// The forward pass on tiny llama-, qwen2- and GPT-2-style models written with
+// the GGUF writer:
+// batch against one-at-a-time, rewinding, the residual taps against the
+// logits, int8 activations against float32, and every bad input named.
+// (Logits against an independent numpy implementation: tests/model.)
+#include "logitkit/model.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "logitkit/tensor_types.h"
+#include "model/weights.h"
+
+namespace logitkit {
+namespace {
+
+struct Tiny {
+  uint32_t d = 64, heads = 4, kv_heads = 2, ff = 96, vocab = 100, layers = 2;
+  std::string architecture = "llama";
+  gguf::TensorType matrix_type = gguf::TensorType::kF32;
+  bool biases = false;
+  std::string drop_tensor;      // leave this tensor out
+  std::string misshape_tensor;  // give this tensor a wrong shape
+};
+
+std::vector<uint8_t> Floats(const std::vector<float>& v) {
+  std::vector<uint8_t> bytes(v.size() * 4);
+  std::memcpy(bytes.data(), v.data(), bytes.size());
+  return bytes;
+}
+
+// Quantizes rows of floats to Q8_0 (d = max|x| / 127, float16 d).
+std::vector<uint8_t> ToQ8_0(const std::vector<float>& v) {
+  std::vector<uint8_t> out;
+  for (size_t b = 0; b < v.size() / 32; ++b) {
+    float amax = 0;
+    for (int k = 0; k < 32; ++k) amax = std::max(amax, std::fabs(v[32 * b + k]));
+    const float d = amax / 127.0f;
+    // float -> float16 for normal values in range (tests only).
+    uint32_t bits;
+    std::memcpy(&bits, &d, 4);
+    const uint16_t h = d == 0 ? 0 : uint16_t(((bits >> 16) & 0x8000) | ((((bits >> 23) & 0xFF) - 112) << 10) | ((bits >> 13) & 0x3FF));
+    out.push_back(uint8_t(h));
+    out.push_back(uint8_t(h >> 8));
+    for (int k = 0; k < 32; ++k) out.push_back(uint8_t(int8_t(d == 0 ? 0 : std::lround(v[32 * b + k] / d))));
+  }
+  return out;
+}
+
+std::shared_ptr<const gguf::File> Build(const Tiny& m, std::vector<uint8_t>* storage) {
+  std::mt19937_64 rng(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  auto random = [&](size_t n, float scale) {
+    std::vector<float> v(n);
+    for (float& x : v) x = normal(rng) * scale;
+    return v;
+  };
+  gguf::Writer w;
+  const std::string a = m.architecture;
+  w.AddString("general.architecture", a);
+  w.AddUint32(a + ".block_count", m.layers);
+  w.AddUint32(a + ".embedding_length", m.d);
+  w.AddUint32(a + ".feed_forward_length", m.ff);
+  w.AddUint32(a + ".attention.head_count", m.heads);
+  w.AddUint32(a + ".attention.head_count_kv", m.kv_heads);
+  w.AddUint32(a + ".context_length", 64);
+  w.AddFloat32(a + (a == "gpt2" ? ".attention.layer_norm_epsilon" : ".attention.layer_norm_rms_epsilon"), 1e-5f);
+  enum Kind { kVector, kEmbedding, kMatrix };
+  auto add = [&](const std::string& name, std::vector<uint64_t> dims, float scale, Kind kind) {
+    if (name == m.drop_tensor) return;
+    size_t n = 1;
+    for (uint64_t x : dims) n *= x;
+    std::vector<float> v = random(n, scale);
+    if (kind == kVector && scale == 1.0f) {
+      for (float& x : v) x = 1.0f + 0.1f * x;  // norm weights near 1
+    }
+    const bool matrix = kind == kMatrix;
+    if (name == m.misshape_tensor) {
+      dims[0] /= 2;
+      v.resize(v.size() / 2);
+    }
+    if (matrix && m.matrix_type == gguf::TensorType::kQ8_0) {
+      w.AddTensor(name, gguf::TensorType::kQ8_0, dims, ToQ8_0(v));
+    } else if (matrix && m.matrix_type != gguf::TensorType::kF32) {
+      // An unsupported type: any bytes of the right size.
+      uint64_t be = 0, bb = 0;
+      gguf::TensorTypeLayout(uint32_t(m.matrix_type), &be, &bb);
+      w.AddTensor(name, m.matrix_type, dims, std::vector<uint8_t>(n / be * bb));
+    } else {
+      w.AddTensor(name, gguf::TensorType::kF32, dims, Floats(v));
+    }
+  };
+  const uint32_t hd = m.d / m.heads, q = m.heads * hd, kv = m.kv_heads * hd;
+  if (a == "gpt2") {  // LayerNorm with biases, learned positions, fused QKV
+    add("token_embd.weight", {m.d, m.vocab}, 1.0f, kEmbedding);
+    add("position_embd.weight", {m.d, 64}, 0.3f, kEmbedding);
+    add("output_norm.weight", {m.d}, 1.0f, kVector);
+    add("output_norm.bias", {m.d}, 0.1f, kVector);
+    for (uint32_t l = 0; l < m.layers; ++l) {
+      const std::string p = "blk." + std::to_string(l) + ".";
+      const float s = 1.0f / std::sqrt(float(m.d));
+      add(p + "attn_norm.weight", {m.d}, 1.0f, kVector);
+      add(p + "attn_norm.bias", {m.d}, 0.1f, kVector);
+      add(p + "attn_qkv.weight", {m.d, 3 * m.d}, s, kMatrix);
+      add(p + "attn_qkv.bias", {3 * m.d}, 0.1f, kVector);
+      add(p + "attn_output.weight", {m.d, m.d}, s, kMatrix);
+      add(p + "attn_output.bias", {m.d}, 0.1f, kVector);
+      add(p + "ffn_norm.weight", {m.d}, 1.0f, kVector);
+      add(p + "ffn_norm.bias", {m.d}, 0.1f, kVector);
+      add(p + "ffn_up.weight", {m.d, m.ff}, s, kMatrix);
+      add(p + "ffn_up.bias", {m.ff}, 0.1f, kVector);
+      add(p + "ffn_down.weight", {m.ff, m.d}, 1.0f / std::sqrt(float(m.ff)), kMatrix);
+      add(p + "ffn_down.bias", {m.d}, 0.1f, kVector);
+    }
+    *storage = w.Finish();
+    StatusOr<gguf::File> f = gguf::File::FromBytes(*storage);
+    EXPECT_TRUE(f.ok()) << f.status().ToString();
+    return std::make_shared<const gguf::File>(std::move(*f));
+  }
+  add("token_embd.weight", {m.d, m.vocab}, 1.0f, kEmbedding);
+  add("output_norm.weight", {m.d}, 1.0f, kVector);
+  for (uint32_t l = 0; l < m.layers; ++l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    const float s = 1.0f / std::sqrt(float(m.d));
+    add(p + "attn_norm.weight", {m.d}, 1.0f, kVector);
+    add(p + "attn_q.weight", {m.d, q}, s, kMatrix);
+    add(p + "attn_k.weight", {m.d, kv}, s, kMatrix);
+    add(p + "attn_v.weight", {m.d, kv}, s, kMatrix);
+    add(p + "attn_output.weight", {q, m.d}, s, kMatrix);
+    add(p + "ffn_norm.weight", {m.d}, 1.0f, kVector);
+    add(p + "ffn_gate.weight", {m.d, m.ff}, s, kMatrix);
+    add(p + "ffn_up.weight", {m.d, m.ff}, s, kMatrix);
+    add(p + "ffn_down.weight", {m.ff, m.d}, 1.0f / std::sqrt(float(m.ff)), kMatrix);
+    if (m.biases) {
+      add(p + "attn_q.bias", {q}, 0.1f, kVector);
+      add(p + "attn_k.bias", {kv}, 0.1f, kVector);
+      add(p + "attn_v.bias", {kv}, 0.1f, kVector);
+    }
+  }
+  *storage = w.Finish();
+  StatusOr<gguf::File> f = gguf::File::FromBytes(*storage);
+  EXPECT_TRUE(f.ok()) << f.status().ToString();
+  return std::make_shared<const gguf::File>(std::move(*f));
+}
+
+StatusOr<std::unique_ptr<Model>> Load(const Tiny& m, std::vector<uint8_t>* storage) {
+  return Model::FromFile(Build(m, storage));
+}
+
+const std::vector<int32_t> kTokens = {3, 14, 15, 92, 65, 35, 89, 79};
+
+// One batch of all positions equals the same tokens fed one at a time.
+void ExpectBatchEqualsSteps(const Tiny& m, Activations activations, double tolerance) {
+  std::vector<uint8_t> storage;
+  StatusOr<std::unique_ptr<Model>> model = Load(m, &storage);
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  ThreadPool pool(2);
+  Context batch(**model, 16, &pool, activations);
+  std::vector<float> all;
+  ASSERT_TRUE(batch.Eval(kTokens, Logits::kAll, &all).ok());
+  ASSERT_EQ(all.size(), kTokens.size() * m.vocab);
+  Context steps(**model, 16, &pool, activations);
+  for (size_t t = 0; t < kTokens.size(); ++t) {
+    std::vector<float> one;
+    ASSERT_TRUE(steps.Eval(std::span<const int32_t>(&kTokens[t], 1), Logits::kLast, &one).ok());
+    for (size_t v = 0; v < m.vocab; ++v) {
+      ASSERT_NEAR(one[v], all[t * m.vocab + v], tolerance * (1 + std::fabs(one[v]))) << "position " << t;
+    }
+  }
+  EXPECT_EQ(steps.n_past(), kTokens.size());
+}
+
+TEST(Model, ABatchEqualsOneTokenAtATime) {
+  Tiny m;
+  ExpectBatchEqualsSteps(m, Activations::kFloat32, 0.0);  // float32 weights: the same sums
+  m.matrix_type = gguf::TensorType::kQ8_0;
+  ExpectBatchEqualsSteps(m, Activations::kFloat32, 1e-5);
+  ExpectBatchEqualsSteps(m, Activations::kInt8, 0.0);  // batch-invariant by construction
+  m.biases = true;
+  m.architecture = "qwen2";
+  ExpectBatchEqualsSteps(m, Activations::kFloat32, 1e-5);
+  Tiny gpt2;
+  gpt2.architecture = "gpt2";
+  gpt2.kv_heads = gpt2.heads;
+  ExpectBatchEqualsSteps(gpt2, Activations::kFloat32, 0.0);
+  gpt2.matrix_type = gguf::TensorType::kQ8_0;
+  ExpectBatchEqualsSteps(gpt2, Activations::kInt8, 0.0);
+}
+
+TEST(Model, Int8ActivationsStayCloseToFloat32) {
+  Tiny m;
+  m.matrix_type = gguf::TensorType::kQ8_0;
+  std::vector<uint8_t> storage;
+  StatusOr<std::unique_ptr<Model>> model = Load(m, &storage);
+  ASSERT_TRUE(model.ok());
+  ThreadPool pool(1);
+  Context exact(**model, 16, &pool), coarse(**model, 16, &pool, Activations::kInt8);
+  std::vector<float> a, b;
+  ASSERT_TRUE(exact.Eval(kTokens, Logits::kAll, &a).ok());
+  ASSERT_TRUE(coarse.Eval(kTokens, Logits::kAll, &b).ok());
+  double max_diff = 0, max_abs = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    max_diff = std::max(max_diff, double(std::fabs(a[i] - b[i])));
+    max_abs = std::max(max_abs, double(std::fabs(a[i])));
+  }
+  EXPECT_GT(max_diff, 0.0);  // the int8 path really ran
+  EXPECT_LT(max_diff, 0.05 * max_abs);
+}
+
+TEST(Model, RewindForgetsPositions) {
+  std::vector<uint8_t> storage;
+  StatusOr<std::unique_ptr<Model>> model = Load(Tiny{}, &storage);
+  ASSERT_TRUE(model.ok());
+  ThreadPool pool(2);
+  Context c(**model, 16, &pool);
+  std::vector<float> first, again;
+  ASSERT_TRUE(c.Eval(kTokens, Logits::kLast, &first).ok());
+  c.Rewind(4);
+  EXPECT_EQ(c.n_past(), 4u);
+  ASSERT_TRUE(c.Eval(std::span<const int32_t>(kTokens).subspan(4), Logits::kLast, &again).ok());
+  EXPECT_EQ(first, again);
+}
+
+// The last tap, through the final norm and the LM head, gives the logits.
+TEST(Model, TheLastResidualTapGivesTheLogits) {
+  Tiny m;
+  std::vector<uint8_t> storage;
+  StatusOr<std::unique_ptr<Model>> model = Load(m, &storage);
+  ASSERT_TRUE(model.ok());
+  ThreadPool pool(1);
+  Context c(**model, 16, &pool);
+  std::vector<float> logits;
+  ResidualTap tap;
+  ASSERT_TRUE(c.Eval(kTokens, Logits::kAll, &logits, &tap).ok());
+  ASSERT_EQ(tap.residual.size(), m.layers);
+  ASSERT_EQ(tap.residual.back().size(), kTokens.size() * m.d);
+  const ModelWeights& w = (*model)->weights();
+  for (size_t t = 0; t < kTokens.size(); ++t) {
+    const float* x = &tap.residual.back()[t * m.d];
+    double ss = 0;
+    for (size_t i = 0; i < m.d; ++i) ss += double(x[i]) * x[i];
+    const double scale = 1.0 / std::sqrt(ss / m.d + 1e-5);
+    for (size_t v = 0; v < m.vocab; ++v) {
+      double z = 0;
+      const float* row = reinterpret_cast<const float*>(w.lm_head.Row(v));
+      for (size_t i = 0; i < m.d; ++i) z += double(x[i]) * scale * w.output_norm[i] * row[i];
+      ASSERT_NEAR(logits[t * m.vocab + v], z, 1e-4 * (1 + std::fabs(z))) << t << " " << v;
+    }
+  }
+}
+
+void ExpectLoadError(const Tiny& m, const std::vector<std::string>& parts) {
+  std::vector<uint8_t> storage;
+  StatusOr<std::unique_ptr<Model>> model = Load(m, &storage);
+  ASSERT_FALSE(model.ok());
+  for (const std::string& p : parts) {
+    EXPECT_NE(model.status().message().find(p), std::string::npos) << model.status().message() << " lacks " << p;
+  }
+}
+
+TEST(Model, BadModelsAreNamedErrors) {
+  Tiny m;
+  m.architecture = "mamba";
+  ExpectLoadError(m, {"architecture 'mamba' is not supported"});
+  m = Tiny{};
+  m.architecture = "gpt2";
+  m.kv_heads = m.heads;
+  m.drop_tensor = "blk.0.attn_qkv.bias";
+  ExpectLoadError(m, {"blk.0.attn_qkv.bias is missing"});
+  m = Tiny{};
+  m.drop_tensor = "blk.1.ffn_up.weight";
+  ExpectLoadError(m, {"blk.1.ffn_up.weight is missing"});
+  m = Tiny{};
+  m.misshape_tensor = "blk.0.attn_k.weight";
+  ExpectLoadError(m, {"blk.0.attn_k.weight has shape [32, 32]", "expected [64, 32]"});
+  m = Tiny{};
+  m.matrix_type = gguf::TensorType::kQ2_K;
+  m.d = 256;
+  m.ff = 256;
+  ExpectLoadError(m, {"blk.0.attn_q.weight", "Q2_K"});
+  m = Tiny{};
+  m.drop_tensor = "output_norm.weight";
+  ExpectLoadError(m, {"output_norm.weight is missing"});
+}
+
+TEST(Model, BadInputsAreNamedErrorsAndLeaveTheContextAlone) {
+  std::vector<uint8_t> storage;
+  StatusOr<std::unique_ptr<Model>> model = Load(Tiny{}, &storage);
+  ASSERT_TRUE(model.ok());
+  ThreadPool pool(1);
+  Context c(**model, 8, &pool);
+  std::vector<float> logits;
+  Status s = c.Eval({}, Logits::kLast, &logits);
+  EXPECT_NE(s.message().find("empty prompt"), std::string::npos) << s.message();
+  const std::vector<int32_t> bad = {1, 100};
+  s = c.Eval(bad, Logits::kLast, &logits);
+  EXPECT_NE(s.message().find("token 1 = 100 is outside [0, 100)"), std::string::npos) << s.message();
+  const std::vector<int32_t> negative = {-1};
+  EXPECT_FALSE(c.Eval(negative, Logits::kLast, &logits).ok());
+  const std::vector<int32_t> nine(9, 1);
+  s = c.Eval(nine, Logits::kLast, &logits);
+  EXPECT_EQ(s.code(), StatusCode::kOutOfRange);
+  EXPECT_NE(s.message().find("exceed the context of 8"), std::string::npos) << s.message();
+  EXPECT_EQ(c.n_past(), 0u);
+  ASSERT_TRUE(c.Eval(std::vector<int32_t>(8, 1), Logits::kNone, &logits).ok());
+  EXPECT_EQ(c.n_past(), 8u);
+}
+
+}  // namespace
+}  // namespace logitkit
