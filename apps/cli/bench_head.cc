@@ -367,12 +367,13 @@ int RunBenchHead(const std::vector<std::string>& args) {
 
 int RunBench(const std::vector<std::string>& args) {
   if (args.empty() || args[0] == "--help" || args[0] == "help") {
-    std::fputs("usage: logitkit bench head [options]   (logitkit bench head --help)\n",
+    std::fputs("usage: logitkit bench head|model [options]   (logitkit bench head --help, bench model --help)\n",
                args.empty() ? stderr : stdout);
     return args.empty() ? 2 : 0;
   }
   if (args[0] == "head") return RunBenchHead(std::vector<std::string>(args.begin() + 1, args.end()));
-  std::fprintf(stderr, "logitkit bench: unknown benchmark '%s' (available: head)\n", args[0].c_str());
+  if (args[0] == "model") return RunBenchModel(std::vector<std::string>(args.begin() + 1, args.end()));
+  std::fprintf(stderr, "logitkit bench: unknown benchmark '%s' (available: head, model)\n", args[0].c_str());
   return 2;
 }
 

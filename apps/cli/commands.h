@@ -10,6 +10,7 @@ namespace logitkit::cli {
 
 int RunDemo(const std::vector<std::string>& args);
 int RunBench(const std::vector<std::string>& args);
+int RunBenchModel(const std::vector<std::string>& args);
 int RunInspect(const std::vector<std::string>& args);
 int RunTop(const std::vector<std::string>& args);
 int RunGenerate(const std::vector<std::string>& args);

@@ -19,7 +19,7 @@ commands:
            probabilities at several temperatures, logprobs
   generate stream a continuation of a prompt, with every sampling option
   inspect  a GGUF model file's metadata and tensor table (--json)
-  bench    benchmarks: `logitkit bench head` times the decode head
+  bench    benchmarks: `bench head` times the decode head, `bench model` the forward pass
   tokenize text to token ids and back with a GGUF file's tokenizer (--lines, --decode)
   vocab    `logitkit vocab convert`: a GGUF vocabulary from a tiktoken or SentencePiece file
   help     this text
