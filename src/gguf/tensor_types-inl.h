@@ -409,14 +409,52 @@ HWY_INLINE float DotF32(const float* w, const float* x, size_t n) {
   return sum;
 }
 
-// 16-bit float rows: converted 256 elements at a time into a stack buffer.
+// 16-bit float rows. bfloat16 is float32's top half on every target; float16
+// converts in registers where the target has F16C (exact for every input),
+// else 256 elements at a time through ops::LoadRow's portable conversion.
+// Two accumulators and a scalar tail.
 HWY_INLINE float DotHalves(ops::ElementType type, const uint16_t* src, const float* x, size_t n) {
-  HWY_ALIGN float buffer[256];
-  float sum = 0.0f;
-  for (size_t i = 0; i < n; i += 256) {
-    const size_t m = n - i < 256 ? n - i : 256;
-    ops::LoadRow(src + i, type, m, 1.0f, buffer);
-    sum += DotF32(buffer, x + i, m);
+#if !(HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2)
+  if (type == ops::ElementType::kF16) {
+    HWY_ALIGN float buffer[256];
+    float sum = 0.0f;
+    for (size_t i = 0; i < n; i += 256) {
+      const size_t m = n - i < 256 ? n - i : 256;
+      ops::LoadRow(src + i, type, m, 1.0f, buffer);
+      sum += DotF32(buffer, x + i, m);
+    }
+    return sum;
+  }
+#endif
+  const DF df;
+  const hn::RebindToUnsigned<DF> du32;
+  const hn::Rebind<uint16_t, DF> du16;
+  const size_t N = hn::Lanes(df);
+  auto load = [&](size_t i) -> VF {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+    if (type == ops::ElementType::kF16) {
+      const hn::Rebind<hwy::float16_t, DF> dh;
+      return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(src + i)));
+    }
+#endif
+    return hn::BitCast(df, hn::ShiftLeft<16>(hn::PromoteTo(du32, hn::LoadU(du16, src + i))));
+  };
+  VF acc0 = hn::Zero(df), acc1 = hn::Zero(df);
+  size_t i = 0;
+  for (; i + 2 * N <= n; i += 2 * N) {
+    acc0 = hn::MulAdd(load(i), hn::LoadU(df, x + i), acc0);
+    acc1 = hn::MulAdd(load(i + N), hn::LoadU(df, x + i + N), acc1);
+  }
+  float sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc1)));
+  for (; i < n; ++i) {
+    float w;
+    if (type == ops::ElementType::kF16) {
+      w = HalfToFloat(src[i]);
+    } else {
+      const uint32_t bits = uint32_t(src[i]) << 16;
+      std::memcpy(&w, &bits, 4);
+    }
+    sum += w * x[i];
   }
   return sum;
 }
