@@ -1,6 +1,30 @@
 #include "logitkit/thread_pool.h"
 
+#include <chrono>
+
 namespace logitkit {
+namespace {
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Spins until done() or kSpinMicros pass; true if done() became true.
+template <typename Done>
+bool SpinUntil(Done done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(ThreadPool::kSpinMicros);
+  for (int k = 0;; ++k) {
+    if (done()) return true;
+    CpuRelax();
+    if ((k & 63) == 63 && std::chrono::steady_clock::now() > deadline) return done();
+  }
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(size_t n_threads) {
   if (n_threads == 0) n_threads = std::max(1u, std::thread::hardware_concurrency());
@@ -11,7 +35,7 @@ ThreadPool::ThreadPool(size_t n_threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stop_ = true;
+    stop_.store(true, std::memory_order_release);
   }
   work_cv_.notify_all();
   for (std::thread& w : workers_) w.join();
@@ -32,33 +56,49 @@ void ThreadPool::Run(size_t n_tasks, const std::function<void(size_t, size_t)>& 
     for (size_t i = 0; i < n_tasks; ++i) fn(i, 0);
     return;
   }
+  fn_ = &fn;
+  n_tasks_ = n_tasks;
+  next_task_.store(0, std::memory_order_relaxed);
+  n_busy_.store(workers_.size(), std::memory_order_relaxed);
+  bool wake = false;
   {
+    // Under the mutex, so a worker deciding to sleep either sees the new
+    // generation or is counted in n_sleeping_.
     std::lock_guard<std::mutex> lock(mutex_);
-    fn_ = &fn;
-    n_tasks_ = n_tasks;
-    next_task_.store(0, std::memory_order_relaxed);
-    n_busy_ = workers_.size();
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
+    wake = n_sleeping_ > 0;
   }
-  work_cv_.notify_all();
+  if (wake) work_cv_.notify_all();
   RunTasks(0);
-  std::unique_lock<std::mutex> lock(mutex_);
-  done_cv_.wait(lock, [this] { return n_busy_ == 0; });
+  auto done = [this] { return n_busy_.load(std::memory_order_acquire) == 0; };
+  if (!SpinUntil(done)) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_cv_.wait(lock, done);
+  }
   fn_ = nullptr;
 }
 
 void ThreadPool::WorkerLoop(size_t thread) {
-  size_t seen_generation = 0;
+  size_t seen = 0;
   for (;;) {
-    {
+    auto ready = [&] {
+      return stop_.load(std::memory_order_acquire) || generation_.load(std::memory_order_acquire) != seen;
+    };
+    if (!SpinUntil(ready)) {
       std::unique_lock<std::mutex> lock(mutex_);
-      work_cv_.wait(lock, [&] { return stop_ || generation_ != seen_generation; });
-      if (stop_) return;
-      seen_generation = generation_;
+      ++n_sleeping_;
+      work_cv_.wait(lock, ready);
+      --n_sleeping_;
     }
+    if (stop_.load(std::memory_order_acquire)) return;
+    seen = generation_.load(std::memory_order_acquire);
     RunTasks(thread);
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (--n_busy_ == 0) done_cv_.notify_one();
+    if (n_busy_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      // The last worker: wake the caller if it went to sleep (the lock orders
+      // this after its predicate check).
+      { std::lock_guard<std::mutex> lock(mutex_); }
+      done_cv_.notify_one();
+    }
   }
 }
 
