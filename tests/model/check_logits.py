@@ -26,7 +26,9 @@ reference's top two logits are closer than 2e-3 x max |logit|, so that an
 error within the tolerance may swap them (counted in the "ties" column; the
 natural-text prompts of the default model have none, random ids have some). On every model it also requires
 the tool's 32 greedy tokens after the first prompt to equal the reference's
-(--greedy-n; the tool's KV-cache decode path against full recomputation).
+(--greedy-n; the tool's KV-cache decode path against full recomputation;
+on a tiny model a divergence at a step whose reference top-2 margin is a tie,
+as above, passes as "tie").
 On real models it reports the reference's top tokens after "The capital of
 France is"; for a vocabulary with the token " Paris" the reference's top token
 must be " Paris" (else the reference itself is suspect: exit 1).
@@ -240,19 +242,24 @@ def check_model(path, tiny, args, tmp, report):
         t = time.perf_counter()
         tf = ref.logits(m, list(ids) + want_g[:-1])[len(ids) - 1:]
         srt = np.sort(tf, axis=1)
-        margin = float(np.min(srt[:, -1] - srt[:, -2]))
+        margins = srt[:, -1] - srt[:, -2]
+        margin = float(margins.min())
+        tie_band = 2 * TOL * float(np.max(np.abs(tf)))
         if args.reference_only:
             got_g, other_s = tf.argmax(axis=1).tolist(), time.perf_counter() - t
         else:
             got_g, other_s = tool_greedy(args.tool, path, ids, args.greedy_n, tmp)
         same = next((i for i, (a, b) in enumerate(zip(want_g, got_g)) if a != b),
                     None if len(got_g) == len(want_g) else min(len(got_g), len(want_g)))
+        # A tiny model's greedy path may pass a near-tie (random weights): a
+        # divergence exactly there is a tie, not a failure. Real models: strict.
+        tie = same is not None and tiny and same < len(margins) and margins[same] <= tie_band
         g = dict(model=name, prompt=pname, n=args.greedy_n, reference=want_g, other=got_g,
-                 first_difference=same, ok=same is None, ref_s=ref_s, other_s=other_s, min_top2_margin=margin,
+                 first_difference=same, tie=bool(tie), ok=same is None or bool(tie), ref_s=ref_s, other_s=other_s, min_top2_margin=margin,
                  text="".join(toks[i] for i in want_g if i < len(toks)).replace("Ġ", " ").replace("Ċ", "\n"))
         report["greedy"].append(g)
         if not args.json:
-            print(f"  greedy {args.greedy_n}: {'equal' if g['ok'] else 'DIFFERS at token ' + str(same)}"
+            print(f"  greedy {args.greedy_n}: {'equal' if same is None else ('tie' if tie else 'DIFFERS') + ' at token ' + str(same)}"
                   f"  (reference {ref_s:.2f} s, {'self' if args.reference_only else 'tool'} {other_s:.2f} s,"
                   f" min top-2 margin {margin:.4f})"
                   f"  {g['text']!r}")

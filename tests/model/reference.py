@@ -67,6 +67,8 @@ class Model:
         if a not in LLAMA_FAMILY and a != "gpt2":
             raise ValueError(f"reference: unsupported architecture {a!r}")
         self.tensors = {t.name: t for t in r.tensors}
+        if "blk.0.ffn_gate_inp.weight" in self.tensors:
+            raise ValueError("reference: mixture-of-experts models are not supported")
         self._cache: dict[str, np.ndarray] = {}
 
         def need(key):
@@ -179,7 +181,7 @@ def attention(m, q, k, v):
     k = np.repeat(k, group, axis=1)
     v = np.repeat(v, group, axis=1)
     s = np.einsum("thd,shd->hts", q, k) / np.sqrt(m.head_dim)
-    s = s + np.triu(np.full((T, T), -np.inf), 1)[None]
+    s = s + np.triu(np.full((T, T), -np.inf, dtype=m.dtype), 1)[None]
     s = np.exp(s - s.max(axis=-1, keepdims=True))
     p = s / s.sum(axis=-1, keepdims=True)
     o = np.einsum("hts,shd->thd", p, v)
