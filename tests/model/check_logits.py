@@ -38,8 +38,9 @@ logits of every prefix equal the first rows of the longer sequence; greedy is
 deterministic and agrees with the argmax of the full pass; the float32 pass
 agrees with the float64 one within the tolerance) and reports the same table.
 
-Exit status: 0 all agree; 1 a mismatch; 2 setup error (no tool, a missing
-model, the tool failed or wrote a wrong-sized file); 77 numpy or gguf missing
+Exit status: 0 all agree; 1 a mismatch; 2 setup error and no mismatch (no
+tool, a missing model, the tool failed or wrote a wrong-sized file; the other
+models are still checked); 77 numpy or gguf missing
 (2 instead when LOGITKIT_REQUIRE_PEERS=1).
 """
 
@@ -328,7 +329,12 @@ def main(argv=None) -> int:
                 if not args.json:
                     print(f"tiny models written to {tdir} in {time.perf_counter() - t:.1f} s")
             for p, tiny in models:
-                check_model(p, tiny, args, tmp, report)
+                try:
+                    check_model(p, tiny, args, tmp, report)
+                except (SetupError, ValueError, KeyError) as e:
+                    # one model's failure does not hide the others' results
+                    report.setdefault("errors", []).append(dict(model=os.path.basename(p), error=str(e)))
+                    print(f"check_logits: {os.path.basename(p)}: ERROR: {e}", file=sys.stderr)
     except SetupError as e:
         report["error"] = str(e)
         if args.json:
@@ -336,13 +342,15 @@ def main(argv=None) -> int:
         print(f"check_logits: setup error: {e}", file=sys.stderr)
         return 2
     bad = [r for r in report["rows"] + report["top"] + report["greedy"] if not r.get("ok", True)]
-    report["ok"] = not bad
+    errors = report.get("errors", [])
+    report["ok"] = not bad and not errors
     if args.json:
         print(json.dumps(report, indent=1))
     else:
         n = len(report["rows"]) + len(report["greedy"]) + sum(1 for t in report["top"] if "ok" in t)
-        print(f"check_logits: {n - len(bad)} passed, {len(bad)} failed")
-    return 0 if not bad else 1
+        print(f"check_logits: {n - len(bad)} passed, {len(bad)} failed" +
+              (f" ({len(errors)} model(s) could not be checked: see ERROR above)" if errors else ""))
+    return 1 if bad else 2 if errors else 0
 
 
 if __name__ == "__main__":

@@ -32,8 +32,7 @@ Q = gguf.GGMLQuantizationType
 # tied to token_embd), tokenizer model, extra options.
 SPECS = {
     "llama-v32000-f32":       dict(arch="llama", vocab=32000, mat=Q.F32, embd=Q.F32, out=None, tok="llama"),
-    "llama-v32000-q4_0-rot8": dict(arch="llama", vocab=32000, mat=Q.Q4_0, embd=Q.F16, out=Q.Q8_0, tok="llama",
-                                   n_rot=8),
+    "llama-v32000-q4_0":      dict(arch="llama", vocab=32000, mat=Q.Q4_0, embd=Q.F16, out=Q.Q8_0, tok="llama"),
     "llama-v49152-q4_1":      dict(arch="llama", vocab=49152, mat=Q.Q4_1, embd=Q.Q8_0, out=None, tok="gpt2",
                                    freq_base=100000.0),
     "llama-v128256-q8_0":     dict(arch="llama", vocab=128256, mat=Q.Q8_0, embd=Q.Q8_0, out=Q.F16, tok="gpt2",
@@ -43,7 +42,10 @@ SPECS = {
     "gpt2-v50257-q8_0":       dict(arch="gpt2", vocab=50257, mat=Q.Q8_0, embd=Q.Q8_0, out=None, tok="gpt2"),
     "qwen2-v128256-f16":      dict(arch="qwen2", vocab=128256, mat=Q.F16, embd=Q.F16, out=Q.F16, tok="gpt2",
                                    freq_base=1000000.0),
-    "qwen2-v32000-q4_1":      dict(arch="qwen2", vocab=32000, mat=Q.Q4_1, embd=Q.Q8_0, out=None, tok="gpt2",
+    # partial NEOX RoPE: only dims 0..7 of each 16-dim head rotate, in pairs
+    # (i, i + 4), theta_i = pos * base^(-2i/8) (llama.cpp rejects partial
+    # RoPE for the llama arch: n_rot must equal head_dim there).
+    "qwen2-v32000-q4_1-rot8": dict(arch="qwen2", vocab=32000, mat=Q.Q4_1, embd=Q.Q8_0, out=None, tok="gpt2",
                                    n_rot=8),
 }
 

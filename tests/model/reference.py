@@ -18,8 +18,9 @@ Architectures (general.architecture):
                 llama: "normal" RoPE on adjacent pairs (2i, 2i+1), because
                 llama.cpp's converter permutes Q/K rows into that layout;
                 qwen2: NEOX RoPE on pairs (i, i + n_rot/2) (no permutation).
-                Partial RoPE: only the first rope.dimension_count dims of each
-                head rotate. Optional rope_freqs.weight (Llama 3.1 factors,
+                Partial RoPE (qwen2; llama.cpp rejects it for llama): only
+                the first n_rot = rope.dimension_count dims of each head
+                rotate, theta_i = pos * freq_base^(-2i/n_rot); the rest pass. Optional rope_freqs.weight (Llama 3.1 factors,
                 theta_i /= factor_i) and linear rope scaling.
   gpt2          LayerNorm with bias, learned position_embd, fused attn_qkv
                 (Q, K, V concatenated along the output), biases everywhere,
@@ -90,6 +91,10 @@ class Model:
             self.eps = float(need("attention.layer_norm_rms_epsilon"))
             self.rope = LLAMA_FAMILY[a]
             self.n_rot = int(_field(r, f"{a}.rope.dimension_count", self.head_dim))
+            if a == "llama" and self.n_rot != self.head_dim:  # as llama.cpp
+                raise ValueError(f"reference: invalid n_rot {self.n_rot} for llama, expected {self.head_dim}")
+            if self.n_rot % 2 or self.n_rot > self.head_dim:
+                raise ValueError(f"reference: invalid rope.dimension_count {self.n_rot}")
             self.freq_base = float(_field(r, f"{a}.rope.freq_base", 10000.0))
             scaling = _field(r, f"{a}.rope.scaling.type", "none")
             factor = float(_field(r, f"{a}.rope.scaling.factor", 0.0) or 0.0)
