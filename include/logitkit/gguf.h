@@ -65,6 +65,10 @@ struct Value {
 };
 // Bytes of one number or bool of `type` (0 for strings and arrays).
 size_t ScalarSize(ValueType type);
+// The integer types, and the signed ones among them (held in Value::i; the
+// unsigned ones and bool in Value::u).
+bool IsIntegerType(ValueType type);
+bool IsSignedType(ValueType type);
 
 // ggml tensor types: the ones with a known block layout.
 enum class TensorType : uint32_t {

@@ -276,6 +276,11 @@ TEST(Gguf, NumericArraysAreViewsOfTheFile) {
   EXPECT_EQ(f->Find("u64")->At(1).u, 1ull << 63);
   EXPECT_EQ(f->Find("bools")->IntAt(0), 1);
   EXPECT_EQ(f->Find("i16")->ToString(), "[-7, 0, 300]");
+  EXPECT_TRUE(IsIntegerType(ValueType::kUint64) && IsIntegerType(ValueType::kInt8));
+  EXPECT_FALSE(IsIntegerType(ValueType::kBool) || IsIntegerType(ValueType::kFloat32) ||
+               IsIntegerType(ValueType::kString) || IsIntegerType(ValueType::kArray));
+  EXPECT_TRUE(IsSignedType(ValueType::kInt64));
+  EXPECT_FALSE(IsSignedType(ValueType::kUint32));
 
   Writer bad;
   bad.AddRaw("bools", ValueType::kArray, array(ValueType::kBool, {1, 2}, 2));

@@ -214,6 +214,16 @@ size_t ScalarSize(ValueType type) {
   return 0;
 }
 
+bool IsIntegerType(ValueType type) {
+  return ScalarSize(type) != 0 && type != ValueType::kBool && type != ValueType::kFloat32 &&
+         type != ValueType::kFloat64;
+}
+
+bool IsSignedType(ValueType type) {
+  return type == ValueType::kInt8 || type == ValueType::kInt16 || type == ValueType::kInt32 ||
+         type == ValueType::kInt64;
+}
+
 Value Value::At(size_t k) const {
   Value e;
   e.type = element_type;

@@ -29,9 +29,10 @@ void BM_ReadBandwidth(benchmark::State& state) {
 }
 BENCHMARK(BM_ReadBandwidth)->Unit(benchmark::kMillisecond)->MinTime(0.5);
 
-// int8 activations (DotRowQuantized); x is quantized once, outside the timing, as a
-// forward pass quantizes it once per matrix.
-void BM_DotInt8(benchmark::State& state, TensorType type, size_t weight_bytes) {
+// A matrix-vector product over ~weight_bytes of `type` rows (one random row
+// repeated), y[r] = dot(r, x), timed as a whole; int8: x quantized once,
+// outside the timing, as a forward pass quantizes it once per matrix.
+void BM_Dot(benchmark::State& state, TensorType type, size_t weight_bytes, bool int8) {
   const size_t row_bytes = RowBytes(type, kCols);
   const size_t rows = std::max<size_t>(1, weight_bytes / row_bytes);
   std::mt19937_64 rng(1);
@@ -41,28 +42,12 @@ void BM_DotInt8(benchmark::State& state, TensorType type, size_t weight_bytes) {
   for (size_t r = 0; r < rows; ++r) weights.insert(weights.end(), row.begin(), row.end());
   std::vector<float> x(kCols, 0.25f), y(rows);
   QuantizedRow xq;
-  QuantizeRow(x.data(), kCols, 8, &xq);
+  if (int8) QuantizeRow(x.data(), kCols, 8, &xq);
   for (auto _ : state) {
-    for (size_t r = 0; r < rows; ++r) y[r] = DotRowQuantized(type, weights.data() + r * row_bytes, xq);
-    benchmark::DoNotOptimize(y.data());
-  }
-  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(rows * row_bytes));
-  state.counters["weights_per_s"] =
-      benchmark::Counter(double(rows * kCols), benchmark::Counter::kIsIterationInvariantRate);
-  state.SetLabel(TensorKernelTarget());
-}
-
-void BM_Dot(benchmark::State& state, TensorType type, size_t weight_bytes) {
-  const size_t row_bytes = RowBytes(type, kCols);
-  const size_t rows = std::max<size_t>(1, weight_bytes / row_bytes);
-  std::mt19937_64 rng(1);
-  std::vector<uint8_t> weights;
-  weights.reserve(rows * row_bytes);
-  const std::vector<uint8_t> row = testing::RandomRow(type, kCols, rng);
-  for (size_t r = 0; r < rows; ++r) weights.insert(weights.end(), row.begin(), row.end());
-  std::vector<float> x(kCols, 0.25f), y(rows);
-  for (auto _ : state) {
-    for (size_t r = 0; r < rows; ++r) y[r] = DotRow(type, weights.data() + r * row_bytes, x.data(), kCols);
+    for (size_t r = 0; r < rows; ++r) {
+      const uint8_t* w = weights.data() + r * row_bytes;
+      y[r] = int8 ? DotRowQuantized(type, w, xq) : DotRow(type, w, x.data(), kCols);
+    }
     benchmark::DoNotOptimize(y.data());
   }
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(rows * row_bytes));
@@ -74,15 +59,15 @@ void BM_Dot(benchmark::State& state, TensorType type, size_t weight_bytes) {
 int Register() {
   for (TensorType type : testing::kComputeTypes) {
     const std::string name = std::string("BM_Dot/") + TensorTypeName(static_cast<uint32_t>(type));
-    benchmark::RegisterBenchmark((name + "/dram").c_str(), BM_Dot, type, size_t{128} << 20)
+    benchmark::RegisterBenchmark((name + "/dram").c_str(), BM_Dot, type, size_t{128} << 20, false)
         ->Unit(benchmark::kMillisecond)->MinTime(0.5);
-    benchmark::RegisterBenchmark((name + "/cache").c_str(), BM_Dot, type, size_t{256} << 10)
+    benchmark::RegisterBenchmark((name + "/cache").c_str(), BM_Dot, type, size_t{256} << 10, false)
         ->Unit(benchmark::kMicrosecond)->MinTime(0.2);
     if (!HasIntegerDot(type)) continue;
     const std::string q8 = std::string("BM_DotInt8/") + TensorTypeName(static_cast<uint32_t>(type));
-    benchmark::RegisterBenchmark((q8 + "/dram").c_str(), BM_DotInt8, type, size_t{128} << 20)
+    benchmark::RegisterBenchmark((q8 + "/dram").c_str(), BM_Dot, type, size_t{128} << 20, true)
         ->Unit(benchmark::kMillisecond)->MinTime(0.5);
-    benchmark::RegisterBenchmark((q8 + "/cache").c_str(), BM_DotInt8, type, size_t{256} << 10)
+    benchmark::RegisterBenchmark((q8 + "/cache").c_str(), BM_Dot, type, size_t{256} << 10, true)
         ->Unit(benchmark::kMicrosecond)->MinTime(0.2);
   }
   return 0;

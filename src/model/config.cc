@@ -7,20 +7,6 @@ namespace {
 
 using gguf::ValueType;
 
-bool IsInteger(ValueType t) {
-  switch (t) {
-    case ValueType::kUint8: case ValueType::kInt8: case ValueType::kUint16: case ValueType::kInt16:
-    case ValueType::kUint32: case ValueType::kInt32: case ValueType::kUint64: case ValueType::kInt64:
-      return true;
-    default:
-      return false;
-  }
-}
-bool IsUnsigned(ValueType t) {
-  return t == ValueType::kUint8 || t == ValueType::kUint16 || t == ValueType::kUint32 ||
-         t == ValueType::kUint64;
-}
-
 // A positive integer key that fits uint32. `fallback` (if nonzero) is used
 // when the key is absent.
 Status ReadCount(const gguf::File& f, const std::string& key, uint32_t fallback, uint32_t* out) {
@@ -32,12 +18,12 @@ Status ReadCount(const gguf::File& f, const std::string& key, uint32_t fallback,
     }
     return InvalidArgumentError("model metadata: " + key + " is missing");
   }
-  if (!IsInteger(v->type)) {
+  if (!gguf::IsIntegerType(v->type)) {
     return InvalidArgumentError("model metadata: " + key + " has type " +
                                 gguf::ValueTypeName(v->type) + ", not an integer");
   }
-  const bool negative = !IsUnsigned(v->type) && v->i < 0;
-  const uint64_t value = IsUnsigned(v->type) ? v->u : uint64_t(v->i);
+  const bool negative = gguf::IsSignedType(v->type) && v->i < 0;
+  const uint64_t value = gguf::IsSignedType(v->type) ? uint64_t(v->i) : v->u;
   if (negative || value == 0 || value > UINT32_MAX) {
     return InvalidArgumentError("model metadata: " + key + " = " + v->ToString() +
                                 " is outside [1, 2^32)");

@@ -28,20 +28,6 @@ std::string Quote(std::string_view s) {
   return q + (s.size() > 64 ? "...'" : "'");
 }
 
-bool IsInteger(ValueType t) {
-  switch (t) {
-    case ValueType::kUint8: case ValueType::kInt8: case ValueType::kUint16: case ValueType::kInt16:
-    case ValueType::kUint32: case ValueType::kInt32: case ValueType::kUint64: case ValueType::kInt64:
-      return true;
-    default:
-      return false;
-  }
-}
-bool IsSigned(ValueType t) {
-  return t == ValueType::kInt8 || t == ValueType::kInt16 || t == ValueType::kInt32 ||
-         t == ValueType::kInt64;
-}
-
 // An optional string key; a key of another type is an error.
 StatusOr<std::optional<std::string>> GetString(const gguf::File& f, const char* key) {
   const Value* v = f.Find(key);
@@ -89,12 +75,12 @@ StatusOr<const Value*> GetArray(const gguf::File& f, const char* key,
 Status GetTokenId(const gguf::File& f, const char* key, size_t n_vocab, TokenId* id) {
   const Value* v = f.Find(key);
   if (v == nullptr) return OkStatus();
-  if (!IsInteger(v->type)) {
+  if (!gguf::IsIntegerType(v->type)) {
     return InvalidArgumentError(std::string(key) + " is a " + gguf::ValueTypeName(v->type) +
                                 ", expected an integer token id");
   }
-  const bool negative = IsSigned(v->type) && v->i < 0;
-  const uint64_t u = IsSigned(v->type) ? static_cast<uint64_t>(v->i) : v->u;
+  const bool negative = gguf::IsSignedType(v->type) && v->i < 0;
+  const uint64_t u = gguf::IsSignedType(v->type) ? static_cast<uint64_t>(v->i) : v->u;
   if (negative || u >= n_vocab) {
     return OutOfRangeError(std::string(key) + " = " +
                            (negative ? std::to_string(v->i) : std::to_string(u)) +
