@@ -27,7 +27,8 @@ batch (prompt tokens/s), then --gen-tokens greedy tokens one at a time
 (generation tokens/s), --reps times per thread count (medians reported). Beside
 them: the weight bytes each generated token reads, the machine's measured read
 bandwidth, and the tokens/s that bandwidth allows (the memory bound), and the
-process's peak resident memory.
+process's peak resident memory (model, tokenizer and KV caches; measured
+before the bandwidth probe's own buffer).
 
 options:
   --threads N          a thread count to measure; repeat for several (default 1 and 2)
@@ -156,12 +157,14 @@ int RunBenchModel(const std::vector<std::string>& args) {
     }
     rows.push_back({threads, double(prompt.size()) / Median(prompt_s), double(*gen_n) / Median(gen_s)});
   }
-  const double bytes_per_token = WeightBytesPerToken(model.weights());
-  const double bandwidth = ReadBandwidthGBs();
-  const double bound_tps = bandwidth * 1e9 / bytes_per_token;
+  // Peak memory of the model and the contexts, read before the bandwidth
+  // probe allocates its own 256 MiB.
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   const double peak_mib = double(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+  const double bytes_per_token = WeightBytesPerToken(model.weights());
+  const double bandwidth = ReadBandwidthGBs();
+  const double bound_tps = bandwidth * 1e9 / bytes_per_token;
 
   if (flags->Has("json")) {
     std::string o = "{\"model\":" + JsonString(runtime->path) + ",\"activations\":" +
