@@ -14,6 +14,7 @@ int RunBenchModel(const std::vector<std::string>& args);
 int RunInspect(const std::vector<std::string>& args);
 int RunTop(const std::vector<std::string>& args);
 int RunGenerate(const std::vector<std::string>& args);
+int RunScore(const std::vector<std::string>& args);
 int RunTokenize(const std::vector<std::string>& args);
 int RunVocab(const std::vector<std::string>& args);
 

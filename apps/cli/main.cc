@@ -18,6 +18,8 @@ commands:
   top      the most likely next tokens after a prompt, from the model: logits,
            probabilities at several temperatures, logprobs
   generate stream a continuation of a prompt, with every sampling option
+  score    each token's logprob, rank and entropy under the model; NLL,
+           perplexity, bits per byte
   inspect  a GGUF model file's metadata and tensor table (--json)
   bench    benchmarks: `bench head` times the decode head, `bench model` the forward pass
   tokenize text to token ids and back with a GGUF file's tokenizer (--lines, --decode)
@@ -40,6 +42,7 @@ int main(int argc, char** argv) {
   if (command == "inspect") return logitkit::cli::RunInspect(args);
   if (command == "top") return logitkit::cli::RunTop(args);
   if (command == "generate") return logitkit::cli::RunGenerate(args);
+  if (command == "score") return logitkit::cli::RunScore(args);
   if (command == "tokenize") return logitkit::cli::RunTokenize(args);
   if (command == "vocab") return logitkit::cli::RunVocab(args);
   std::fprintf(stderr, "logitkit: unknown command '%s'\n\n%s", command.c_str(), kUsage);

@@ -1,0 +1,167 @@
+// `logitkit score`: how likely a text is under the model, token by token.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "flags.h"
+#include "json.h"
+#include "logitkit/head.h"
+#include "runtime.h"
+#include "terminal.h"
+
+namespace logitkit::cli {
+namespace {
+
+constexpr const char* kHelp = R"(usage: logitkit score ["TEXT"] [options]
+
+Runs the model over TEXT (the argument, --file, or standard input) and shows,
+for every token after the first, its logprob given the tokens before it (natural
+log, under the model's own distribution, T = 1), its rank among all tokens (1 =
+the model's top choice; ties counted in its favour), and the entropy of the
+model's distribution at that position (nats). Totals: the mean negative
+log-likelihood (NLL, nats per token), the perplexity exp(NLL), and bits per
+byte (Σ −logprob / ln 2 over the UTF-8 bytes of the scored tokens). The first
+token is context only, unless the vocabulary adds a BOS token first.
+
+options:
+  --file PATH       read the text from PATH
+  --json            one JSON object: tokens with id, text, logprob, rank, entropy; totals
+  --csv             one CSV row per token
+%s  --help            this text
+)";
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "logitkit score: %s\n", s.message().c_str());
+  return s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kOutOfRange ? 2 : 1;
+}
+
+struct Scored {
+  int32_t id;
+  std::string piece;
+  double logprob, entropy;
+  int64_t rank;
+};
+
+std::string CsvField(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+}  // namespace
+
+int RunScore(const std::vector<std::string>& args) {
+  std::set<std::string> with_value = {"file"};
+  with_value.insert(kRuntimeFlags.begin(), kRuntimeFlags.end());
+  StatusOr<Flags> flags = Flags::Parse(args, with_value, {"json", "csv", "help"});
+  if (!flags.ok()) return Fail(flags.status());
+  if (flags->Has("help")) {
+    std::printf(kHelp, kRuntimeFlagsHelp);
+    return 0;
+  }
+  if (flags->positional().size() > 1 || (flags->positional().size() == 1 && flags->Has("file"))) {
+    return Fail(InvalidArgumentError("expected one TEXT, as an argument, --file or standard input (see --help)"));
+  }
+  std::string text;
+  if (!flags->positional().empty()) {
+    text = flags->positional()[0];
+  } else if (flags->Has("file")) {
+    std::ifstream in(flags->Get("file", ""), std::ios::binary);
+    if (!in) return Fail(Status(StatusCode::kNotFound, "--file: cannot read '" + flags->Get("file", "") + "'"));
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  } else {
+    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  }
+  if (text.empty()) return Fail(InvalidArgumentError("the text is empty"));
+  if (text.find('\0') != std::string::npos) {
+    return Fail(InvalidArgumentError("the text holds a NUL byte at offset " + std::to_string(text.find('\0')) +
+                                     ": binary input is not scored"));
+  }
+  StatusOr<Runtime> runtime = LoadRuntime(*flags);
+  if (!runtime.ok()) return Fail(runtime.status());
+  StatusOr<std::vector<int32_t>> ids = runtime->tokenizer->Encode(text);
+  if (!ids.ok()) return Fail(ids.status());
+  if (ids->size() < 2) return Fail(InvalidArgumentError("the text has fewer than 2 tokens: nothing to score"));
+  const size_t context = runtime->model->config().context_length;
+  if (ids->size() > context) {
+    return Fail(OutOfRangeError("the text has " + std::to_string(ids->size()) + " tokens; the model's context holds " +
+                                std::to_string(context)));
+  }
+  const size_t V = runtime->model->config().n_vocab;
+  Context ctx(*runtime->model, ids->size(), runtime->pool.get());
+  std::vector<Scored> scored;
+  std::vector<float> logits, logprobs(V);
+  constexpr size_t kChunk = 64;  // positions per forward pass: 64 x V logits at most
+  Progress progress("scoring", ids->size());
+  for (size_t start = 0; start + 1 < ids->size(); start += kChunk) {
+    const size_t n = std::min(kChunk, ids->size() - 1 - start);  // the last token predicts nothing
+    if (Status s = ctx.Eval(std::span<const int32_t>(ids->data() + start, n), Logits::kAll, &logits); !s.ok()) {
+      return Fail(s);
+    }
+    for (size_t t = 0; t < n; ++t) {
+      const std::span<const float> row(logits.data() + t * V, V);
+      if (Status s = LogSoftmax(row, 1.0f, logprobs); !s.ok()) return Fail(s);
+      const int32_t next = (*ids)[start + t + 1];
+      double entropy = 0;
+      int64_t above = 0;
+      for (size_t v = 0; v < V; ++v) {
+        if (logprobs[v] > -INFINITY) entropy -= std::exp(double(logprobs[v])) * logprobs[v];
+        above += row[v] > row[next];
+      }
+      StatusOr<std::string> piece = runtime->tokenizer->TokenToPiece(next, true);
+      scored.push_back({next, piece.ok() ? *piece : "", logprobs[next], entropy, above + 1});
+    }
+    progress.Update(start + n + 1);
+  }
+  double nll = 0;
+  size_t bytes = 0;
+  for (const Scored& s : scored) {
+    nll -= s.logprob;
+    bytes += s.piece.size();
+  }
+  const double mean_nll = nll / double(scored.size());
+  const double bits_per_byte = bytes ? nll / std::log(2.0) / double(bytes) : 0.0;
+
+  if (flags->Has("json")) {
+    std::string o = "{\"model\":" + JsonString(runtime->path) + ",\"tokens_in_text\":" +
+                    std::to_string(ids->size()) + ",\"first_id\":" + std::to_string((*ids)[0]) + ",\"tokens\":[";
+    for (size_t i = 0; i < scored.size(); ++i) {
+      const Scored& s = scored[i];
+      o += std::string(i ? "," : "") + "{\"id\":" + std::to_string(s.id) + ",\"token\":" +
+           JsonString(tokenizer::SanitizeUtf8(s.piece)) + ",\"logprob\":" + JsonNumber(s.logprob) +
+           ",\"rank\":" + std::to_string(s.rank) + ",\"entropy\":" + JsonNumber(s.entropy) + "}";
+    }
+    o += "],\"scored\":" + std::to_string(scored.size()) + ",\"nll\":" + JsonNumber(mean_nll) +
+         ",\"perplexity\":" + JsonNumber(std::exp(mean_nll)) + ",\"bits_per_byte\":" + JsonNumber(bits_per_byte) +
+         ",\"bytes\":" + std::to_string(bytes) + "}";
+    std::printf("%s\n", o.c_str());
+    return 0;
+  }
+  if (flags->Has("csv")) {
+    std::printf("position,id,token,logprob,rank,entropy\n");
+    for (size_t i = 0; i < scored.size(); ++i) {
+      const Scored& s = scored[i];
+      std::printf("%zu,%d,%s,%.6f,%lld,%.6f\n", i + 1, s.id, CsvField(tokenizer::SanitizeUtf8(s.piece)).c_str(),
+                  s.logprob, static_cast<long long>(s.rank), s.entropy);
+    }
+    return 0;
+  }
+  std::printf("%4s  %s %9s %7s %8s\n", "pos", Pad("token", 16).c_str(), "logprob", "rank", "entropy");
+  for (size_t i = 0; i < scored.size(); ++i) {
+    const Scored& s = scored[i];
+    std::printf("%4zu  %s %9.4f %7lld %8.4f\n", i + 1, Pad(Visible(s.piece), 16).c_str(), s.logprob,
+                static_cast<long long>(s.rank), s.entropy);
+  }
+  std::printf("\n%zu tokens scored (%zu bytes): NLL %.4f nats/token, perplexity %.3f, %.4f bits/byte\n",
+              scored.size(), bytes, mean_nll, std::exp(mean_nll), bits_per_byte);
+  return 0;
+}
+
+}  // namespace logitkit::cli
