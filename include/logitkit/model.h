@@ -77,6 +77,12 @@ class Context {
   Status Eval(std::span<const int32_t> tokens, Logits which, std::vector<float>* logits,
               ResidualTap* tap = nullptr);
 
+  // The final norm and the LM head applied to residual-stream vectors (a
+  // multiple of d_model floats, e.g. a ResidualTap layer): logits gets n_vocab
+  // floats per vector. Eval's own logits are this applied to the last block's
+  // output, so the last tap gives them back exactly (the logit lens).
+  Status Head(std::span<const float> residual, std::vector<float>* logits);
+
   size_t n_past() const { return n_past_; }
   size_t max_tokens() const { return max_tokens_; }
   // Forgets positions >= n (n <= n_past()).

@@ -77,6 +77,19 @@ void Rope(float* v, size_t n_heads, size_t head_dim, size_t n_rot, size_t pos, f
   }
 }
 
+// out[t] = norm(in[t]) for n rows of d floats: RMSNorm for the llama family,
+// LayerNorm with bias for GPT-2.
+void Norm(Family family, const float* in, const std::vector<float>& weight, const std::vector<float>& bias,
+          float eps, size_t d, size_t n, float* out) {
+  for (size_t t = 0; t < n; ++t) {
+    if (family == Family::kGpt2) {
+      LayerNorm(in + t * d, weight.data(), bias.data(), d, eps, out + t * d);
+    } else {
+      RmsNorm(in + t * d, weight.data(), d, eps, out + t * d);
+    }
+  }
+}
+
 void AddBias(float* x, const std::vector<float>& bias, size_t n_tokens) {
   if (bias.empty()) return;
   for (size_t t = 0; t < n_tokens; ++t) {
@@ -143,17 +156,8 @@ Status Context::Eval(std::span<const int32_t> tokens, Logits which, std::vector<
   const size_t group = n_heads / n_kv;
   ThreadPool& pool = *pool_;
   auto matmul = [&](const Matrix& m, const float* in, float* out) { MatMul(m, in, T, out, pool, activations_); };
-  // out[t] = norm(in[t]) for every new position (RMSNorm, or LayerNorm with bias).
   auto norm = [&](const float* in, const std::vector<float>& weight, const std::vector<float>& bias, float* out,
-                  size_t n_rows) {
-    for (size_t t = 0; t < n_rows; ++t) {
-      if (gpt2) {
-        LayerNorm(in + t * d, weight.data(), bias.data(), d, c.norm_eps, out + t * d);
-      } else {
-        RmsNorm(in + t * d, weight.data(), d, c.norm_eps, out + t * d);
-      }
-    }
-  };
+                  size_t n_rows) { Norm(w.family, in, weight, bias, c.norm_eps, d, n_rows, out); };
 
   std::vector<float> x(T * d), h(T * d), q(T * q_dim), k(T * kv_dim), v(T * kv_dim), att(T * q_dim);
   std::vector<float> gate(T * ff), up(T * ff), delta(T * d), qkv(gpt2 ? T * 3 * d : 0), pos(gpt2 ? d : 0);
@@ -244,10 +248,22 @@ Status Context::Eval(std::span<const int32_t> tokens, Logits which, std::vector<
   }
   n_past_ += T;
   if (which == Logits::kNone) return OkStatus();
-  const size_t n_out = T - first_out;
-  norm(x.data() + first_out * d, w.output_norm, w.output_norm_b, h.data(), n_out);
-  logits->resize(n_out * c.n_vocab);
-  MatMul(w.lm_head, h.data(), n_out, logits->data(), pool, activations_);
+  return Head(std::span<const float>(x).subspan(first_out * d), logits);
+}
+
+Status Context::Head(std::span<const float> residual, std::vector<float>* logits) {
+  const ModelConfig& c = model_.config();
+  const ModelWeights& w = model_.weights();
+  const size_t d = c.d_model;
+  if (residual.empty() || residual.size() % d != 0) {
+    return InvalidArgumentError("model: the residual holds " + std::to_string(residual.size()) +
+                                " floats, not a positive multiple of d_model = " + std::to_string(d));
+  }
+  const size_t n = residual.size() / d;
+  std::vector<float> h(residual.size());
+  Norm(w.family, residual.data(), w.output_norm, w.output_norm_b, c.norm_eps, d, n, h.data());
+  logits->resize(n * c.n_vocab);
+  MatMul(w.lm_head, h.data(), n, logits->data(), *pool_, activations_);
   return OkStatus();
 }
 

@@ -226,6 +226,29 @@ TEST(Model, RewindForgetsPositions) {
   EXPECT_EQ(first, again);
 }
 
+// Head() on the last tap gives Eval's logits bit for bit, for both families.
+TEST(Model, HeadOnTheLastTapGivesTheLogitsExactly) {
+  for (const char* arch : {"llama", "gpt2"}) {
+    Tiny m;
+    m.architecture = arch;
+    m.kv_heads = std::string(arch) == "gpt2" ? m.heads : m.kv_heads;
+    std::vector<uint8_t> storage;
+    StatusOr<std::unique_ptr<Model>> model = Load(m, &storage);
+    ASSERT_TRUE(model.ok()) << model.status().ToString();
+    ThreadPool pool(2);
+    Context c(**model, 16, &pool);
+    std::vector<float> logits, again;
+    ResidualTap tap;
+    ASSERT_TRUE(c.Eval(kTokens, Logits::kAll, &logits, &tap).ok());
+    ASSERT_TRUE(c.Head(tap.residual.back(), &again).ok());
+    EXPECT_EQ(logits, again) << arch;
+    std::vector<float> first_layer;
+    ASSERT_TRUE(c.Head(tap.residual.front(), &first_layer).ok());
+    EXPECT_NE(first_layer, logits);  // an earlier layer is another distribution
+    EXPECT_FALSE(c.Head(std::span<const float>(tap.residual.back()).first(m.d - 1), &again).ok());
+  }
+}
+
 // The last tap, through the final norm and the LM head, gives the logits.
 TEST(Model, TheLastResidualTapGivesTheLogits) {
   Tiny m;

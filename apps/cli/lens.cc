@@ -1,0 +1,200 @@
+// `logitkit lens "PROMPT"`: the logit lens. Every layer's residual stream,
+// at every position, through the final norm (from that vector's own
+// statistics) and the LM head.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "flags.h"
+#include "json.h"
+#include "logitkit/head.h"
+#include "runtime.h"
+#include "terminal.h"
+
+namespace logitkit::cli {
+namespace {
+
+constexpr const char* kHelp = R"(usage: logitkit lens "PROMPT" [options]
+
+The logit lens: after every block, at every position, the residual stream is
+put through the final norm (recomputed from that vector) and the LM head, as
+if the model ended there. Shown as a grid: a row per layer (the last row is the
+model's own output, which the last layer reproduces exactly), a column per
+position (the input token on top), each cell the layer's top token and its
+probability. --json adds, per layer and position: the top-k tokens and
+probabilities, the entropy (nats), KL(final || layer) (nats), and the rank and
+probability of the final top token and of the actual next token.
+
+options:
+  -k N              top tokens per cell in --json (default 5)
+  --chat            wrap the prompt in the model's chat format
+  --json            machine-readable output
+%s  --help            this text
+)";
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "logitkit lens: %s\n", s.message().c_str());
+  return s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kOutOfRange ? 2 : 1;
+}
+
+// One (layer, position) cell, from the layer's and the final log-probabilities.
+struct Cell {
+  std::vector<int32_t> top;  // k ids, most likely first
+  std::vector<float> top_p;
+  double entropy = 0, kl = 0;
+  int64_t final_top_rank = 0, next_rank = 0;
+  double final_top_p = 0, next_p = 0;
+};
+
+int64_t RankOf(const std::vector<float>& lp, int32_t id) {
+  int64_t above = 0;
+  for (float v : lp) above += v > lp[id];
+  return above + 1;
+}
+
+Cell Summarise(const std::vector<float>& lp, const std::vector<float>& final_lp, int32_t final_top, int32_t next,
+               size_t k) {
+  Cell c;
+  std::vector<int32_t> order(lp.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                    [&](int32_t a, int32_t b) { return lp[a] != lp[b] ? lp[a] > lp[b] : a < b; });
+  for (size_t i = 0; i < k; ++i) {
+    c.top.push_back(order[i]);
+    c.top_p.push_back(std::exp(lp[order[i]]));
+  }
+  for (size_t v = 0; v < lp.size(); ++v) {
+    const double p = std::exp(double(lp[v])), q = std::exp(double(final_lp[v]));
+    if (p > 0) c.entropy -= p * lp[v];
+    if (q > 0) c.kl += q * (double(final_lp[v]) - double(lp[v]));
+  }
+  c.final_top_rank = RankOf(lp, final_top);
+  c.final_top_p = std::exp(lp[final_top]);
+  if (next >= 0) {
+    c.next_rank = RankOf(lp, next);
+    c.next_p = std::exp(lp[next]);
+  }
+  return c;
+}
+
+}  // namespace
+
+int RunLens(const std::vector<std::string>& args) {
+  std::set<std::string> with_value = {"k"};
+  with_value.insert(kRuntimeFlags.begin(), kRuntimeFlags.end());
+  StatusOr<Flags> flags = Flags::Parse(args, with_value, {"json", "chat", "help"});
+  if (!flags.ok()) return Fail(flags.status());
+  if (flags->Has("help")) {
+    std::printf(kHelp, kRuntimeFlagsHelp);
+    return 0;
+  }
+  if (flags->positional().size() != 1) return Fail(InvalidArgumentError("expected one PROMPT argument (see --help)"));
+  StatusOr<long long> k = flags->GetInt("k", 5);
+  if (!k.ok()) return Fail(k.status());
+  if (*k < 1 || *k > 100) return Fail(InvalidArgumentError("-k = " + std::to_string(*k) + " is outside [1, 100]"));
+  StatusOr<Runtime> runtime = LoadRuntime(*flags);
+  if (!runtime.ok()) return Fail(runtime.status());
+  StatusOr<std::vector<int32_t>> ids = EncodePrompt(*runtime, flags->positional()[0], flags->Has("chat"));
+  if (!ids.ok()) return Fail(ids.status());
+  if (ids->empty()) return Fail(InvalidArgumentError("the prompt is empty (no tokens)"));
+  const ModelConfig& config = runtime->model->config();
+  if (ids->size() > config.context_length) {
+    return Fail(OutOfRangeError("the prompt has " + std::to_string(ids->size()) + " tokens; the model's context holds " +
+                                std::to_string(config.context_length)));
+  }
+  const size_t T = ids->size(), V = config.n_vocab, L = config.n_layers;
+  Context ctx(*runtime->model, T, runtime->pool.get());
+  std::vector<float> final_logits, layer_logits;
+  ResidualTap tap;
+  if (Status s = ctx.Eval(*ids, Logits::kAll, &final_logits, &tap); !s.ok()) return Fail(s);
+
+  // Final log-probabilities per position: T x V (the only such table kept);
+  // each layer's T x V logits are summarised and dropped before the next.
+  std::vector<std::vector<float>> final_lp(T, std::vector<float>(V));
+  std::vector<int32_t> final_top(T);
+  for (size_t t = 0; t < T; ++t) {
+    const std::span<const float> row(final_logits.data() + t * V, V);
+    if (Status s = LogSoftmax(row, 1.0f, final_lp[t]); !s.ok()) return Fail(s);
+    final_top[t] = int32_t(std::max_element(row.begin(), row.end()) - row.begin());
+  }
+  std::vector<std::vector<Cell>> cells(L + 1, std::vector<Cell>(T));
+  std::vector<float> lp(V);
+  Progress progress("lens", L + 1);
+  for (size_t l = 0; l <= L; ++l) {
+    if (l < L) {
+      if (Status s = ctx.Head(tap.residual[l], &layer_logits); !s.ok()) return Fail(s);
+    } else {
+      layer_logits = final_logits;
+    }
+    for (size_t t = 0; t < T; ++t) {
+      if (Status s = LogSoftmax(std::span<const float>(layer_logits.data() + t * V, V), 1.0f, lp); !s.ok()) {
+        return Fail(s);
+      }
+      const int32_t next = t + 1 < T ? (*ids)[t + 1] : -1;
+      cells[l][t] = Summarise(lp, final_lp[t], final_top[t], next, size_t(*k));
+    }
+    progress.Update(l + 1);
+  }
+  auto piece = [&](int32_t id) {
+    StatusOr<std::string> p = runtime->tokenizer->TokenToPiece(id, true);
+    return p.ok() ? *p : std::string("?");
+  };
+
+  if (flags->Has("json")) {
+    std::string o = "{\"model\":" + JsonString(runtime->path) + ",\"prompt\":" + JsonString(flags->positional()[0]) +
+                    ",\"tokens\":[";
+    for (size_t t = 0; t < T; ++t) {
+      o += std::string(t ? "," : "") + "{\"id\":" + std::to_string((*ids)[t]) + ",\"token\":" +
+           JsonString(tokenizer::SanitizeUtf8(piece((*ids)[t]))) + "}";
+    }
+    o += "],\"layers\":[";
+    for (size_t l = 0; l <= L; ++l) {
+      o += std::string(l ? "," : "") + "{\"layer\":" + (l < L ? std::to_string(l) : std::string("\"final\"")) +
+           ",\"positions\":[";
+      for (size_t t = 0; t < T; ++t) {
+        const Cell& c = cells[l][t];
+        o += std::string(t ? "," : "") + "{\"top\":[";
+        for (size_t i = 0; i < c.top.size(); ++i) {
+          o += std::string(i ? "," : "") + "{\"id\":" + std::to_string(c.top[i]) + ",\"token\":" +
+               JsonString(tokenizer::SanitizeUtf8(piece(c.top[i]))) + ",\"p\":" + JsonNumber(c.top_p[i]) + "}";
+        }
+        o += "],\"entropy\":" + JsonNumber(c.entropy) + ",\"kl_final_layer\":" + JsonNumber(c.kl) +
+             ",\"final_top_rank\":" + std::to_string(c.final_top_rank) + ",\"final_top_p\":" +
+             JsonNumber(c.final_top_p);
+        if (t + 1 < T) {
+          o += ",\"next_rank\":" + std::to_string(c.next_rank) + ",\"next_p\":" + JsonNumber(c.next_p);
+        }
+        o += "}";
+      }
+      o += "]}";
+    }
+    std::printf("%s]}\n", o.c_str());
+    return 0;
+  }
+  constexpr size_t kWidth = 14;
+  std::printf("%-6s", "layer");
+  for (size_t t = 0; t < T; ++t) std::printf(" %s", Pad(Visible(piece((*ids)[t])).substr(0, 24), kWidth).c_str());
+  std::printf("\n");
+  for (size_t l = 0; l <= L; ++l) {
+    std::printf("%-6s", l < L ? std::to_string(l).c_str() : "final");
+    for (size_t t = 0; t < T; ++t) {
+      const Cell& c = cells[l][t];
+      char p[16];
+      std::snprintf(p, sizeof(p), " %.2f", c.top_p[0]);
+      std::string cell = Visible(piece(c.top[0]));
+      size_t columns = 0, cut = 0;
+      for (; cut < cell.size() && columns < kWidth - 5; ++cut) columns += (cell[cut] & 0xC0) != 0x80;
+      while (cut < cell.size() && (cell[cut] & 0xC0) == 0x80) ++cut;
+      std::printf(" %s", Pad(cell.substr(0, cut) + p, kWidth).c_str());
+    }
+    std::printf("\n");
+  }
+  std::printf("\neach cell: the layer's top token and its probability; KL, entropy and ranks with --json\n");
+  return 0;
+}
+
+}  // namespace logitkit::cli
