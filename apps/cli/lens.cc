@@ -31,6 +31,11 @@ probability of the final top token and of the actual next token.
 
 options:
   -k N              top tokens per cell in --json (default 5)
+  --svg FILE        write the grid as an SVG heatmap: each cell the layer's top
+                    token, coloured by --stat, hover for the details
+  --html FILE       the same heatmap in a self-contained HTML page
+  --stat S          the colour: p (the top token's probability, default),
+                    next_p (the actual next token's), entropy, or kl
   --chat            wrap the prompt in the model's chat format
   --json            machine-readable output
 %s  --help            this text
@@ -81,10 +86,90 @@ Cell Summarise(const std::vector<float>& lp, const std::vector<float>& final_lp,
   return c;
 }
 
+std::string Xml(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// The heatmap: final layer on top, layer 0 at the bottom, a column per
+// position; fill from white (0) to blue (the largest value of the statistic;
+// 1 for probabilities). Each cell has a <title> with its details (hover).
+template <typename PieceFn>
+std::string HeatmapSvg(const std::vector<std::vector<Cell>>& cells, const std::vector<int32_t>& ids,
+                       const std::string& stat, PieceFn piece) {
+  const size_t rows = cells.size(), cols = ids.size();
+  auto value = [&](const Cell& c) {
+    if (stat == "next_p") return c.next_p;
+    if (stat == "entropy") return c.entropy;
+    if (stat == "kl") return c.kl;
+    return double(c.top_p[0]);
+  };
+  double scale = (stat == "p" || stat == "next_p") ? 1.0 : 1e-9;
+  if (scale != 1.0) {
+    for (const auto& row : cells) for (const Cell& c : row) scale = std::max(scale, value(c));
+  }
+  constexpr int kCellW = 96, kCellH = 22, kLeft = 56, kTop = 44;
+  const int width = kLeft + int(cols) * kCellW + 8, height = kTop + int(rows) * kCellH + 28;
+  std::string o = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(width) + "\" height=\"" +
+                  std::to_string(height) + "\" font-family=\"monospace\" font-size=\"11\">\n";
+  o += "<text x=\"4\" y=\"14\" font-size=\"12\">logit lens: top token per layer and position, colour = " +
+       Xml(stat) + " (0 .. " + JsonNumber(scale) + ")</text>\n";
+  for (size_t t = 0; t < cols; ++t) {
+    o += "<text x=\"" + std::to_string(kLeft + int(t) * kCellW + 4) + "\" y=\"" + std::to_string(kTop - 8) + "\">" +
+         Xml(Visible(piece(ids[t])).substr(0, 40)) + "</text>\n";
+  }
+  for (size_t r = 0; r < rows; ++r) {
+    const size_t layer = rows - 1 - r;  // final on top
+    const int y = kTop + int(r) * kCellH;
+    o += "<text x=\"4\" y=\"" + std::to_string(y + 15) + "\">" +
+         (layer + 1 == rows ? std::string("final") : std::to_string(layer)) + "</text>\n";
+    for (size_t t = 0; t < cols; ++t) {
+      const Cell& c = cells[layer][t];
+      const double v = std::clamp(value(c) / scale, 0.0, 1.0);
+      char fill[16];
+      std::snprintf(fill, sizeof(fill), "#%02x%02x%02x", int(255 - v * (255 - 31)), int(255 - v * (255 - 78)),
+                    int(255 - v * (255 - 156)));
+      const int x = kLeft + int(t) * kCellW;
+      char details[256];
+      std::snprintf(details, sizeof(details), "p(top) %.4f, entropy %.3f, KL(final||layer) %.3f, final top rank %lld",
+                    c.top_p[0], c.entropy, c.kl, static_cast<long long>(c.final_top_rank));
+      std::string title = "layer " + (layer + 1 == rows ? std::string("final") : std::to_string(layer)) +
+                          ", position " + std::to_string(t) + ": " + Visible(piece(c.top[0])) + "; " + details;
+      if (t + 1 < cols) {
+        std::snprintf(details, sizeof(details), "; next token p %.4f, rank %lld", c.next_p,
+                      static_cast<long long>(c.next_rank));
+        title += details;
+      }
+      o += "<g><title>" + Xml(title) + "</title><rect x=\"" + std::to_string(x) + "\" y=\"" + std::to_string(y) +
+           "\" width=\"" + std::to_string(kCellW - 2) + "\" height=\"" + std::to_string(kCellH - 2) + "\" fill=\"" +
+           fill + "\"/><text x=\"" + std::to_string(x + 4) + "\" y=\"" + std::to_string(y + 15) + "\" fill=\"" +
+           (v > 0.55 ? "#ffffff" : "#000000") + "\">" + Xml(Visible(piece(c.top[0])).substr(0, 24)) +
+           "</text></g>\n";
+    }
+  }
+  return o + "</svg>\n";
+}
+
+Status WriteText(const std::string& path, const std::string& text) {
+  FILE* f = std::fopen(path.c_str(), "wb");
+  if (f == nullptr) return InvalidArgumentError("cannot write '" + path + "'");
+  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  return std::fclose(f) == 0 && ok ? OkStatus() : InternalError("error writing '" + path + "'");
+}
+
 }  // namespace
 
 int RunLens(const std::vector<std::string>& args) {
-  std::set<std::string> with_value = {"k"};
+  std::set<std::string> with_value = {"k", "svg", "html", "stat"};
   with_value.insert(kRuntimeFlags.begin(), kRuntimeFlags.end());
   StatusOr<Flags> flags = Flags::Parse(args, with_value, {"json", "chat", "help"});
   if (!flags.ok()) return Fail(flags.status());
@@ -96,6 +181,10 @@ int RunLens(const std::vector<std::string>& args) {
   StatusOr<long long> k = flags->GetInt("k", 5);
   if (!k.ok()) return Fail(k.status());
   if (*k < 1 || *k > 100) return Fail(InvalidArgumentError("-k = " + std::to_string(*k) + " is outside [1, 100]"));
+  const std::string stat = flags->Get("stat", "p");
+  if (stat != "p" && stat != "next_p" && stat != "entropy" && stat != "kl") {
+    return Fail(InvalidArgumentError("--stat = '" + stat + "' is not one of p, next_p, entropy, kl"));
+  }
   StatusOr<Runtime> runtime = LoadRuntime(*flags);
   if (!runtime.ok()) return Fail(runtime.status());
   StatusOr<std::vector<int32_t>> ids = EncodePrompt(*runtime, flags->positional()[0], flags->Has("chat"));
@@ -141,8 +230,21 @@ int RunLens(const std::vector<std::string>& args) {
   }
   auto piece = [&](int32_t id) {
     StatusOr<std::string> p = runtime->tokenizer->TokenToPiece(id, true);
-    return p.ok() ? *p : std::string("?");
+    return p.ok() ? tokenizer::SanitizeUtf8(*p) : std::string("?");
   };
+  if (flags->Has("svg") || flags->Has("html")) {
+    const std::string svg = HeatmapSvg(cells, *ids, stat, piece);
+    if (flags->Has("svg")) {
+      if (Status s = WriteText(flags->Get("svg", ""), svg); !s.ok()) return Fail(s);
+    }
+    if (flags->Has("html")) {
+      const std::string html = "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>logit lens</title></head>"
+                               "<body style=\"font-family:sans-serif\"><h3>" + Xml(flags->positional()[0]) +
+                               "</h3><p>" + Xml(runtime->path) + " &mdash; hover a cell for its details</p>\n" + svg +
+                               "</body></html>\n";
+      if (Status s = WriteText(flags->Get("html", ""), html); !s.ok()) return Fail(s);
+    }
+  }
 
   if (flags->Has("json")) {
     std::string o = "{\"model\":" + JsonString(runtime->path) + ",\"prompt\":" + JsonString(flags->positional()[0]) +
