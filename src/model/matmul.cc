@@ -34,15 +34,17 @@ void MatMulQuantized(const Matrix& w, const float* x, size_t n_tokens, float* y,
 // several convert it once into per-thread scratch.
 void MatMulFloat(const Matrix& w, const float* x, size_t n_tokens, float* y, ThreadPool& pool) {
   const size_t n_tasks = (w.rows + kRowsPerTask - 1) / kRowsPerTask;
-  std::vector<std::vector<float>> scratch(pool.num_threads());
+  // Per-thread rows for several tokens; a single token needs none (the decode
+  // step calls this ~250 times a token).
+  std::vector<std::vector<float>> scratch(n_tokens > 1 ? pool.num_threads() : 0);
   pool.Run(n_tasks, [&](size_t task, size_t thread) {
     const size_t end = std::min(w.rows, (task + 1) * kRowsPerTask);
-    std::vector<float>& row = scratch[thread];
     for (size_t r = task * kRowsPerTask; r < end; ++r) {
       if (n_tokens == 1) {
         y[r] = gguf::DotRow(w.type, w.Row(r), x, w.cols);
         continue;
       }
+      std::vector<float>& row = scratch[thread];
       const float* dense = reinterpret_cast<const float*>(w.Row(r));
       if (w.type != gguf::TensorType::kF32) {
         row.resize(w.cols);
