@@ -30,14 +30,6 @@ TEXTS = [
 ]
 
 
-def default_model():
-    if os.environ.get("LOGITKIT_MODEL"):
-        return os.environ["LOGITKIT_MODEL"]
-    out = subprocess.run([os.path.join(HERE, "..", "..", "scripts", "fetch-model")],
-                         check=True, capture_output=True, text=True).stdout
-    return out.strip().splitlines()[-1]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tool", required=True, help="the logitkit binary")
@@ -47,13 +39,18 @@ def main() -> int:
         import numpy as np
         sys.path.insert(0, HERE)
         import reference
+        from check_logits import SetupError, default_model  # one lookup of the default model
     except ImportError as e:
         print(f"check_score: {e}: run scripts/python-env", file=sys.stderr)
         return 2 if os.environ.get("LOGITKIT_REQUIRE_PEERS") == "1" else 77
     if not os.access(args.tool, os.X_OK):
         print(f"check_score: {args.tool} is not an executable (build it first)", file=sys.stderr)
         return 2
-    model_path = args.model or default_model()
+    try:
+        model_path = args.model or default_model()
+    except SetupError as e:
+        print(f"check_score: {e}", file=sys.stderr)
+        return 2
     model = reference.load(model_path)
     failures = 0
     for text in TEXTS:
