@@ -16,6 +16,7 @@ int RunTop(const std::vector<std::string>& args);
 int RunGenerate(const std::vector<std::string>& args);
 int RunScore(const std::vector<std::string>& args);
 int RunLens(const std::vector<std::string>& args);
+int RunCalibrate(const std::vector<std::string>& args);
 int RunTokenize(const std::vector<std::string>& args);
 int RunVocab(const std::vector<std::string>& args);
 

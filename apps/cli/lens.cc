@@ -13,6 +13,7 @@
 #include "json.h"
 #include "logitkit/head.h"
 #include "runtime.h"
+#include "svg.h"
 #include "terminal.h"
 
 namespace logitkit::cli {
@@ -86,20 +87,6 @@ Cell Summarise(const std::vector<float>& lp, const std::vector<float>& final_lp,
   return c;
 }
 
-std::string Xml(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 // The heatmap: final layer on top, layer 0 at the bottom, a column per
 // position; fill from white (0) to blue (the largest value of the statistic;
 // 1 for probabilities). Each cell has a <title> with its details (hover).
@@ -157,13 +144,6 @@ std::string HeatmapSvg(const std::vector<std::vector<Cell>>& cells, const std::v
     }
   }
   return o + "</svg>\n";
-}
-
-Status WriteText(const std::string& path, const std::string& text) {
-  FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) return InvalidArgumentError("cannot write '" + path + "'");
-  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  return std::fclose(f) == 0 && ok ? OkStatus() : InternalError("error writing '" + path + "'");
 }
 
 }  // namespace

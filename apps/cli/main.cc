@@ -20,6 +20,8 @@ commands:
   generate stream a continuation of a prompt, with every sampling option
   score    each token's logprob, rank and entropy under the model; NLL,
            perplexity, bits per byte
+  calibrate  ECE, MCE, Brier, full ECE, sampling-set coverage and a fitted
+           temperature over a corpus (--corpus), with a reliability diagram (--svg)
   lens     the logit lens: every layer's top tokens at every position
   inspect  a GGUF model file's metadata and tensor table (--json)
   bench    benchmarks: `bench head` times the decode head, `bench model` the forward pass
@@ -45,6 +47,7 @@ int main(int argc, char** argv) {
   if (command == "generate") return logitkit::cli::RunGenerate(args);
   if (command == "score") return logitkit::cli::RunScore(args);
   if (command == "lens") return logitkit::cli::RunLens(args);
+  if (command == "calibrate") return logitkit::cli::RunCalibrate(args);
   if (command == "tokenize") return logitkit::cli::RunTokenize(args);
   if (command == "vocab") return logitkit::cli::RunVocab(args);
   std::fprintf(stderr, "logitkit: unknown command '%s'\n\n%s", command.c_str(), kUsage);

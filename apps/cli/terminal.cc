@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace logitkit::cli {
@@ -61,13 +62,23 @@ Progress::~Progress() {
 void Progress::Update(size_t done) {
   if (!enabled_) return;
   const auto now = std::chrono::steady_clock::now();
+  if (!drawn_) start_ = now, start_done_ = done;
   if (drawn_ && done < total_ && now - last_ < std::chrono::milliseconds(100)) return;
   last_ = now;
   drawn_ = true;
-  const size_t width = 30, filled = total_ ? done * width / total_ : width;
+  const size_t width = 30, filled = total_ ? std::min(done, total_) * width / total_ : width;
   std::string bar(filled, '#');
   bar += std::string(width - filled, '.');
-  std::fprintf(stderr, "\r%s [%s] %zu/%zu", label_.c_str(), bar.c_str(), done, total_);
+  std::string rate;
+  const double seconds = std::chrono::duration<double>(now - start_).count();
+  if (seconds > 0.5 && done > start_done_) {
+    const double per_second = double(done - start_done_) / seconds;
+    const long eta = done < total_ ? long(double(total_ - done) / per_second + 0.5) : 0;
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "  %.0f/s  ETA %ld:%02ld", per_second, eta / 60, eta % 60);
+    rate = buf;
+  }
+  std::fprintf(stderr, "\r%s [%s] %zu/%zu%s\033[K", label_.c_str(), bar.c_str(), done, total_, rate.c_str());
   std::fflush(stderr);
 }
 

@@ -17,8 +17,9 @@ std::string Visible(std::string_view text);
 // Pads to `width` terminal columns, counting UTF-8 code points, not bytes.
 std::string Pad(const std::string& text, size_t width);
 
-// "label  done/total" on one stderr line, redrawn at most 10 times a second,
-// erased when done; silent when stderr is not a terminal.
+// "label [#####.....] done/total  rate/s  ETA m:ss" on one stderr line,
+// redrawn at most 10 times a second, erased when done; silent when stderr is
+// not a terminal. The rate counts from the first Update.
 class Progress {
  public:
   Progress(std::string label, size_t total);
@@ -30,7 +31,8 @@ class Progress {
   size_t total_;
   bool enabled_;
   bool drawn_ = false;
-  std::chrono::steady_clock::time_point last_;
+  std::chrono::steady_clock::time_point last_, start_;
+  size_t start_done_ = 0;
 };
 
 }  // namespace logitkit::cli

@@ -13,6 +13,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 #include "ops/row_ops.h"
 
@@ -565,6 +566,69 @@ HWY_NOINLINE size_t FindFiniteImpl(const float* x, size_t n, uint32_t* positions
     if (x[i] != kNegInf) positions[found++] = static_cast<uint32_t>(i);
   }
   return found;
+}
+
+// Walks the grid in groups of 4 temperatures per pass over a chunk of 256
+// elements (L1-resident): e holds exp(-beta g) at the group's first beta.
+HWY_NOINLINE void TemperatureMomentsImpl(const float* x, size_t n, float max, double beta_step,
+                                         size_t count, double* s0, double* s1, double* s2) {
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<float, decltype(dd)> dfh;  // as many floats as dd has doubles
+  using VD = hn::Vec<decltype(dd)>;
+  const size_t N = hn::Lanes(dd);
+  constexpr size_t kChunk = 256, kGroup = 4;
+  HWY_ALIGN double g[kChunk], g2[kChunk], step_exp[kChunk], e[kChunk];
+  HWY_ALIGN float pad[kMaxFloatLanes];
+  double t0[kMaxTemperatureMoments + kGroup] = {}, t1[kMaxTemperatureMoments + kGroup] = {},
+         t2[kMaxTemperatureMoments + kGroup] = {};
+  const VD vmax = hn::Set(dd, static_cast<double>(max)), neg_step = hn::Set(dd, -beta_step);
+  const VD lowest = hn::Set(dd, -700.0);  // exp's argument floor: e^-700 > 0, no overflow
+  for (size_t start = 0; start < n; start += kChunk) {
+    const size_t len = n - start < kChunk ? n - start : kChunk;
+    size_t padded = 0;
+    for (; padded < len; padded += N) {
+      hn::Vec<decltype(dfh)> xf;
+      if (padded + N <= len) {
+        xf = hn::LoadU(dfh, x + start + padded);
+      } else {
+        for (size_t i = 0; i < N; ++i) pad[i] = padded + i < len ? x[start + padded + i] : kNegInf;
+        xf = hn::LoadU(dfh, pad);
+      }
+      const VD xd = hn::PromoteTo(dd, xf);
+      const auto finite = hn::Gt(xd, hn::Set(dd, -std::numeric_limits<double>::infinity()));
+      const VD gap = hn::IfThenElseZero(finite, hn::Sub(vmax, xd));
+      const VD step = hn::IfThenElseZero(finite, hn::Exp(dd, hn::Max(hn::Mul(gap, neg_step), lowest)));
+      hn::Store(gap, dd, g + padded);
+      hn::Store(hn::Mul(gap, gap), dd, g2 + padded);
+      hn::Store(step, dd, step_exp + padded);
+      hn::Store(step, dd, e + padded);
+    }
+    for (size_t k = 0; k < count; k += kGroup) {
+      VD a0[kGroup], a1[kGroup], a2[kGroup];
+      for (size_t q = 0; q < kGroup; ++q) a0[q] = a1[q] = a2[q] = hn::Zero(dd);
+      for (size_t i = 0; i < padded; i += N) {
+        const VD gi = hn::Load(dd, g + i), g2i = hn::Load(dd, g2 + i), si = hn::Load(dd, step_exp + i);
+        VD ei = hn::Load(dd, e + i);
+        for (size_t q = 0; q < kGroup; ++q) {
+          if (q) ei = hn::Mul(ei, si);
+          a0[q] = hn::Add(a0[q], ei);
+          a1[q] = hn::MulAdd(gi, ei, a1[q]);
+          a2[q] = hn::MulAdd(g2i, ei, a2[q]);
+        }
+        hn::Store(hn::Mul(ei, si), dd, e + i);
+      }
+      for (size_t q = 0; q < kGroup; ++q) {
+        t0[k + q] += hn::GetLane(hn::SumOfLanes(dd, a0[q]));
+        t1[k + q] += hn::GetLane(hn::SumOfLanes(dd, a1[q]));
+        t2[k + q] += hn::GetLane(hn::SumOfLanes(dd, a2[q]));
+      }
+    }
+  }
+  for (size_t k = 0; k < count; ++k) {
+    s0[k] += t0[k];
+    s1[k] += t1[k];
+    s2[k] += t2[k];
+  }
 }
 
 }  // namespace logitkit::ops::HWY_NAMESPACE

@@ -32,6 +32,7 @@ HWY_EXPORT(SumToDoubleImpl);
 HWY_EXPORT(BucketIndexImpl);
 HWY_EXPORT(FindBucketImpl);
 HWY_EXPORT(FindFiniteImpl);
+HWY_EXPORT(TemperatureMomentsImpl);
 
 LoadStats LoadRow(const void* src, ElementType type, size_t n, float divisor, float* dst) {
   LK_DCHECK(divisor > 0 && std::isfinite(divisor));
@@ -99,6 +100,12 @@ size_t FindBucket(const uint16_t* bucket, size_t n, uint16_t value, uint32_t* po
 
 size_t FindFinite(const float* x, size_t n, uint32_t* positions) {
   return HWY_DYNAMIC_DISPATCH(FindFiniteImpl)(x, n, positions);
+}
+
+void TemperatureMoments(const float* x, size_t n, float max, double beta_step, size_t count,
+                        double* s0, double* s1, double* s2) {
+  LK_DCHECK(std::isfinite(max) && beta_step > 0 && count <= kMaxTemperatureMoments);
+  HWY_DYNAMIC_DISPATCH(TemperatureMomentsImpl)(x, n, max, beta_step, count, s0, s1, s2);
 }
 
 const char* ChosenTargetName() {

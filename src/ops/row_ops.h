@@ -106,6 +106,20 @@ size_t FindBucket(const uint16_t* bucket, size_t n, uint16_t value, uint32_t* po
 // many. REQUIRES: positions holds n entries.
 size_t FindFinite(const float* x, size_t n, uint32_t* positions);
 
+// The temperature moments of a row, for fitting a temperature by Newton steps
+// on a grid (analysis/calibration): with the gaps g_i = max - x[i] >= 0 and
+// beta_k = (k + 1) * beta_step for k in [0, count),
+//   s0[k] += Σ_i exp(-beta_k g_i),  s1[k] += Σ_i g_i exp(-beta_k g_i),
+//   s2[k] += Σ_i g_i^2 exp(-beta_k g_i),
+// x[i] = -inf contributing nothing. One exp per element (double): the grid
+// is walked by multiplying by exp(-beta_step g_i), so the cost per grid point
+// is one multiply and three fused multiply-adds per element. Double throughout;
+// the summation order follows the vector width (the last bits differ between
+// SIMD targets). REQUIRES: max >= every x[i], finite; beta_step > 0; count <= 64.
+constexpr size_t kMaxTemperatureMoments = 64;
+void TemperatureMoments(const float* x, size_t n, float max, double beta_step, size_t count,
+                        double* s0, double* s1, double* s2);
+
 // The name of the SIMD target the dispatcher picks on this CPU ("AVX2", ...).
 const char* ChosenTargetName();
 

@@ -273,6 +273,37 @@ TEST(RowOps, FiniteMomentsStayFiniteOnRowsSpanningFloatRange) {
   EXPECT_DOUBLE_EQ(m.sum_sq, (low - shift) * (low - shift) + shift * shift);
 }
 
+TEST(RowOps, TemperatureMomentsMatchLongDoubleOnEveryTarget) {
+  // Sizes up to 3 vectors cover the tails; 600 crosses the 256-element chunks.
+  auto check = [](const char* target, const std::vector<float>& x) {
+    constexpr size_t kCount = 11;  // not a multiple of the group of 4
+    constexpr double kStep = 0.15;
+    float max = kNegInf;
+    for (float v : x) max = std::max(max, v);
+    std::vector<double> s0(kCount, 1.0), s1(kCount, 2.0), s2(kCount, 3.0);  // added to
+    TemperatureMoments(x.data(), x.size(), max, kStep, kCount, s0.data(), s1.data(), s2.data());
+    for (size_t k = 0; k < kCount; ++k) {
+      long double r0 = 0, r1 = 0, r2 = 0;
+      for (float v : x) {
+        if (v == kNegInf) continue;
+        const long double g = static_cast<long double>(max) - v;
+        const long double e = std::exp(-(k + 1) * static_cast<long double>(kStep) * g);
+        r0 += e, r1 += g * e, r2 += g * g * e;
+      }
+      EXPECT_NEAR(s0[k] - 1.0, static_cast<double>(r0), 1e-13 * static_cast<double>(r0) + 1e-15) << target << " k " << k;
+      EXPECT_NEAR(s1[k] - 2.0, static_cast<double>(r1), 1e-13 * static_cast<double>(r1) + 1e-15) << target << " k " << k;
+      EXPECT_NEAR(s2[k] - 3.0, static_cast<double>(r2), 1e-13 * static_cast<double>(r2) + 1e-15) << target << " k " << k;
+    }
+  };
+  ForEachTargetAndSize(check);
+  std::mt19937_64 rng(7);
+  std::normal_distribution<float> normal(0.0f, 4.0f);
+  std::vector<float> x(600);
+  for (float& v : x) v = normal(rng);
+  x[300] = kNegInf;
+  check("dispatched", x);
+}
+
 TEST(RowOps, ReportsTheChosenTarget) { EXPECT_STRNE(ChosenTargetName(), ""); }
 
 }  // namespace

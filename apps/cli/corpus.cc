@@ -1,0 +1,144 @@
+#include "corpus.h"
+
+#include <algorithm>
+
+namespace logitkit::cli {
+namespace {
+
+constexpr size_t kPiece = size_t{1} << 20;
+constexpr size_t kSniff = size_t{64} << 10;
+
+bool IsSpace(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
+
+}  // namespace
+
+StatusOr<CorpusReader> CorpusReader::Open(const std::string& path) {
+  CorpusReader r;
+  r.path_ = path;
+  r.in_ = std::make_unique<std::ifstream>(path, std::ios::binary | std::ios::ate);
+  if (!*r.in_) return Status(StatusCode::kNotFound, "corpus '" + path + "': cannot read it");
+  const std::streamoff size = r.in_->tellg();
+  if (size < 0) return InvalidArgumentError("corpus '" + path + "': not a regular file");
+  r.size_ = uint64_t(size);
+  if (r.size_ == 0) return InvalidArgumentError("corpus '" + path + "' is empty");
+  r.in_->seekg(0);
+  return r;
+}
+
+StatusOr<std::string> CorpusReader::Next() {
+  const uint64_t base = offset_;  // file offset of pending_[0]
+  if (pending_.size() < kPiece + 1 && *in_) {
+    const size_t have = pending_.size();
+    pending_.resize(kPiece + 1);
+    in_->read(pending_.data() + have, std::streamsize(kPiece + 1 - have));
+    pending_.resize(have + size_t(in_->gcount()));
+    if (in_->bad()) return InternalError("corpus '" + path_ + "': read error at byte " + std::to_string(base + have));
+  }
+  if (const size_t nul = pending_.find('\0'); nul != std::string::npos) {
+    return InvalidArgumentError("corpus '" + path_ + "': a NUL byte at offset " + std::to_string(base + nul) +
+                                ": binary input is not text");
+  }
+  if (base == 0) {
+    size_t control = 0;
+    const size_t sniff = std::min(pending_.size(), kSniff);
+    for (size_t i = 0; i < sniff; ++i) {
+      const unsigned char c = static_cast<unsigned char>(pending_[i]);
+      control += (c < 0x20 && !IsSpace(char(c))) || c == 0x7f;
+    }
+    if (control * 100 > sniff) {
+      return InvalidArgumentError("corpus '" + path_ + "': " + std::to_string(control) + " of the first " +
+                                  std::to_string(sniff) + " bytes are control bytes: binary input is not text");
+    }
+  }
+  size_t cut = pending_.size();
+  if (cut > kPiece) {
+    cut = 0;
+    for (size_t i = kPiece; i > 0 && cut == 0; --i) {
+      if (pending_[i - 1] == '\n' && !IsSpace(pending_[i])) cut = i;
+    }
+    for (size_t i = kPiece; i > 0 && cut == 0; --i) {
+      if (pending_[i - 1] == ' ' && !IsSpace(pending_[i])) cut = i;
+    }
+    if (cut == 0) {
+      cut = kPiece;
+      while (cut > 0 && (static_cast<unsigned char>(pending_[cut]) & 0xC0) == 0x80) --cut;  // a UTF-8 start
+    }
+  }
+  std::string piece = pending_.substr(0, cut);
+  pending_.erase(0, cut);
+  offset_ += cut;
+  return piece;
+}
+
+TokenWindows::TokenWindows(const tokenizer::Tokenizer& tokenizer, CorpusReader reader, size_t ctx,
+                           uint64_t max_tokens)
+    : tokenizer_(tokenizer), reader_(std::move(reader)), ctx_(ctx), max_tokens_(max_tokens) {}
+
+Status TokenWindows::Fill() {
+  while (!ended_ && pending_.size() - pending_start_ < ctx_) {
+    StatusOr<std::string> piece = reader_.Next();
+    if (!piece.ok()) return piece.status();
+    if (piece->empty()) {
+      ended_ = true;
+      break;
+    }
+    tokenizer::EncodeOptions options;
+    options.add_bos = false;
+    StatusOr<std::vector<int32_t>> ids = tokenizer_.Encode(*piece, options);
+    if (!ids.ok()) return ids.status();
+    pending_.erase(pending_.begin(), pending_.begin() + ptrdiff_t(pending_start_));
+    pending_start_ = 0;
+    for (int32_t id : *ids) {
+      if (max_tokens_ > 0 && tokens_ >= max_tokens_) {
+        ended_ = true;
+        break;
+      }
+      pending_.push_back(id);
+      ++tokens_;
+    }
+  }
+  return OkStatus();
+}
+
+StatusOr<bool> TokenWindows::Next(std::vector<int32_t>* window) {
+  if (Status s = Fill(); !s.ok()) return s;
+  window->clear();
+  if (!started_) {
+    started_ = true;
+    if (tokenizer_.add_bos() && tokenizer_.bos() != tokenizer::kNoToken) {
+      carry_ = tokenizer_.bos();
+    } else if (pending_start_ < pending_.size()) {
+      carry_ = pending_[pending_start_++];
+    }
+  }
+  const size_t n = std::min(ctx_ - 1, pending_.size() - pending_start_);
+  if (n == 0 || carry_ < 0) return false;
+  window->push_back(carry_);
+  window->insert(window->end(), pending_.begin() + ptrdiff_t(pending_start_),
+                 pending_.begin() + ptrdiff_t(pending_start_ + n));
+  pending_start_ += n;
+  carry_ = tokenizer_.add_bos() && tokenizer_.bos() != tokenizer::kNoToken ? tokenizer_.bos() : window->back();
+  return true;
+}
+
+StatusOr<CorpusCount> CountCorpus(const tokenizer::Tokenizer& tokenizer, const std::string& path, size_t ctx,
+                                  uint64_t max_tokens) {
+  StatusOr<CorpusReader> reader = CorpusReader::Open(path);
+  if (!reader.ok()) return reader.status();
+  TokenWindows windows(tokenizer, std::move(*reader), ctx, max_tokens);
+  CorpusCount count;
+  std::vector<int32_t> window;
+  for (;;) {
+    StatusOr<bool> more = windows.Next(&window);
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    count.scored += window.size() - 1;
+    count.windows += 1;
+  }
+  if (count.scored == 0) {
+    return InvalidArgumentError("corpus '" + path + "' has fewer than 2 tokens: nothing to score");
+  }
+  return count;
+}
+
+}  // namespace logitkit::cli

@@ -1,0 +1,74 @@
+// A text corpus for calibrate and compare, streamed: read in pieces of at
+// most ~1 MiB, tokenized piece by piece, and cut into windows for the model,
+// so memory does not grow with the corpus.
+#ifndef LOGITKIT_APPS_CLI_CORPUS_H_
+#define LOGITKIT_APPS_CLI_CORPUS_H_
+
+#include <cstdint>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "logitkit/status.h"
+#include "logitkit/tokenizer.h"
+
+namespace logitkit::cli {
+
+// The pieces of a text file. A piece ends after a newline that a
+// non-whitespace byte follows (a pre-tokenizer boundary for the byte-level BPE
+// vocabularies, so tokenizing piece by piece gives the same tokens as the
+// whole text at once; SentencePiece vocabularies add their space prefix to
+// each piece), else at the last space before 1 MiB, else at 1 MiB.
+class CorpusReader {
+ public:
+  // Errors: a missing or unreadable file, an empty one.
+  static StatusOr<CorpusReader> Open(const std::string& path);
+  // The next piece; empty at the end. Error: binary input (a NUL byte, or
+  // more than 1% of the first 64 KiB in control bytes), named with its offset.
+  StatusOr<std::string> Next();
+  uint64_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::unique_ptr<std::ifstream> in_;
+  uint64_t size_ = 0, offset_ = 0;
+  std::string pending_;  // read but not yet returned
+};
+
+// Windows of at most `ctx` tokens over the corpus: each window's first token
+// is context only (the BOS token when the vocabulary adds one, else the last
+// token of the window before; the corpus's first token for the first window)
+// and every other token is scored once, predicted from the ones before it in
+// its window. max_tokens > 0 stops after that many tokens of the corpus.
+class TokenWindows {
+ public:
+  TokenWindows(const tokenizer::Tokenizer& tokenizer, CorpusReader reader, size_t ctx, uint64_t max_tokens);
+  // The next window (size >= 2) in *window; false at the end.
+  StatusOr<bool> Next(std::vector<int32_t>* window);
+
+ private:
+  Status Fill();  // tokenizes pieces until ctx tokens are pending or the text ends
+
+  const tokenizer::Tokenizer& tokenizer_;
+  CorpusReader reader_;
+  size_t ctx_;
+  uint64_t max_tokens_, tokens_ = 0;
+  bool ended_ = false, started_ = false;
+  int32_t carry_ = -1;
+  std::vector<int32_t> pending_;
+  size_t pending_start_ = 0;
+};
+
+// Scored positions and windows of the whole corpus, by a tokenizing pass
+// (for the progress bar and the fit split).
+struct CorpusCount {
+  uint64_t scored = 0, windows = 0;
+};
+StatusOr<CorpusCount> CountCorpus(const tokenizer::Tokenizer& tokenizer, const std::string& path, size_t ctx,
+                                  uint64_t max_tokens);
+
+}  // namespace logitkit::cli
+
+#endif  // LOGITKIT_APPS_CLI_CORPUS_H_
