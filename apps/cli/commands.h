@@ -17,6 +17,7 @@ int RunGenerate(const std::vector<std::string>& args);
 int RunScore(const std::vector<std::string>& args);
 int RunLens(const std::vector<std::string>& args);
 int RunCalibrate(const std::vector<std::string>& args);
+int RunCompare(const std::vector<std::string>& args);
 int RunTokenize(const std::vector<std::string>& args);
 int RunVocab(const std::vector<std::string>& args);
 

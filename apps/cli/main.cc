@@ -22,6 +22,8 @@ commands:
            perplexity, bits per byte
   calibrate  ECE, MCE, Brier, full ECE, sampling-set coverage and a fitted
            temperature over a corpus (--corpus), with a reliability diagram (--svg)
+  compare  KL, top-token agreement, Δp and perplexity of one model against
+           another over a corpus, in one pass
   lens     the logit lens: every layer's top tokens at every position
   inspect  a GGUF model file's metadata and tensor table (--json)
   bench    benchmarks: `bench head` times the decode head, `bench model` the forward pass
@@ -48,6 +50,7 @@ int main(int argc, char** argv) {
   if (command == "score") return logitkit::cli::RunScore(args);
   if (command == "lens") return logitkit::cli::RunLens(args);
   if (command == "calibrate") return logitkit::cli::RunCalibrate(args);
+  if (command == "compare") return logitkit::cli::RunCompare(args);
   if (command == "tokenize") return logitkit::cli::RunTokenize(args);
   if (command == "vocab") return logitkit::cli::RunVocab(args);
   std::fprintf(stderr, "logitkit: unknown command '%s'\n\n%s", command.c_str(), kUsage);

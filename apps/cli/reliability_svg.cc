@@ -67,7 +67,7 @@ std::string ReliabilityPanel(const analysis::CalibrationSummary& s, double x0, d
   o += Text(x0 + size / 2, y0 + size + 96, "confidence (top-token probability)", " text-anchor=\"middle\" font-size=\"12\"");
   o += Text(x0 - 40, y0 + size / 2, "accuracy",
             " text-anchor=\"middle\" font-size=\"12\" transform=\"rotate(-90 " + Num(x0 - 40) + " " + Num(y0 + size / 2) + ")\"");
-  o += Text(x0 + size - 4, y0 + size + 12, "positions per bin", " text-anchor=\"end\" font-size=\"10\" fill=\"#666\"");
+  o += Text(x0 - 6, y0 + size + 40, "positions", " text-anchor=\"end\" font-size=\"10\" fill=\"#666\"");
   return o;
 }
 
@@ -100,13 +100,13 @@ std::string CurvePanel(const analysis::TemperatureFit& fit, double x0, double y0
   o += Line(tx, y0, tx, y0 + h, "stroke=\"#d62728\" stroke-width=\"1.5\"");
   char label[96];
   std::snprintf(label, sizeof(label), "fitted T = %.3f%s", fit.temperature, fit.at_grid_edge ? " (grid edge)" : "");
-  o += Text(x0 + 8, y0 + 18, label, " font-size=\"13\" font-weight=\"bold\" fill=\"#d62728\"");
+  o += Text(x0 + w / 2, y0 - 24, label, " text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\" fill=\"#d62728\"");
   char sub[128];
   std::snprintf(sub, sizeof(sub), "eval NLL %.4f → %.4f, ECE %.4f → %.4f", fit.before.nll, fit.after.nll,
                 fit.before.errors.ece, fit.after.errors.ece);
-  if (fit.after.positions > 0) o += Text(x0 + 8, y0 + 34, sub, " font-size=\"12\"");
+  if (fit.after.positions > 0) o += Text(x0 + w / 2, y0 + h + 54, sub, " text-anchor=\"middle\" font-size=\"12\"");
   o += Text(x0 + w / 2, y0 + h + 34, "temperature T (log scale)", " text-anchor=\"middle\" font-size=\"12\"");
-  o += Text(x0 + w / 2, y0 - 8, "fit split: mean NLL (nats/token) over T", " text-anchor=\"middle\" font-size=\"12\"");
+  o += Text(x0 + w / 2, y0 - 8, "the fit split's mean NLL (nats/token) over T", " text-anchor=\"middle\" font-size=\"12\"");
   return o;
 }
 
@@ -114,13 +114,13 @@ std::string CurvePanel(const analysis::TemperatureFit& fit, double x0, double y0
 
 std::string ReliabilitySvg(const analysis::CalibrationSummary& s, const std::string& title) {
   const bool curve = s.temperature.fitted;
-  const int width = curve ? 820 : 440, height = 480;
+  const int width = curve ? 820 : 440, height = 500;
   std::string o = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(width) + "\" height=\"" +
                   std::to_string(height) + "\" font-family=\"sans-serif\">\n";
   o += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
   o += Text(20, 22, title, " font-size=\"14\" font-weight=\"bold\"");
-  o += ReliabilityPanel(s, 70, 50, 320);
-  if (curve) o += CurvePanel(s.temperature, 480, 50, 310, 320);
+  o += ReliabilityPanel(s, 70, 64, 320);
+  if (curve) o += CurvePanel(s.temperature, 480, 64, 310, 320);
   return o + "</svg>\n";
 }
 

@@ -8,13 +8,17 @@
 namespace logitkit::cli {
 
 StatusOr<Runtime> LoadRuntime(const Flags& flags) {
+  return LoadRuntimeAt(ResolveModelPath(flags.Get("model", "")), flags);
+}
+
+StatusOr<Runtime> LoadRuntimeAt(const std::string& path, const Flags& flags) {
   StatusOr<long long> threads = flags.GetInt("threads", 0);
   if (!threads.ok()) return threads.status();
   if (*threads < 0 || *threads > 256) {
     return InvalidArgumentError("--threads = " + std::to_string(*threads) + " is outside [0, 256]");
   }
   Runtime r;
-  r.path = ResolveModelPath(flags.Get("model", ""));
+  r.path = path;
   Progress progress("loading " + r.path, 3);  // the file, the tokenizer, the weights
   progress.Update(0);
   StatusOr<gguf::File> file = OpenModel(r.path);

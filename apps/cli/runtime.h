@@ -32,6 +32,8 @@ struct Runtime {
 };
 
 StatusOr<Runtime> LoadRuntime(const Flags& flags);
+// The same for the model at `path` (--threads from flags).
+StatusOr<Runtime> LoadRuntimeAt(const std::string& path, const Flags& flags);
 
 // The prompt's tokens. chat: wrapped in the model's chat format, known from
 // its tokenizer.chat_template (ChatML, Llama 3, or Llama 2 / Mistral [INST]);

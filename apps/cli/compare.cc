@@ -1,0 +1,267 @@
+// `logitkit compare`: how far one model's next-token distributions are from
+// another's, position by position over a corpus (or over saved .npy logits).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "corpus.h"
+#include "flags.h"
+#include "json.h"
+#include "logitkit/divergence.h"
+#include "npy.h"
+#include "runtime.h"
+#include "terminal.h"
+
+namespace logitkit::cli {
+namespace {
+
+using analysis::Divergence;
+using analysis::DivergenceSummary;
+
+constexpr const char* kHelp = R"(usage: logitkit compare MODEL_A.gguf MODEL_B.gguf --corpus FILE [options]
+       logitkit compare --logits-a A.npy --logits-b B.npy --targets T.npy [options]
+
+Runs both models over the same windows of a corpus in one pass (nothing is
+stored per position) and reports how far B's next-token distribution is from
+A's (A is the reference, e.g. a higher-precision copy written by `logitkit
+convert`; B e.g. the quantized model):
+
+  KL(A || B)      mean ± its standard error (nats), and percentiles: max, 99.9,
+                  99, 95, 90, median, 10, 5, 1, 0.1, min
+  top agreement   the share of positions where both rank the same token first
+  Δp              p_B - p_A of the token that came next: mean, RMS, percentiles
+  perplexity      of each model, and their ratio B / A
+
+The models must share the vocabulary (the same tokens, in the same order).
+Windows, BOS and the streamed corpus are as in `logitkit calibrate --help`.
+Percentiles come from fixed histograms (KL: 100 log bins per decade; Δp: bins
+of 3.1e-5); the min and max are exact.
+
+options:
+  --corpus FILE     UTF-8 text (scripts/fetch-corpus writes the King James Bible)
+  --ctx N           tokens per window (default 512)
+  --max-tokens N    read only the first N tokens of the corpus (default: all)
+  --logits-a FILE, --logits-b FILE, --targets FILE
+                    instead of models: N x V float32/float16 .npy logits of A and
+                    B and the N next tokens (int32/int64 .npy)
+  --json            one JSON object
+  --threads N       threads (default: one per core)
+  --help            this text
+)";
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "logitkit compare: %s\n", s.message().c_str());
+  return s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kOutOfRange ||
+                 s.code() == StatusCode::kNotFound
+             ? 2
+             : 1;
+}
+
+// The first id whose token differs, or an error naming the difference.
+Status SameVocabulary(const Runtime& a, const Runtime& b) {
+  const tokenizer::Tokenizer &ta = *a.tokenizer, &tb = *b.tokenizer;
+  if (ta.n_vocab() != tb.n_vocab()) {
+    return InvalidArgumentError("the models have different vocabularies: " + std::to_string(ta.n_vocab()) +
+                                " tokens in " + a.path + ", " + std::to_string(tb.n_vocab()) + " in " + b.path);
+  }
+  for (size_t id = 0; id < ta.n_vocab(); ++id) {
+    if (ta.token_text(int32_t(id)) != tb.token_text(int32_t(id))) {
+      return InvalidArgumentError("the models have different vocabularies: token " + std::to_string(id) + " is " +
+                                  JsonString(ta.token_text(int32_t(id))) + " in A and " +
+                                  JsonString(tb.token_text(int32_t(id))) + " in B");
+    }
+  }
+  return OkStatus();
+}
+
+std::string PercentilesJson(const std::vector<analysis::Percentile>& ps) {
+  std::string o = "[";
+  for (size_t i = 0; i < ps.size(); ++i) {
+    o += std::string(i ? "," : "") + "{\"percent\":" + JsonNumber(ps[i].percent) +
+         ",\"value\":" + JsonNumber(ps[i].value) + "}";
+  }
+  return o + "]";
+}
+
+std::string PercentilesText(const std::vector<analysis::Percentile>& ps, const char* format) {
+  std::string o;
+  for (const analysis::Percentile& p : ps) {
+    char name[16], value[32];
+    if (p.percent == 100) {
+      std::snprintf(name, sizeof(name), "max");
+    } else if (p.percent == 50) {
+      std::snprintf(name, sizeof(name), "median");
+    } else if (p.percent == 0) {
+      std::snprintf(name, sizeof(name), "min");
+    } else {
+      std::snprintf(name, sizeof(name), "%g%%", p.percent);
+    }
+    std::snprintf(value, sizeof(value), format, p.value);
+    o += std::string(o.empty() ? "" : "  ") + name + " " + value;
+  }
+  return o;
+}
+
+}  // namespace
+
+int RunCompare(const std::vector<std::string>& args) {
+  std::set<std::string> with_value = {"corpus", "ctx", "max-tokens", "logits-a", "logits-b", "targets", "threads"};
+  StatusOr<Flags> flags = Flags::Parse(args, with_value, {"json", "help"});
+  if (!flags.ok()) return Fail(flags.status());
+  if (flags->Has("help")) {
+    std::printf("%s", kHelp);
+    return 0;
+  }
+  const bool from_npy = flags->Has("logits-a") || flags->Has("logits-b") || flags->Has("targets");
+  if (from_npy) {
+    if (!(flags->Has("logits-a") && flags->Has("logits-b") && flags->Has("targets"))) {
+      return Fail(InvalidArgumentError("--logits-a, --logits-b and --targets go together"));
+    }
+    if (!flags->positional().empty() || flags->Has("corpus")) {
+      return Fail(InvalidArgumentError("give either two models and --corpus, or .npy logits (see --help)"));
+    }
+  } else {
+    if (flags->positional().size() != 2) {
+      return Fail(InvalidArgumentError("expected two models, MODEL_A MODEL_B, not " +
+                                       std::to_string(flags->positional().size()) + " (see --help)"));
+    }
+    if (!flags->Has("corpus")) return Fail(InvalidArgumentError("--corpus FILE is required"));
+  }
+  StatusOr<long long> ctx = flags->GetInt("ctx", 512);
+  StatusOr<long long> max_tokens = flags->GetInt("max-tokens", 0);
+  if (!ctx.ok()) return Fail(ctx.status());
+  if (!max_tokens.ok()) return Fail(max_tokens.status());
+  if (*max_tokens < 0) return Fail(InvalidArgumentError("--max-tokens must be >= 0"));
+
+  const auto start = std::chrono::steady_clock::now();
+  std::optional<Divergence> divergence;
+  std::string source, path_a, path_b;
+  size_t window = 0;
+  if (from_npy) {
+    source = flags->Get("targets", "");
+    path_a = flags->Get("logits-a", ""), path_b = flags->Get("logits-b", "");
+    StatusOr<NpyReader> a = NpyReader::Open(path_a);
+    if (!a.ok()) return Fail(a.status());
+    StatusOr<NpyReader> b = NpyReader::Open(path_b);
+    if (!b.ok()) return Fail(b.status());
+    StatusOr<NpyReader> t = NpyReader::Open(source);
+    if (!t.ok()) return Fail(t.status());
+    if (a->shape().size() != 2 || a->shape()[1] == 0 || a->shape()[0] == 0) {
+      return Fail(InvalidArgumentError("--logits-a: expected an N x V matrix with N, V > 0"));
+    }
+    if (b->shape() != a->shape()) {
+      return Fail(InvalidArgumentError("--logits-b: its shape differs from --logits-a's (different vocabularies?)"));
+    }
+    const size_t N = a->shape()[0], V = a->shape()[1];
+    if (t->shape().size() != 1 || t->shape()[0] != N) {
+      return Fail(InvalidArgumentError("--targets: expected " + std::to_string(N) + " next tokens"));
+    }
+    StatusOr<Divergence> d = Divergence::Create(V);
+    if (!d.ok()) return Fail(d.status());
+    divergence.emplace(std::move(*d));
+    StatusOr<long long> threads = flags->GetInt("threads", 0);
+    if (!threads.ok()) return Fail(threads.status());
+    ThreadPool pool(size_t(std::clamp(*threads, 0LL, 256LL)));
+    std::vector<float> la, lb;
+    std::vector<int64_t> ids;
+    std::vector<int32_t> ids32;
+    for (size_t r = 0; r < N; r += 64) {
+      const size_t n = std::min<size_t>(64, N - r);
+      for (const Status& s : {a->ReadFloats(n * V, &la), b->ReadFloats(n * V, &lb), t->ReadInts(n, &ids)}) {
+        if (!s.ok()) return Fail(s);
+      }
+      ids32.assign(ids.begin(), ids.end());
+      for (size_t i = 0; i < n; ++i) {
+        if (ids[i] < 0 || ids[i] >= int64_t(V)) {
+          return Fail(OutOfRangeError("--targets: row " + std::to_string(r + i) + ": token " +
+                                      std::to_string(ids[i]) + " outside [0, " + std::to_string(V) + ")"));
+        }
+      }
+      if (Status s = divergence->AddRows(la, lb, ids32, &pool); !s.ok()) {
+        return Fail(Status(s.code(), "rows " + std::to_string(r) + "..: " + s.message()));
+      }
+    }
+  } else {
+    source = flags->Get("corpus", "");
+    StatusOr<Runtime> a = LoadRuntimeAt(flags->positional()[0], *flags);
+    if (!a.ok()) return Fail(a.status());
+    StatusOr<Runtime> b = LoadRuntimeAt(flags->positional()[1], *flags);
+    if (!b.ok()) return Fail(b.status());
+    if (Status s = SameVocabulary(*a, *b); !s.ok()) return Fail(s);
+    path_a = a->path, path_b = b->path;
+    const size_t context = std::min(a->model->config().context_length, b->model->config().context_length);
+    if (*ctx < 2 || size_t(*ctx) > context) {
+      return Fail(OutOfRangeError("--ctx " + std::to_string(*ctx) + " must be in [2, " + std::to_string(context) +
+                                  "] (the models' context)"));
+    }
+    window = size_t(*ctx);
+    const size_t V = a->model->config().n_vocab;
+    StatusOr<CorpusCount> count = CountCorpus(*a->tokenizer, source, window, uint64_t(*max_tokens));
+    if (!count.ok()) return Fail(count.status());
+    StatusOr<CorpusReader> reader = CorpusReader::Open(source);
+    if (!reader.ok()) return Fail(reader.status());
+    StatusOr<Divergence> d = Divergence::Create(V);
+    if (!d.ok()) return Fail(d.status());
+    divergence.emplace(std::move(*d));
+    TokenWindows windows(*a->tokenizer, std::move(*reader), window, uint64_t(*max_tokens));
+    ThreadPool* pool = a->pool.get();  // both models run on A's threads, one after the other
+    Context context_a(*a->model, window, pool), context_b(*b->model, window, pool);
+    Progress progress("comparing (tokens)", count->scored);
+    std::vector<int32_t> tokens;
+    std::vector<float> la, lb;
+    constexpr size_t kChunk = 64;  // positions per forward pass: 64 x V logits per model
+    for (;;) {
+      StatusOr<bool> more = windows.Next(&tokens);
+      if (!more.ok()) return Fail(more.status());
+      if (!*more) break;
+      context_a.Rewind(0), context_b.Rewind(0);
+      for (size_t at = 0; at + 1 < tokens.size(); at += kChunk) {
+        const size_t n = std::min(kChunk, tokens.size() - 1 - at);
+        const std::span<const int32_t> in(tokens.data() + at, n);
+        if (Status s = context_a.Eval(in, Logits::kAll, &la); !s.ok()) return Fail(s.WithContext("model A: "));
+        if (Status s = context_b.Eval(in, Logits::kAll, &lb); !s.ok()) return Fail(s.WithContext("model B: "));
+        if (Status s = divergence->AddRows(la, lb, std::span<const int32_t>(tokens.data() + at + 1, n), pool);
+            !s.ok()) {
+          return Fail(s);
+        }
+        progress.Update(size_t(divergence->positions()));
+      }
+    }
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const DivergenceSummary s = divergence->Summary();
+  if (flags->Has("json")) {
+    std::printf("{\"a\":%s,\"b\":%s,\"source\":%s,\"ctx\":%zu,\"n_vocab\":%lld,\"positions\":%lld,"
+                "\"seconds\":%s,\"kl_mean\":%s,\"kl_standard_error\":%s,\"kl_percentiles\":%s,"
+                "\"top_agreement\":%s,\"dp_mean\":%s,\"dp_rms\":%s,\"dp_percentiles\":%s,\"nll_a\":%s,\"nll_b\":%s,"
+                "\"perplexity_a\":%s,\"perplexity_b\":%s,\"perplexity_ratio\":%s}\n",
+                JsonString(path_a).c_str(), JsonString(path_b).c_str(), JsonString(source).c_str(), window,
+                static_cast<long long>(s.n_vocab), static_cast<long long>(s.positions), JsonNumber(seconds).c_str(),
+                JsonNumber(s.kl_mean).c_str(), JsonNumber(s.kl_standard_error).c_str(),
+                PercentilesJson(s.kl).c_str(), JsonNumber(s.top_agreement).c_str(), JsonNumber(s.dp_mean).c_str(),
+                JsonNumber(s.dp_rms).c_str(), PercentilesJson(s.dp).c_str(), JsonNumber(s.nll_a).c_str(),
+                JsonNumber(s.nll_b).c_str(), JsonNumber(s.perplexity_a).c_str(), JsonNumber(s.perplexity_b).c_str(),
+                JsonNumber(s.perplexity_ratio).c_str());
+    return 0;
+  }
+  auto base = [](const std::string& p) { return p.substr(p.find_last_of('/') + 1); };
+  std::printf("A = %s\nB = %s\n%lld positions of %s%s\n\n", base(path_a).c_str(), base(path_b).c_str(),
+              static_cast<long long>(s.positions), base(source).c_str(),
+              window ? (" (windows of " + std::to_string(window) + " tokens)").c_str() : "");
+  std::printf("KL(A || B)      mean %.6g ± %.2g nats\n", s.kl_mean, s.kl_standard_error);
+  std::printf("                %s\n", PercentilesText(s.kl, "%.3g").c_str());
+  std::printf("top agreement   %.4f%% of positions\n", 100 * s.top_agreement);
+  std::printf("Δp (B - A)      mean %+.3g, RMS %.3g\n", s.dp_mean, s.dp_rms);
+  std::printf("                %s\n", PercentilesText(s.dp, "%+.3g").c_str());
+  std::printf("perplexity      A %.4f, B %.4f, B / A %.6f (NLL %.5f, %.5f nats/token)\n", s.perplexity_a,
+              s.perplexity_b, s.perplexity_ratio, s.nll_a, s.nll_b);
+  std::printf("\n%.1f s, %.1f positions/s\n", seconds, double(s.positions) / std::max(seconds, 1e-9));
+  return 0;
+}
+
+}  // namespace logitkit::cli
