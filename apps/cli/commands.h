@@ -20,6 +20,7 @@ int RunCalibrate(const std::vector<std::string>& args);
 int RunCompare(const std::vector<std::string>& args);
 int RunTokenize(const std::vector<std::string>& args);
 int RunVocab(const std::vector<std::string>& args);
+int RunConvert(const std::vector<std::string>& args);
 
 }  // namespace logitkit::cli
 

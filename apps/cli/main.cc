@@ -26,6 +26,7 @@ commands:
            another over a corpus, in one pass
   lens     the logit lens: every layer's top tokens at every position
   inspect  a GGUF model file's metadata and tensor table (--json)
+  convert  a copy of a GGUF model with its matrices in F32, F16, BF16 or Q8_0
   bench    benchmarks: `bench head` times the decode head, `bench model` the forward pass
   tokenize text to token ids and back with a GGUF file's tokenizer (--lines, --decode)
   vocab    `logitkit vocab convert`: a GGUF vocabulary from a tiktoken or SentencePiece file
@@ -53,6 +54,7 @@ int main(int argc, char** argv) {
   if (command == "compare") return logitkit::cli::RunCompare(args);
   if (command == "tokenize") return logitkit::cli::RunTokenize(args);
   if (command == "vocab") return logitkit::cli::RunVocab(args);
+  if (command == "convert") return logitkit::cli::RunConvert(args);
   std::fprintf(stderr, "logitkit: unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return 2;
 }
