@@ -1,8 +1,6 @@
 // `logitkit bench model`: prompt-processing and generation tokens/s of the
 // forward pass on a model (the default one unless --model), per thread count,
 // with peak memory and the memory-bandwidth bound beside each figure.
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -159,9 +157,7 @@ int RunBenchModel(const std::vector<std::string>& args) {
   }
   // Peak memory of the model and the contexts, read before the bandwidth
   // probe allocates its own 256 MiB.
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  const double peak_mib = double(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+  const double peak_mib = PeakRssMiB();
   const double bytes_per_token = WeightBytesPerToken(model.weights());
   const double bandwidth = ReadBandwidthGBs();
   const double bound_tps = bandwidth * 1e9 / bytes_per_token;

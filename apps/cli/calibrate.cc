@@ -137,6 +137,7 @@ std::string SummaryJson(const CalibrationSummary& s, const std::string& source, 
                   ",\"ctx\":" + std::to_string(ctx) + ",\"n_vocab\":" + std::to_string(s.n_vocab) +
                   ",\"bins\":" + std::to_string(s.bins) + ",\"seconds\":" + JsonNumber(seconds) +
                   ",\"positions_per_second\":" + JsonNumber(s.top.positions / std::max(seconds, 1e-9)) +
+                  ",\"peak_rss_mib\":" + JsonNumber(PeakRssMiB()) +
                   ",\"top\":" + TopJson(s.top) + ",\"equal_mass\":" + ErrorsJson(s.equal_mass_errors) +
                   ",\"equal_mass_bins\":" + BinsJson(s.equal_mass) + ",\"full\":" + ErrorsJson(s.full_errors) +
                   ",\"full_bins\":" + BinsJson(s.full_bins) + ",\"full_octaves\":" + BinsJson(s.full_octaves) +
@@ -360,7 +361,8 @@ int RunCalibrate(const std::vector<std::string>& args) {
     std::printf("%s\n", SummaryJson(summary, source, model_path, window, seconds).c_str());
   } else {
     PrintText(summary, title);
-    std::printf("\n%.1f s, %.1f positions/s\n", seconds, double(summary.top.positions) / std::max(seconds, 1e-9));
+    std::printf("\n%.1f s, %.1f positions/s, peak memory %.0f MiB\n", seconds,
+                double(summary.top.positions) / std::max(seconds, 1e-9), PeakRssMiB());
   }
   return 0;
 }

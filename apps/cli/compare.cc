@@ -239,14 +239,14 @@ int RunCompare(const std::vector<std::string>& args) {
     std::printf("{\"a\":%s,\"b\":%s,\"source\":%s,\"ctx\":%zu,\"n_vocab\":%lld,\"positions\":%lld,"
                 "\"seconds\":%s,\"kl_mean\":%s,\"kl_standard_error\":%s,\"kl_percentiles\":%s,"
                 "\"top_agreement\":%s,\"dp_mean\":%s,\"dp_rms\":%s,\"dp_percentiles\":%s,\"nll_a\":%s,\"nll_b\":%s,"
-                "\"perplexity_a\":%s,\"perplexity_b\":%s,\"perplexity_ratio\":%s}\n",
+                "\"perplexity_a\":%s,\"perplexity_b\":%s,\"perplexity_ratio\":%s,\"peak_rss_mib\":%s}\n",
                 JsonString(path_a).c_str(), JsonString(path_b).c_str(), JsonString(source).c_str(), window,
                 static_cast<long long>(s.n_vocab), static_cast<long long>(s.positions), JsonNumber(seconds).c_str(),
                 JsonNumber(s.kl_mean).c_str(), JsonNumber(s.kl_standard_error).c_str(),
                 PercentilesJson(s.kl).c_str(), JsonNumber(s.top_agreement).c_str(), JsonNumber(s.dp_mean).c_str(),
                 JsonNumber(s.dp_rms).c_str(), PercentilesJson(s.dp).c_str(), JsonNumber(s.nll_a).c_str(),
                 JsonNumber(s.nll_b).c_str(), JsonNumber(s.perplexity_a).c_str(), JsonNumber(s.perplexity_b).c_str(),
-                JsonNumber(s.perplexity_ratio).c_str());
+                JsonNumber(s.perplexity_ratio).c_str(), JsonNumber(PeakRssMiB()).c_str());
     return 0;
   }
   auto base = [](const std::string& p) { return p.substr(p.find_last_of('/') + 1); };
@@ -260,7 +260,8 @@ int RunCompare(const std::vector<std::string>& args) {
   std::printf("                %s\n", PercentilesText(s.dp, "%+.3g").c_str());
   std::printf("perplexity      A %.4f, B %.4f, B / A %.6f (NLL %.5f, %.5f nats/token)\n", s.perplexity_a,
               s.perplexity_b, s.perplexity_ratio, s.nll_a, s.nll_b);
-  std::printf("\n%.1f s, %.1f positions/s\n", seconds, double(s.positions) / std::max(seconds, 1e-9));
+  std::printf("\n%.1f s, %.1f positions/s, peak memory %.0f MiB\n", seconds,
+              double(s.positions) / std::max(seconds, 1e-9), PeakRssMiB());
   return 0;
 }
 

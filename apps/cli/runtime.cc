@@ -1,11 +1,19 @@
 #include "runtime.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 
 #include "model_path.h"
 #include "terminal.h"
 
 namespace logitkit::cli {
+
+double PeakRssMiB() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return double(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
 
 StatusOr<Runtime> LoadRuntime(const Flags& flags) {
   return LoadRuntimeAt(ResolveModelPath(flags.Get("model", "")), flags);

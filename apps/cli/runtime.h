@@ -40,6 +40,9 @@ StatusOr<Runtime> LoadRuntimeAt(const std::string& path, const Flags& flags);
 // the template's own markers are special tokens, the user's text never is.
 StatusOr<std::vector<int32_t>> EncodePrompt(const Runtime& runtime, const std::string& text, bool chat);
 
+// The process's peak resident memory so far, in MiB.
+double PeakRssMiB();
+
 // Evaluates tokens in chunks of 64 (a progress line on a terminal when there
 // are more than 64), returning the logits of the last one.
 Status EvalPrompt(Context& context, const std::vector<int32_t>& tokens, std::vector<float>* logits);
