@@ -123,14 +123,14 @@ Status NpyReader::ReadFloats(size_t count, std::vector<float>* out) {
   std::vector<char> raw;
   if (Status s = Read(count, ElementBytes(descr_), &raw); !s.ok()) return s;
   out->resize(count);
+  if (descr_ == "<f4") {
+    std::memcpy(out->data(), raw.data(), 4 * count);
+    return OkStatus();
+  }
   for (size_t i = 0; i < count; ++i) {
-    if (descr_ == "<f4") {
-      std::memcpy(&(*out)[i], raw.data() + 4 * i, 4);
-    } else {
-      uint16_t h;
-      std::memcpy(&h, raw.data() + 2 * i, 2);
-      (*out)[i] = HalfToFloat(h);
-    }
+    uint16_t h;
+    std::memcpy(&h, raw.data() + 2 * i, 2);
+    (*out)[i] = HalfToFloat(h);
   }
   return OkStatus();
 }
@@ -140,8 +140,9 @@ Status NpyReader::ReadInts(size_t count, std::vector<int64_t>* out) {
   std::vector<char> raw;
   if (Status s = Read(count, ElementBytes(descr_), &raw); !s.ok()) return s;
   out->resize(count);
+  const bool int32 = descr_ == "<i4";
   for (size_t i = 0; i < count; ++i) {
-    if (descr_ == "<i4") {
+    if (int32) {
       int32_t v;
       std::memcpy(&v, raw.data() + 4 * i, 4);
       (*out)[i] = v;

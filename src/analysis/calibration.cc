@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <string>
 
@@ -23,9 +24,13 @@ size_t BinOf(double p, size_t bins) {
 }
 
 // [2^-(i+1), 2^-i) for i < kOctaves - 1 (1 itself in octave 0); the rest and 0 last.
+// The exponent is read from the bits (as std::ilogb, for normal doubles: a
+// probability from float logits is at least 2^-149 / V, far above 2^-1022).
 size_t OctaveOf(double p) {
   if (!(p > 0)) return kOctaves - 1;
-  const int octave = -std::ilogb(p) - 1;
+  uint64_t bits;
+  std::memcpy(&bits, &p, sizeof(bits));
+  const int octave = 1023 - static_cast<int>((bits >> 52) & 0x7ff) - 1;  // -ilogb(p) - 1
   return static_cast<size_t>(std::clamp(octave, 0, static_cast<int>(kOctaves) - 1));
 }
 
