@@ -89,7 +89,8 @@ class Feeder {
     while (!targets.empty()) {
       const bool fitting = added_ < fit_positions_;
       const size_t n = fitting ? std::min<uint64_t>(targets.size(), fit_positions_ - added_) : targets.size();
-      if (Status s = c_.AddRows(logits.first(n * V), targets.first(n), fitting ? Split::kFit : Split::kEval, pool_);
+      if (Status s = c_.AddRows(logits.first(n * V), targets.first(n), fitting ? Split::kFit : Split::kEval, pool_,
+                                added_);
           !s.ok()) {
         return s;
       }
@@ -162,7 +163,8 @@ std::string SummaryJson(const CalibrationSummary& s, const std::string& source, 
       o += std::string(i ? "," : "") + "{\"t\":" + JsonNumber(t.curve_temperature[i]) +
            ",\"nll\":" + JsonNumber(t.curve_nll[i]) + "}";
     }
-    o += "],\"before\":" + TopJson(t.before) + ",\"after\":" + TopJson(t.after);
+    o += "]";
+    if (t.after.positions > 0) o += ",\"before\":" + TopJson(t.before) + ",\"after\":" + TopJson(t.after);
   }
   return o + "}}";
 }
@@ -248,7 +250,12 @@ int RunCalibrate(const std::vector<std::string>& args) {
   if (!(*fit_fraction >= 0 && *fit_fraction <= 1)) {
     return Fail(InvalidArgumentError("--fit-fraction " + flags->Get("fit-fraction", "") + " must be in [0, 1]"));
   }
-  if (*max_tokens < 0) return Fail(InvalidArgumentError("--max-tokens must be >= 0"));
+  if (*max_tokens < 0) return Fail(InvalidArgumentError("--max-tokens " + std::to_string(*max_tokens) + " must be >= 0"));
+  StatusOr<long long> threads = flags->GetInt("threads", 0);
+  if (!threads.ok()) return Fail(threads.status());
+  if (*threads < 0 || *threads > 256) {
+    return Fail(InvalidArgumentError("--threads " + std::to_string(*threads) + " is outside [0, 256]"));
+  }
   analysis::CalibrationOptions options;
   options.bins = int(*bins);
   std::vector<std::string> specs = flags->GetAll("sampling");
@@ -281,8 +288,13 @@ int RunCalibrate(const std::vector<std::string>& args) {
     StatusOr<Calibration> c = Calibration::Create(V, options);
     if (!c.ok()) return Fail(c.status());
     calibration.emplace(std::move(*c));
-    ThreadPool pool;
-    Feeder feeder(*calibration, uint64_t(std::floor(*fit_fraction * double(N))), &pool);
+    ThreadPool pool{static_cast<size_t>(*threads)};
+    const uint64_t fit = uint64_t(std::floor(*fit_fraction * double(N)));
+    if (*fit_fraction > 0 && fit == 0) {
+      return Fail(InvalidArgumentError("--fit-fraction " + flags->Get("fit-fraction", "") + " of " +
+                                       std::to_string(N) + " rows leaves no row to fit the temperature on"));
+    }
+    Feeder feeder(*calibration, fit, &pool);
     std::vector<float> rows;
     std::vector<int64_t> ids;
     std::vector<int32_t> ids32;
@@ -290,8 +302,8 @@ int RunCalibrate(const std::vector<std::string>& args) {
     Progress progress("calibrating", N);
     for (size_t r = 0; r < N; r += kRows) {
       const size_t n = std::min(kRows, N - r);
-      if (Status s = logits->ReadFloats(n * V, &rows); !s.ok()) return Fail(s);
-      if (Status s = targets->ReadInts(n, &ids); !s.ok()) return Fail(s);
+      if (Status s = logits->ReadFloats(n * V, &rows); !s.ok()) return Fail(s.WithContext("--logits "));
+      if (Status s = targets->ReadInts(n, &ids); !s.ok()) return Fail(s.WithContext("--targets "));
       ids32.clear();
       for (size_t i = 0; i < n; ++i) {
         if (ids[i] < 0 || ids[i] >= int64_t(V)) {
@@ -300,9 +312,7 @@ int RunCalibrate(const std::vector<std::string>& args) {
         }
         ids32.push_back(int32_t(ids[i]));
       }
-      if (Status s = feeder.Add(rows, ids32, V); !s.ok()) {
-        return Fail(Status(s.code(), "rows " + std::to_string(r) + "..: " + s.message()));
-      }
+      if (Status s = feeder.Add(rows, ids32, V); !s.ok()) return Fail(s.WithContext("--logits: "));
       progress.Update(r + n);
     }
   } else {
@@ -325,7 +335,13 @@ int RunCalibrate(const std::vector<std::string>& args) {
     if (!reader.ok()) return Fail(reader.status());
     TokenWindows windows(*runtime->tokenizer, std::move(*reader), window, uint64_t(*max_tokens));
     Context model_context(*runtime->model, window, runtime->pool.get());
-    Feeder feeder(*calibration, uint64_t(std::floor(*fit_fraction * double(count->scored))), runtime->pool.get());
+    const uint64_t fit = uint64_t(std::floor(*fit_fraction * double(count->scored)));
+    if (*fit_fraction > 0 && fit == 0) {
+      return Fail(InvalidArgumentError("--fit-fraction " + flags->Get("fit-fraction", "") + " of " +
+                                       std::to_string(count->scored) +
+                                       " positions leaves no position to fit the temperature on"));
+    }
+    Feeder feeder(*calibration, fit, runtime->pool.get());
     Progress progress("calibrating (tokens)", count->scored);
     std::vector<int32_t> tokens;
     std::vector<float> logits;
@@ -342,7 +358,7 @@ int RunCalibrate(const std::vector<std::string>& args) {
           return Fail(s);
         }
         if (Status s = feeder.Add(logits, std::span<const int32_t>(tokens.data() + at + 1, n), V); !s.ok()) {
-          return Fail(s);
+          return Fail(s.WithContext("corpus position " + std::to_string(feeder.added()) + "+, "));
         }
         progress.Update(feeder.added());
       }

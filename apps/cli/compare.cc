@@ -136,7 +136,7 @@ int RunCompare(const std::vector<std::string>& args) {
   StatusOr<long long> max_tokens = flags->GetInt("max-tokens", 0);
   if (!ctx.ok()) return Fail(ctx.status());
   if (!max_tokens.ok()) return Fail(max_tokens.status());
-  if (*max_tokens < 0) return Fail(InvalidArgumentError("--max-tokens must be >= 0"));
+  if (*max_tokens < 0) return Fail(InvalidArgumentError("--max-tokens " + std::to_string(*max_tokens) + " must be >= 0"));
 
   const auto start = std::chrono::steady_clock::now();
   std::optional<Divergence> divergence;
@@ -155,7 +155,13 @@ int RunCompare(const std::vector<std::string>& args) {
       return Fail(InvalidArgumentError("--logits-a: expected an N x V matrix with N, V > 0"));
     }
     if (b->shape() != a->shape()) {
-      return Fail(InvalidArgumentError("--logits-b: its shape differs from --logits-a's (different vocabularies?)"));
+      auto shape = [](const std::vector<uint64_t>& s) {
+        std::string o = "(";
+        for (size_t i = 0; i < s.size(); ++i) o += (i ? ", " : "") + std::to_string(s[i]);
+        return o + ")";
+      };
+      return Fail(InvalidArgumentError("--logits-b has shape " + shape(b->shape()) + ", --logits-a " +
+                                       shape(a->shape()) + ": the same rows and vocabulary are needed"));
     }
     const size_t N = a->shape()[0], V = a->shape()[1];
     if (t->shape().size() != 1 || t->shape()[0] != N) {
@@ -166,15 +172,18 @@ int RunCompare(const std::vector<std::string>& args) {
     divergence.emplace(std::move(*d));
     StatusOr<long long> threads = flags->GetInt("threads", 0);
     if (!threads.ok()) return Fail(threads.status());
-    ThreadPool pool(size_t(std::clamp(*threads, 0LL, 256LL)));
+    if (*threads < 0 || *threads > 256) {
+      return Fail(InvalidArgumentError("--threads " + std::to_string(*threads) + " is outside [0, 256]"));
+    }
+    ThreadPool pool{static_cast<size_t>(*threads)};
     std::vector<float> la, lb;
     std::vector<int64_t> ids;
     std::vector<int32_t> ids32;
     for (size_t r = 0; r < N; r += 64) {
       const size_t n = std::min<size_t>(64, N - r);
-      for (const Status& s : {a->ReadFloats(n * V, &la), b->ReadFloats(n * V, &lb), t->ReadInts(n, &ids)}) {
-        if (!s.ok()) return Fail(s);
-      }
+      if (Status s = a->ReadFloats(n * V, &la); !s.ok()) return Fail(s.WithContext("--logits-a "));
+      if (Status s = b->ReadFloats(n * V, &lb); !s.ok()) return Fail(s.WithContext("--logits-b "));
+      if (Status s = t->ReadInts(n, &ids); !s.ok()) return Fail(s.WithContext("--targets "));
       ids32.assign(ids.begin(), ids.end());
       for (size_t i = 0; i < n; ++i) {
         if (ids[i] < 0 || ids[i] >= int64_t(V)) {
@@ -182,9 +191,7 @@ int RunCompare(const std::vector<std::string>& args) {
                                       std::to_string(ids[i]) + " outside [0, " + std::to_string(V) + ")"));
         }
       }
-      if (Status s = divergence->AddRows(la, lb, ids32, &pool); !s.ok()) {
-        return Fail(Status(s.code(), "rows " + std::to_string(r) + "..: " + s.message()));
-      }
+      if (Status s = divergence->AddRows(la, lb, ids32, &pool, r); !s.ok()) return Fail(s);
     }
   } else {
     source = flags->Get("corpus", "");
@@ -225,9 +232,10 @@ int RunCompare(const std::vector<std::string>& args) {
         const std::span<const int32_t> in(tokens.data() + at, n);
         if (Status s = context_a.Eval(in, Logits::kAll, &la); !s.ok()) return Fail(s.WithContext("model A: "));
         if (Status s = context_b.Eval(in, Logits::kAll, &lb); !s.ok()) return Fail(s.WithContext("model B: "));
-        if (Status s = divergence->AddRows(la, lb, std::span<const int32_t>(tokens.data() + at + 1, n), pool);
+        if (Status s = divergence->AddRows(la, lb, std::span<const int32_t>(tokens.data() + at + 1, n), pool,
+                                           uint64_t(divergence->positions()));
             !s.ok()) {
-          return Fail(s);
+          return Fail(s.WithContext("corpus "));
         }
         progress.Update(size_t(divergence->positions()));
       }

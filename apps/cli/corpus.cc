@@ -1,6 +1,7 @@
 #include "corpus.h"
 
 #include <algorithm>
+#include <filesystem>
 
 namespace logitkit::cli {
 namespace {
@@ -16,6 +17,10 @@ StatusOr<CorpusReader> CorpusReader::Open(const std::string& path) {
   CorpusReader r;
   r.path_ = path;
   r.in_ = std::make_unique<std::ifstream>(path, std::ios::binary | std::ios::ate);
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) {
+    return InvalidArgumentError("corpus '" + path + "' is a directory, not a text file");
+  }
   if (!*r.in_) return Status(StatusCode::kNotFound, "corpus '" + path + "': cannot read it");
   const std::streamoff size = r.in_->tellg();
   if (size < 0) return InvalidArgumentError("corpus '" + path + "': not a regular file");
@@ -56,12 +61,18 @@ StatusOr<std::string> CorpusReader::Next() {
     for (size_t i = kPiece; i > 0 && cut == 0; --i) {
       if (pending_[i - 1] == '\n' && !IsSpace(pending_[i])) cut = i;
     }
-    for (size_t i = kPiece; i > 0 && cut == 0; --i) {
-      if (pending_[i - 1] == ' ' && !IsSpace(pending_[i])) cut = i;
+    // Before a single space between two words: " word" starts a pre-token.
+    for (size_t i = kPiece; i > 1 && cut == 0; --i) {
+      if (pending_[i - 1] == ' ' && !IsSpace(pending_[i - 2]) && !IsSpace(pending_[i])) cut = i - 1;
     }
-    if (cut == 0) {
+    if (cut == 0) {  // at a UTF-8 start byte if one is within 3 bytes, else anywhere
       cut = kPiece;
-      while (cut > 0 && (static_cast<unsigned char>(pending_[cut]) & 0xC0) == 0x80) --cut;  // a UTF-8 start
+      for (size_t back = 0; back < 4 && cut > back; ++back) {
+        if ((static_cast<unsigned char>(pending_[cut - back]) & 0xC0) != 0x80) {
+          cut -= back;
+          break;
+        }
+      }
     }
   }
   std::string piece = pending_.substr(0, cut);

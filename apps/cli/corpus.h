@@ -19,7 +19,8 @@ namespace logitkit::cli {
 // non-whitespace byte follows (a pre-tokenizer boundary for the byte-level BPE
 // vocabularies, so tokenizing piece by piece gives the same tokens as the
 // whole text at once; SentencePiece vocabularies add their space prefix to
-// each piece), else at the last space before 1 MiB, else at 1 MiB.
+// each piece), else before the last single space between two words, else
+// at 1 MiB (moved back to a UTF-8 start byte when one is within 3 bytes).
 class CorpusReader {
  public:
   // Errors: a missing or unreadable file, an empty one.

@@ -79,24 +79,28 @@ StatusOr<NpyReader> NpyReader::Open(const std::string& path) {
   if (*fortran != "False") return fail("fortran_order " + *fortran + ": only C order is read", at);
   StatusOr<std::string> shape = field("shape", &at);
   if (!shape.ok()) return shape.status();
+  // Digits only; every dimension and the total byte count below 2^40 (a file
+  // that large is not read a row at a time on this kind of machine anyway).
+  constexpr uint64_t kLimit = uint64_t{1} << 40;
   r.elements_ = 1;
   for (size_t i = 1; i + 1 < shape->size();) {
     while (i < shape->size() && ((*shape)[i] == ' ' || (*shape)[i] == ',')) ++i;
     if (i + 1 >= shape->size()) break;
-    size_t used = 0;
-    unsigned long long dim = 0;
-    try {
-      dim = std::stoull(shape->substr(i), &used);
-    } catch (...) {
-      return fail("shape " + *shape + " is not a tuple of integers", at + i);
+    uint64_t dim = 0;
+    size_t digits = 0;
+    for (; i < shape->size() && (*shape)[i] >= '0' && (*shape)[i] <= '9' && dim < kLimit; ++i, ++digits) {
+      dim = dim * 10 + uint64_t((*shape)[i] - '0');
+    }
+    if (digits == 0) return fail("shape " + *shape + " is not a tuple of non-negative integers", at + i);
+    if (dim >= kLimit || (dim > 0 && r.elements_ > kLimit / dim)) {
+      return fail("shape " + *shape + " is too large", at);
     }
     r.shape_.push_back(dim);
     r.elements_ *= dim;
-    i += used;
   }
   r.in_->seekg(0, std::ios::end);
   const uint64_t size = uint64_t(r.in_->tellg());
-  const uint64_t need = r.data_offset_ + r.elements_ * ElementBytes(r.descr_);
+  const uint64_t need = r.data_offset_ + r.elements_ * ElementBytes(r.descr_);  // < 2^44: no overflow
   if (size < need) {
     return fail("shape " + *shape + " needs " + std::to_string(need) + " bytes; the file has " + std::to_string(size),
                 at);
@@ -119,7 +123,7 @@ Status NpyReader::Read(size_t count, size_t element_bytes, std::vector<char>* ra
 }
 
 Status NpyReader::ReadFloats(size_t count, std::vector<float>* out) {
-  if (descr_[1] != 'f') return InvalidArgumentError("'" + path_ + "' holds " + descr_ + ", not floats");
+  if (descr_[1] != 'f') return InvalidArgumentError("'" + path_ + "' holds " + descr_ + ", not float32/float16");
   std::vector<char> raw;
   if (Status s = Read(count, ElementBytes(descr_), &raw); !s.ok()) return s;
   out->resize(count);
@@ -136,7 +140,7 @@ Status NpyReader::ReadFloats(size_t count, std::vector<float>* out) {
 }
 
 Status NpyReader::ReadInts(size_t count, std::vector<int64_t>* out) {
-  if (descr_[1] != 'i') return InvalidArgumentError("'" + path_ + "' holds " + descr_ + ", not integers");
+  if (descr_[1] != 'i') return InvalidArgumentError("'" + path_ + "' holds " + descr_ + ", not int32/int64");
   std::vector<char> raw;
   if (Status s = Read(count, ElementBytes(descr_), &raw); !s.ok()) return s;
   out->resize(count);

@@ -54,9 +54,11 @@ class Divergence {
   // n = targets.size() positions: a and b hold n rows of n_vocab logits each.
   // Rows are measured in parallel on pool (null: this thread) and added in
   // row order: results do not depend on the thread count. Errors (nothing is
-  // added) name the row, the model (A or B) and the index.
+  // added) name the row (first_row + its index), the model (A or B) and the
+  // token: invalid logits, and probability 0 where it makes a measure
+  // infinite (B's, of a token A gives mass; either's, of the next token).
   Status AddRows(std::span<const float> a, std::span<const float> b, std::span<const int32_t> targets,
-                 ThreadPool* pool);
+                 ThreadPool* pool, uint64_t first_row = 0);
   int64_t positions() const;
   DivergenceSummary Summary() const;
 

@@ -194,6 +194,10 @@ Status Calibration::State::Measure(std::span<const float> row, int32_t target, S
     return InvalidArgumentError(where + ": logit " + std::to_string(i) + " is " + Trimmed(row[i]));
   }
   if (load.max == kNegInf) return InvalidArgumentError(where + ": every logit is -inf");
+  if (row[target] == kNegInf) {
+    return InvalidArgumentError(where + ": the next token " + std::to_string(target) +
+                                " has logit -inf (probability 0): its NLL is infinite");
+  }
   const float max = load.max;
 
   // T = 1: e = exp(z - max), p = e / S.
@@ -221,8 +225,9 @@ Status Calibration::State::Measure(std::span<const float> row, int32_t target, S
     m.full_count[b] += 1, m.full_sum[b] += p;
     m.octave_count[o] += 1, m.octave_sum[o] += p;
   }
-  m.target_bin = BinOf(m.top.p_target, B);
-  m.target_octave = OctaveOf(m.top.p_target);
+  const double p_target = s.e[target] * inv_S;  // as the loop above computed it
+  m.target_bin = BinOf(p_target, B);
+  m.target_octave = OctaveOf(p_target);
 
   // Sampling sets: the head's filters on a tempered copy.
   m.sets.resize(options.sampling.size());
@@ -347,10 +352,10 @@ StatusOr<Calibration> Calibration::Create(size_t n_vocab, CalibrationOptions opt
 }
 
 Status Calibration::AddRows(std::span<const float> logits, std::span<const int32_t> targets, Split split,
-                            ThreadPool* pool) {
+                            ThreadPool* pool, uint64_t first_row) {
   State& st = *state_;
   const size_t V = st.n_vocab, n = targets.size();
-  if (logits.size() != n * V) {
+  if (logits.size() / V != n || logits.size() % V != 0) {
     return InvalidArgumentError("calibration: " + std::to_string(logits.size()) + " logits for " +
                                 std::to_string(n) + " rows of " + std::to_string(V));
   }
@@ -359,7 +364,8 @@ Status Calibration::AddRows(std::span<const float> logits, std::span<const int32
   if (st.measures.size() < n) st.measures.resize(n);
   std::vector<Status> status(n);
   auto measure = [&](size_t r, size_t thread) {
-    status[r] = st.Measure(logits.subspan(r * V, V), targets[r], split, r, *st.scratch[thread], st.measures[r]);
+    status[r] = st.Measure(logits.subspan(r * V, V), targets[r], split, first_row + r, *st.scratch[thread],
+                           st.measures[r]);
   };
   if (pool) {
     pool->Run(n, measure);

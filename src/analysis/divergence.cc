@@ -32,7 +32,8 @@ StatusOr<RowNorm> Normalise(std::span<const float> row, std::vector<float>& e, c
   if (load.has_invalid) {
     size_t i = 0;
     while (i < row.size() && !std::isnan(row[i]) && row[i] != INFINITY) ++i;
-    return InvalidArgumentError(where + ": logit " + std::to_string(i) + " is not finite or -inf");
+    return InvalidArgumentError(where + ": logit " + std::to_string(i) + " is " + std::to_string(row[i]) +
+                                " (NaN and +inf are not logits)");
   }
   if (load.max == -INFINITY) return InvalidArgumentError(where + ": every logit is -inf");
   e.resize(row.size());
@@ -40,8 +41,9 @@ StatusOr<RowNorm> Normalise(std::span<const float> row, std::vector<float>& e, c
   return RowNorm{double(load.max) + std::log(sum), ops::ArgMax(row.data(), row.size())};
 }
 
-size_t KlBin(double kl) {
+size_t KlBin(double kl) {  // kl is finite (AddRows rejects infinite KL)
   if (!(kl >= 1e-12)) return 0;
+  if (kl >= 1e4) return kKlBins - 1;
   const double pos = (std::log10(kl) - kKlDecadeLo) * kKlPerDecade;
   return std::min(kKlBins - 1, size_t(pos) + 1);
 }
@@ -96,10 +98,10 @@ StatusOr<Divergence> Divergence::Create(size_t n_vocab) {
 }
 
 Status Divergence::AddRows(std::span<const float> a, std::span<const float> b, std::span<const int32_t> targets,
-                           ThreadPool* pool) {
+                           ThreadPool* pool, uint64_t first_row) {
   State& st = *state_;
   const size_t V = st.n_vocab, n = targets.size();
-  if (a.size() != n * V || b.size() != n * V) {
+  if (a.size() / V != n || a.size() % V != 0 || b.size() != a.size()) {
     return InvalidArgumentError("divergence: " + std::to_string(a.size()) + " and " + std::to_string(b.size()) +
                                 " logits for " + std::to_string(n) + " rows of " + std::to_string(V));
   }
@@ -109,7 +111,7 @@ Status Divergence::AddRows(std::span<const float> a, std::span<const float> b, s
   st.measures.resize(std::max(st.measures.size(), n));
   std::vector<Status> status(n);
   auto measure = [&](size_t r, size_t thread) {
-    const std::string where = "row " + std::to_string(r);
+    const std::string where = "row " + std::to_string(first_row + r);
     const int32_t y = targets[r];
     if (y < 0 || size_t(y) >= V) {
       status[r] = OutOfRangeError(where + ": next token " + std::to_string(y) + " outside [0, " +
@@ -129,7 +131,18 @@ Status Divergence::AddRows(std::span<const float> a, std::span<const float> b, s
     double kl = 0;
     for (size_t j = 0; j < V; ++j) {
       if (ea[j] == 0) continue;
+      if (zb[j] == -INFINITY) {
+        status[r] = InvalidArgumentError(where + ": model B gives token " + std::to_string(j) +
+                                         " probability 0 where A does not: KL is infinite");
+        return;
+      }
       kl += double(ea[j]) * ((double(za[j]) - na->log_z) - (double(zb[j]) - nb->log_z));
+    }
+    if (za[y] == -INFINITY || zb[y] == -INFINITY) {
+      status[r] = InvalidArgumentError(where + ": model " + (za[y] == -INFINITY ? "A" : "B") +
+                                       " gives the next token " + std::to_string(y) +
+                                       " probability 0: its NLL is infinite");
+      return;
     }
     Measure& m = st.measures[r];
     m.kl = std::max(0.0, kl * inv_sum);

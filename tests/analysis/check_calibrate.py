@@ -81,7 +81,7 @@ def sampling_reference(np, z, y, spec):
     x = z / np.float32(s["t"]) if s["t"] != 1.0 else z.astype(np.float64)
     x = x.astype(np.float64)
     q_full = softmax(np, x)
-    coverage = mass = kept_total = 0.0
+    kept_total, masses, hits = 0.0, [], []
     for r in range(x.shape[0]):
         keep = np.ones(x.shape[1], bool)
         order = np.argsort(-x[r], kind="stable")
@@ -99,11 +99,12 @@ def sampling_reference(np, z, y, spec):
         if s["min_p"] > 0.0:
             top = x[r][keep].max()
             keep &= x[r] >= top + math.log(s["min_p"])
-        coverage += keep[y[r]]
-        mass += q_full[r][keep].sum()
+        hits.append(float(keep[y[r]]))
+        masses.append(q_full[r][keep].sum())
         kept_total += keep.sum()
     n = x.shape[0]
-    return coverage / n, mass / n, kept_total / n
+    masses, hits = np.array(masses), np.array(hits)
+    return hits.mean(), masses.mean(), kept_total / n, masses, hits
 
 
 def top_label(np, z, y, T=1.0):
@@ -164,6 +165,7 @@ def synthetic(np, tool, tmp):
     check("accuracy", top["accuracy"], correct.mean(), 1e-12)
     check("brier", top["brier"], brier.mean(), 1e-6)
     count, csum, asum = bins_of(np, conf, correct, B)
+    check("equal-width bins", len(top["bins"]), B, 0)
     for i, b in enumerate(top["bins"]):
         check(f"bin {i} count", b["count"], count[i], 0)
         if count[i]:
@@ -202,28 +204,43 @@ def synthetic(np, tool, tmp):
     onehot = np.zeros_like(p)
     onehot[np.arange(N), y] = 1
     fcount, fsum, facc = bins_of(np, p.ravel(), onehot.ravel(), B)
+    check("full bins", len(got["full_bins"]), B, 0)
     for i, b in enumerate(got["full_bins"]):
         check(f"full bin {i} count", b["count"], fcount[i], 0)
+        if fcount[i]:
+            check(f"full bin {i} confidence", b["confidence"], fsum[i] / fcount[i], 1e-6 * fsum[i] / fcount[i])
+            check(f"full bin {i} accuracy", b["accuracy"], facc[i] / fcount[i], 1e-9)
     for k, v in errors_of(np, fcount, fsum, facc).items():
         check(f"full {k}", got["full"][k], v, 1e-6)
     # p in [2^-(i+1), 2^-i), 1.0 in octave 0, 0 and what is below 2^-39 in the last.
     _, exponent = np.frexp(p.ravel())  # p = m 2^e, m in [0.5, 1)
     octave = np.where(p.ravel() > 0, np.clip(-exponent, 0, OCTAVES - 1), OCTAVES - 1)
     oc = np.bincount(octave, minlength=OCTAVES)
+    osum = np.bincount(octave, weights=p.ravel(), minlength=OCTAVES)
+    oacc = np.bincount(octave, weights=onehot.ravel(), minlength=OCTAVES)
+    check("octaves", len(got["full_octaves"]), OCTAVES, 0)
     for i, b in enumerate(got["full_octaves"]):
         check(f"octave {i} count", b["count"], oc[i], 0)
+        if oc[i]:
+            check(f"octave {i} confidence", b["confidence"], osum[i] / oc[i], 1e-6 * osum[i] / oc[i])
+            check(f"octave {i} accuracy", b["accuracy"], oacc[i] / oc[i], 1e-9)
 
+    check("sampling settings", len(got["sampling"]), len(SETTINGS), 0)
     for spec, g in zip(SETTINGS, got["sampling"]):
-        coverage, mass, kept = sampling_reference(np, z, y, spec)
+        coverage, mass, kept, masses, hits = sampling_reference(np, z, y, spec)
         check(f"{spec} coverage", g["coverage"], coverage, 2.0 / N)   # a boundary token may flip
         check(f"{spec} mean mass", g["mean_mass"], mass, 2e-3 / N + 1e-6)
         check(f"{spec} mean kept", g["mean_kept"], kept, 2.0 / N)
+        scount, ssum, shit = bins_of(np, masses, hits, B)
+        for i, b in enumerate(g["bins"]):
+            check(f"{spec} bin {i} count", b["count"], scount[i], 2)
+        check(f"{spec} set ECE", g["errors"]["ece"], errors_of(np, scount, ssum, shit)["ece"], 4.0 / N)
 
     # Temperature: the exact minimiser on the first half, then the second half at that T.
     t = got["temperature"]
     half = N // 2
     beta, info = fit_temperature(np, z[:half], y[:half])
-    check("fitted T", t["temperature"], 1 / beta, 1e-5)
+    check("fitted T (relative)", t["temperature"] * beta, 1.0, 1e-5)
     se = 1 / math.sqrt(info)
     check("fitted beta vs the true 1/1.6 (5.3 standard errors)", 1 / t["temperature"], 1 / T_true, 5.3 * se)
     _, conf2, correct2, nll2, brier2 = top_label(np, z[half:], y[half:], t["temperature"])
@@ -231,8 +248,11 @@ def synthetic(np, tool, tmp):
     check("after: brier", t["after"]["brier"], brier2.mean(), 1e-6)
     c2, s2, a2 = bins_of(np, conf2, correct2, B)
     check("after: ece", t["after"]["equal_width"]["ece"], errors_of(np, c2, s2, a2)["ece"], 1e-6)
-    _, conf1, correct1, nll1, _ = top_label(np, z[half:], y[half:])
+    _, conf1, correct1, nll1, brier1 = top_label(np, z[half:], y[half:])
     check("before: nll", t["before"]["nll"], nll1.mean(), 1e-6)
+    check("before: brier", t["before"]["brier"], brier1.mean(), 1e-6)
+    c1, s1, a1 = bins_of(np, conf1, correct1, B)
+    check("before: ece", t["before"]["equal_width"]["ece"], errors_of(np, c1, s1, a1)["ece"], 1e-6)
     check("the fit lowers the eval NLL", float(t["after"]["nll"] < t["before"]["nll"]), 1.0, 0)
     # The curve: the exact mean NLL of the fit half at each grid T.
     for pt in t["curve"][::8]:
@@ -240,6 +260,40 @@ def synthetic(np, tool, tmp):
         check(f"curve at T={pt['t']:.3f}", pt["nll"], nll_t.mean(), 1e-8 * nll_t.mean())
     print(f"synthetic: {N} rows x {V}: T {t['temperature']:.6f} vs exact {1 / beta:.6f} (true {T_true}, "
           f"SE in beta {se:.4f}); ECE {top['equal_width']['ece']:.4f} -> after {t['after']['equal_width']['ece']:.4f}")
+
+
+def bad_inputs(np, tool, tmp):
+    """Malformed .npy files and rows: exit 2 with a message, never a crash."""
+    y = os.path.join(tmp, "y8.npy")
+    np.save(y, np.arange(8, dtype=np.int32))
+    def npy(name, header, data=b""):
+        path = os.path.join(tmp, name)
+        h = header.encode()
+        h += b" " * (63 - (10 + len(h)) % 64) + b"\n"
+        with open(path, "wb") as f:
+            f.write(b"\x93NUMPY\x01\x00" + len(h).to_bytes(2, "little") + h + data)
+        return path
+    z = (np.random.default_rng(3).standard_normal((8, 10))).astype(np.float32)
+    zinf = z.copy()
+    zinf[5, 3] = -np.inf
+    np.save(os.path.join(tmp, "zinf.npy"), zinf)
+    y3 = np.full(8, 3, dtype=np.int32)
+    np.save(os.path.join(tmp, "y3.npy"), y3)
+    cases = [
+        ("shape overflow", npy("ovf.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (8, 2305843009213693952), }"), y, "too large"),
+        ("negative dim", npy("neg.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 4), }"), y, "non-negative"),
+        ("float64", npy("f8.npy", "{'descr': '<f8', 'fortran_order': False, 'shape': (8, 10), }", bytes(640)), y, "<f8"),
+        ("truncated", npy("short.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (8, 10), }", bytes(100)), y, "bytes"),
+        ("not npy", y + "x", y, "cannot read"),
+        ("next token at -inf", os.path.join(tmp, "zinf.npy"), os.path.join(tmp, "y3.npy"), "row 5: the next token 3 has logit -inf"),
+    ]
+    with open(y + "x", "wb"):
+        pass
+    os.remove(y + "x")
+    for what, logits, targets, want in cases:
+        run = subprocess.run([tool, "calibrate", "--logits", logits, "--targets", targets], capture_output=True, text=True)
+        ok = run.returncode == 2 and want in run.stderr
+        check(f"bad input ({what}): exit {run.returncode}, {run.stderr.strip()!r}", float(ok), 1.0, 0)
 
 
 def real_model(np, tool, model_path, corpus, tmp):
@@ -278,7 +332,7 @@ def real_model(np, tool, model_path, corpus, tmp):
     check("model: nll", top["nll"], nll.mean(), 1e-4)
     check("model: brier", top["brier"], brier.mean(), 1e-4)
     check("model: accuracy", top["accuracy"], correct.mean(), 1.0 / len(y))
-    coverage, mass, _ = sampling_reference(np, z.astype(np.float32), y, "top_p=0.9")
+    coverage, mass, _, _, _ = sampling_reference(np, z.astype(np.float32), y, "top_p=0.9")
     check("model: top_p=0.9 coverage", got["sampling"][0]["coverage"], coverage, 1.0 / len(y))
     check("model: top_p=0.9 mean mass", got["sampling"][0]["mean_mass"], mass, 1e-4)
     print(f"model: {len(y)} positions in {len(rows)} windows: NLL {top['nll']:.5f} vs reference {nll.mean():.5f}, "
@@ -303,6 +357,7 @@ def main() -> int:
         return 2
     with tempfile.TemporaryDirectory() as tmp:
         synthetic(np, args.tool, tmp)
+        bad_inputs(np, args.tool, tmp)
         corpus = args.corpus or os.path.join(os.environ.get("LOGITKIT_CACHE", os.path.expanduser("~/.cache/logitkit")),
                                              "corpus", "kjv.txt")
         try:
