@@ -67,6 +67,8 @@ options:
   --sampling SPEC     a setting for the sampling-set check, repeatable: keys t,
                       top_k, top_p, min_p, e.g. "t=0.7,top_p=0.9" (default:
                       top_p=0.9, top_p=0.95, min_p=0.05, min_p=0.1, t=0.7,top_p=0.95)
+  --count             only tokenize the corpus and print its positions and windows
+                      (what a full run would score; no model run)
   --svg FILE          the reliability diagram (and the NLL curve over T)
   --json              one JSON object with every metric and every bin table
 %s  --help              this text
@@ -221,7 +223,7 @@ int RunCalibrate(const std::vector<std::string>& args) {
   std::set<std::string> with_value = {"corpus", "logits", "targets", "ctx", "max-tokens", "bins",
                                       "fit-fraction", "sampling", "svg"};
   with_value.insert(kRuntimeFlags.begin(), kRuntimeFlags.end());
-  StatusOr<Flags> flags = Flags::Parse(args, with_value, {"json", "help"});
+  StatusOr<Flags> flags = Flags::Parse(args, with_value, {"json", "help", "count"});
   if (!flags.ok()) return Fail(flags.status());
   if (flags->Has("help")) {
     std::printf(kHelp, kRuntimeFlagsHelp);
@@ -328,6 +330,12 @@ int RunCalibrate(const std::vector<std::string>& args) {
     window = size_t(*ctx);
     StatusOr<CorpusCount> count = CountCorpus(*runtime->tokenizer, source, window, uint64_t(*max_tokens));
     if (!count.ok()) return Fail(count.status());
+    if (flags->Has("count")) {
+      std::printf("{\"positions\":%llu,\"windows\":%llu,\"ctx\":%zu}\n",
+                  static_cast<unsigned long long>(count->scored), static_cast<unsigned long long>(count->windows),
+                  window);
+      return 0;
+    }
     StatusOr<Calibration> c = Calibration::Create(V, options);
     if (!c.ok()) return Fail(c.status());
     calibration.emplace(std::move(*c));
