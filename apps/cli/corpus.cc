@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "terminal.h"
+
 namespace logitkit::cli {
 namespace {
 
@@ -136,15 +138,18 @@ StatusOr<CorpusCount> CountCorpus(const tokenizer::Tokenizer& tokenizer, const s
                                   uint64_t max_tokens) {
   StatusOr<CorpusReader> reader = CorpusReader::Open(path);
   if (!reader.ok()) return reader.status();
+  const uint64_t bytes = reader->size();
   TokenWindows windows(tokenizer, std::move(*reader), ctx, max_tokens);
   CorpusCount count;
   std::vector<int32_t> window;
+  Progress progress("tokenizing (bytes)", bytes);
   for (;;) {
     StatusOr<bool> more = windows.Next(&window);
     if (!more.ok()) return more.status();
     if (!*more) break;
     count.scored += window.size() - 1;
     count.windows += 1;
+    progress.Update(windows.reader().offset());
   }
   if (count.scored == 0) {
     return InvalidArgumentError("corpus '" + path + "' has fewer than 2 tokens: nothing to score");

@@ -29,6 +29,7 @@ class CorpusReader {
   // more than 1% of the first 64 KiB in control bytes), named with its offset.
   StatusOr<std::string> Next();
   uint64_t size() const { return size_; }
+  uint64_t offset() const { return offset_; }  // bytes returned so far
   const std::string& path() const { return path_; }
 
  private:
@@ -48,6 +49,7 @@ class TokenWindows {
   TokenWindows(const tokenizer::Tokenizer& tokenizer, CorpusReader reader, size_t ctx, uint64_t max_tokens);
   // The next window (size >= 2) in *window; false at the end.
   StatusOr<bool> Next(std::vector<int32_t>* window);
+  const CorpusReader& reader() const { return reader_; }
 
  private:
   Status Fill();  // tokenizes pieces until ctx tokens are pending or the text ends
@@ -63,7 +65,7 @@ class TokenWindows {
 };
 
 // Scored positions and windows of the whole corpus, by a tokenizing pass
-// (for the progress bar and the fit split).
+// (for the progress bar and the fit split), with a progress line in bytes.
 struct CorpusCount {
   uint64_t scored = 0, windows = 0;
 };

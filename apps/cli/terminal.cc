@@ -63,7 +63,8 @@ void Progress::Update(size_t done) {
   if (!enabled_) return;
   const auto now = std::chrono::steady_clock::now();
   if (!drawn_) start_ = now, start_done_ = done;
-  if (drawn_ && done < total_ && now - last_ < std::chrono::milliseconds(100)) return;
+  if (drawn_ && (done == last_done_ || (done < total_ && now - last_ < std::chrono::milliseconds(100)))) return;
+  last_done_ = done;
   last_ = now;
   drawn_ = true;
   const size_t width = 30, filled = total_ ? std::min(done, total_) * width / total_ : width;

@@ -32,7 +32,7 @@ class Progress {
   bool enabled_;
   bool drawn_ = false;
   std::chrono::steady_clock::time_point last_, start_;
-  size_t start_done_ = 0;
+  size_t start_done_ = 0, last_done_ = 0;
 };
 
 }  // namespace logitkit::cli
