@@ -10,6 +10,7 @@
 #include <string>
 
 #include "logitkit/head.h"
+#include "analysis/rows.h"
 #include "ops/row_ops.h"
 
 namespace logitkit::analysis {
@@ -71,6 +72,7 @@ struct PositionMeasure {
 
 struct Scratch {
   std::vector<float> e, z, e2;
+  std::vector<double> s0, s1, s2;  // temperature moments
 };
 
 void Accumulate(TopLabelSummary& s, const TopLabelMeasure& m, size_t bins) {
@@ -263,7 +265,8 @@ Status Calibration::State::Measure(std::span<const float> row, int32_t target, S
   const size_t K = size_t(options.grid_points);
   m.f0.assign(K, 0), m.f1.assign(K, 0), m.f2.assign(K, 0);
   if (split == Split::kFit && !fitted) {
-    std::vector<double> s0(K, 0), s1(K, 0), s2(K, 0);
+    std::vector<double>&s0 = s.s0, &s1 = s.s1, &s2 = s.s2;
+    s0.assign(K, 0), s1.assign(K, 0), s2.assign(K, 0);
     ops::TemperatureMoments(row.data(), V, max, options.beta_step, K, s0.data(), s1.data(), s2.data());
     const double gy = double(max) - row[target];
     for (size_t k = 0; k < K; ++k) {
@@ -362,19 +365,11 @@ Status Calibration::AddRows(std::span<const float> logits, std::span<const int32
   const size_t threads = pool ? pool->num_threads() : 1;
   while (st.scratch.size() < threads) st.scratch.push_back(std::make_unique<Scratch>());
   if (st.measures.size() < n) st.measures.resize(n);
-  std::vector<Status> status(n);
-  auto measure = [&](size_t r, size_t thread) {
-    status[r] = st.Measure(logits.subspan(r * V, V), targets[r], split, first_row + r, *st.scratch[thread],
-                           st.measures[r]);
-  };
-  if (pool) {
-    pool->Run(n, measure);
-  } else {
-    for (size_t r = 0; r < n; ++r) measure(r, 0);
-  }
-  for (const Status& s : status) {
-    if (!s.ok()) return s;
-  }
+  Status status = MeasureRows(pool, n, [&](size_t r, size_t thread) {
+    return st.Measure(logits.subspan(r * V, V), targets[r], split, first_row + r, *st.scratch[thread],
+                      st.measures[r]);
+  });
+  if (!status.ok()) return status;
   for (size_t r = 0; r < n; ++r) st.Add(st.measures[r], split);
   return Status();
 }

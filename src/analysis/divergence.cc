@@ -6,6 +6,7 @@
 #include <limits>
 #include <string>
 
+#include "analysis/rows.h"
 #include "ops/row_ops.h"
 
 namespace logitkit::analysis {
@@ -23,6 +24,7 @@ struct Measure {
 
 // A row's log-softmax normaliser (max + log Σ exp(z - max)) and argmax.
 struct RowNorm {
+  float max = 0;
   double log_z = 0;
   size_t argmax = 0;
 };
@@ -38,7 +40,7 @@ StatusOr<RowNorm> Normalise(std::span<const float> row, std::vector<float>& e, c
   if (load.max == -INFINITY) return InvalidArgumentError(where + ": every logit is -inf");
   e.resize(row.size());
   const double sum = ops::ExpShifted(row.data(), row.size(), load.max, e.data(), false).sum;
-  return RowNorm{double(load.max) + std::log(sum), ops::ArgMax(row.data(), row.size())};
+  return RowNorm{load.max, double(load.max) + std::log(sum), ops::ArgMax(row.data(), row.size())};
 }
 
 size_t KlBin(double kl) {  // kl is finite (AddRows rejects infinite KL)
@@ -109,40 +111,34 @@ Status Divergence::AddRows(std::span<const float> a, std::span<const float> b, s
   st.scratch_a.resize(std::max(st.scratch_a.size(), threads));
   st.scratch_b.resize(std::max(st.scratch_b.size(), threads));
   st.measures.resize(std::max(st.measures.size(), n));
-  std::vector<Status> status(n);
-  auto measure = [&](size_t r, size_t thread) {
+  Status status = MeasureRows(pool, n, [&](size_t r, size_t thread) -> Status {
     const std::string where = "row " + std::to_string(first_row + r);
     const int32_t y = targets[r];
     if (y < 0 || size_t(y) >= V) {
-      status[r] = OutOfRangeError(where + ": next token " + std::to_string(y) + " outside [0, " +
-                                  std::to_string(V) + ")");
-      return;
+      return OutOfRangeError(where + ": next token " + std::to_string(y) + " outside [0, " + std::to_string(V) +
+                             ")");
     }
     const std::span<const float> za = a.subspan(r * V, V), zb = b.subspan(r * V, V);
     StatusOr<RowNorm> na = Normalise(za, st.scratch_a[thread], where + " of model A");
     StatusOr<RowNorm> nb = Normalise(zb, st.scratch_b[thread], where + " of model B");
     if (!na.ok() || !nb.ok()) {
-      status[r] = na.ok() ? nb.status() : na.status();
-      return;
+      return na.ok() ? nb.status() : na.status();
     }
     // KL = Σ P_j (lp_a - lp_b), P_j = exp(lp_a): terms with P_j = 0 add nothing.
     const std::vector<float>& ea = st.scratch_a[thread];
-    const double inv_sum = std::exp(double(ops::Max(za.data(), V)) - na->log_z);  // 1 / Σ exp(z - max)
+    const double inv_sum = std::exp(double(na->max) - na->log_z);  // 1 / Σ exp(z - max)
     double kl = 0;
     for (size_t j = 0; j < V; ++j) {
       if (ea[j] == 0) continue;
       if (zb[j] == -INFINITY) {
-        status[r] = InvalidArgumentError(where + ": model B gives token " + std::to_string(j) +
-                                         " probability 0 where A does not: KL is infinite");
-        return;
+        return InvalidArgumentError(where + ": model B gives token " + std::to_string(j) +
+                                    " probability 0 where A does not: KL is infinite");
       }
       kl += double(ea[j]) * ((double(za[j]) - na->log_z) - (double(zb[j]) - nb->log_z));
     }
     if (za[y] == -INFINITY || zb[y] == -INFINITY) {
-      status[r] = InvalidArgumentError(where + ": model " + (za[y] == -INFINITY ? "A" : "B") +
-                                       " gives the next token " + std::to_string(y) +
-                                       " probability 0: its NLL is infinite");
-      return;
+      return InvalidArgumentError(where + ": model " + (za[y] == -INFINITY ? "A" : "B") +
+                                  " gives the next token " + std::to_string(y) + " probability 0: its NLL is infinite");
     }
     Measure& m = st.measures[r];
     m.kl = std::max(0.0, kl * inv_sum);
@@ -150,15 +146,9 @@ Status Divergence::AddRows(std::span<const float> a, std::span<const float> b, s
     m.nll_b = nb->log_z - zb[y];
     m.dp = std::exp(-m.nll_b) - std::exp(-m.nll_a);
     m.agree = na->argmax == nb->argmax;
-  };
-  if (pool) {
-    pool->Run(n, measure);
-  } else {
-    for (size_t r = 0; r < n; ++r) measure(r, 0);
-  }
-  for (const Status& s : status) {
-    if (!s.ok()) return s;
-  }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
   for (size_t r = 0; r < n; ++r) {
     const Measure& m = st.measures[r];
     st.n += 1;
