@@ -24,6 +24,7 @@
 namespace logitkit {
 
 struct ModelWeights;  // model/weights.h
+enum class MatMulRows : uint8_t;  // model/matmul.h
 
 class Model {
  public:
@@ -77,6 +78,19 @@ class Context {
   Status Eval(std::span<const int32_t> tokens, Logits which, std::vector<float>* logits,
               ResidualTap* tap = nullptr);
 
+  // One decode step of several sequences together (a server's batch):
+  // appends tokens[i] to *contexts[i] and runs them as one batch, so each
+  // weight row is read once for all. logits gets n_vocab floats per context,
+  // in order. Each context's logits are bitwise those a one-token Eval would
+  // give it (the products dot the stored weight rows with each token, as a
+  // one-token Eval does), so a sequence's tokens never depend on which other
+  // sequences share its steps.
+  // Errors: as Eval's, naming the context's index; the contexts must be
+  // distinct and share one model, pool and activations. On error no context
+  // changes.
+  static Status EvalBatch(std::span<Context* const> contexts, std::span<const int32_t> tokens,
+                          std::vector<float>* logits);
+
   // The final norm and the LM head applied to residual-stream vectors (a
   // multiple of d_model floats, e.g. a ResidualTap layer): logits gets n_vocab
   // floats per vector. Eval's own logits are this applied to the last block's
@@ -89,12 +103,21 @@ class Context {
   void Rewind(size_t n);
 
  private:
+  struct Row;
+  // Runs the blocks over rows (of this or other contexts, sharing the model),
+  // writing their keys and values into their caches; returns the residual
+  // stream of rows [first_out, rows.size()), d_model floats each.
+  static std::vector<float> Forward(const Model& model, ThreadPool& pool, Activations activations,
+                                    MatMulRows mode, std::span<const Row> rows, size_t first_out,
+                                    ResidualTap* tap);
+  Status HeadRows(std::span<const float> residual, MatMulRows mode, std::vector<float>* logits);
+
   const Model& model_;
   ThreadPool* pool_;
   Activations activations_;
   size_t max_tokens_;
   size_t n_past_ = 0;
-  std::vector<float> k_cache_, v_cache_;  // [layer][position][kv_dim]
+  std::unique_ptr<float[]> k_cache_, v_cache_;  // [layer][max_tokens][kv_dim]
 };
 
 }  // namespace logitkit

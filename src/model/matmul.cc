@@ -32,16 +32,17 @@ void MatMulQuantized(const Matrix& w, const float* x, size_t n_tokens, float* y,
 
 // float32 activations: one token reads the row in place (gguf::DotRow);
 // several convert it once into per-thread scratch.
-void MatMulFloat(const Matrix& w, const float* x, size_t n_tokens, float* y, ThreadPool& pool) {
+void MatMulFloat(const Matrix& w, const float* x, size_t n_tokens, float* y, ThreadPool& pool, MatMulRows mode) {
   const size_t n_tasks = (w.rows + kRowsPerTask - 1) / kRowsPerTask;
   // Per-thread rows for several tokens; a single token needs none (the decode
   // step calls this ~250 times a token).
-  std::vector<std::vector<float>> scratch(n_tokens > 1 ? pool.num_threads() : 0);
+  const bool in_place = n_tokens == 1 || mode == MatMulRows::kInPlace;
+  std::vector<std::vector<float>> scratch(in_place ? 0 : pool.num_threads());
   pool.Run(n_tasks, [&](size_t task, size_t thread) {
     const size_t end = std::min(w.rows, (task + 1) * kRowsPerTask);
     for (size_t r = task * kRowsPerTask; r < end; ++r) {
-      if (n_tokens == 1) {
-        y[r] = gguf::DotRow(w.type, w.Row(r), x, w.cols);
+      if (in_place) {
+        for (size_t t = 0; t < n_tokens; ++t) y[t * w.rows + r] = gguf::DotRow(w.type, w.Row(r), x + t * w.cols, w.cols);
         continue;
       }
       std::vector<float>& row = scratch[thread];
@@ -61,11 +62,11 @@ void MatMulFloat(const Matrix& w, const float* x, size_t n_tokens, float* y, Thr
 }  // namespace
 
 void MatMul(const Matrix& w, const float* x, size_t n_tokens, float* y, ThreadPool& pool,
-            Activations activations) {
+            Activations activations, MatMulRows mode) {
   if (activations != Activations::kFloat32 && gguf::HasIntegerDot(w.type)) {
     MatMulQuantized(w, x, n_tokens, y, pool, 8);
   } else {
-    MatMulFloat(w, x, n_tokens, y, pool);
+    MatMulFloat(w, x, n_tokens, y, pool, mode);
   }
 }
 

@@ -22,8 +22,13 @@ namespace logitkit {
 // and each weight row decoded once per 8 tokens (gguf::DotRowsQuantized); a
 // token's result is the same bit for bit in a batch or alone. On SmolLM2-135M
 // the logits move by up to ~4% of their largest magnitude.
+//
+// mode (float32 activations, several tokens): kDecodeOnce as above;
+// kInPlace dots the stored row with each token, as for one token, so every
+// token's result is bitwise what it would be alone (Context::EvalBatch).
+enum class MatMulRows : uint8_t { kDecodeOnce, kInPlace };
 void MatMul(const Matrix& w, const float* x, size_t n_tokens, float* y, ThreadPool& pool,
-            Activations activations);
+            Activations activations, MatMulRows mode = MatMulRows::kDecodeOnce);
 
 }  // namespace logitkit
 

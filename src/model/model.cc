@@ -97,6 +97,17 @@ void AddBias(float* x, const std::vector<float>& bias, size_t n_tokens) {
   }
 }
 
+// Validates tokens for a model: each in [0, n_vocab). `where` names the input.
+Status CheckTokens(const ModelConfig& c, std::span<const int32_t> tokens, const std::string& where) {
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    if (tokens[t] < 0 || uint32_t(tokens[t]) >= c.n_vocab) {
+      return InvalidArgumentError("model: " + where + std::to_string(t) + " = " + std::to_string(tokens[t]) +
+                                  " is outside [0, " + std::to_string(c.n_vocab) + ")");
+    }
+  }
+  return OkStatus();
+}
+
 }  // namespace
 
 Model::~Model() = default;
@@ -125,55 +136,58 @@ Context::Context(const Model& model, size_t max_tokens, ThreadPool* pool, Activa
                                   : std::min<size_t>(max_tokens, model.config().context_length)) {
   const ModelConfig& c = model.config();
   const size_t kv_dim = size_t(c.n_kv_heads) * c.head_dim;
-  k_cache_.resize(size_t(c.n_layers) * max_tokens_ * kv_dim);
-  v_cache_.resize(k_cache_.size());
+  // Default-initialised: the pages are committed as positions are written.
+  const size_t n = size_t(c.n_layers) * max_tokens_ * kv_dim;
+  k_cache_.reset(new float[n]);
+  v_cache_.reset(new float[n]);
 }
 
 Context::~Context() = default;
 
 void Context::Rewind(size_t n) { n_past_ = std::min(n, n_past_); }
 
-Status Context::Eval(std::span<const int32_t> tokens, Logits which, std::vector<float>* logits,
-                     ResidualTap* tap) {
-  const ModelConfig& c = model_.config();
-  const ModelWeights& w = model_.weights();
-  const size_t T = tokens.size();
-  if (T == 0) return InvalidArgumentError("model: no tokens to evaluate (an empty prompt)");
-  if (T > max_tokens_ - n_past_) {
-    return OutOfRangeError("model: " + std::to_string(n_past_) + " + " + std::to_string(T) +
-                           " tokens exceed the context of " + std::to_string(max_tokens_));
-  }
-  for (size_t t = 0; t < T; ++t) {
-    if (tokens[t] < 0 || uint32_t(tokens[t]) >= c.n_vocab) {
-      return InvalidArgumentError("model: token " + std::to_string(t) + " = " + std::to_string(tokens[t]) +
-                                  " is outside [0, " + std::to_string(c.n_vocab) + ")");
-    }
-  }
+
+// One position of a forward pass: its token, its position in its sequence,
+// and that sequence's context (whose KV cache it reads and appends to).
+struct Context::Row {
+  int32_t token;
+  size_t position;
+  Context* context;
+};
+
+std::vector<float> Context::Forward(const Model& model, ThreadPool& pool, Activations activations,
+                                    MatMulRows mode, std::span<const Row> rows, size_t first_out,
+                                    ResidualTap* tap) {
+  const ModelConfig& c = model.config();
+  const ModelWeights& w = model.weights();
+  const size_t T = rows.size();
   const bool gpt2 = w.family == Family::kGpt2;
   const RopeLayout rope = RopeLayoutOf(c.architecture);
   const size_t d = c.d_model, hd = c.head_dim, n_heads = c.n_heads, n_kv = c.n_kv_heads;
   const size_t q_dim = n_heads * hd, kv_dim = n_kv * hd, ff = c.d_ff;
   const size_t group = n_heads / n_kv;
-  ThreadPool& pool = *pool_;
-  auto matmul = [&](const Matrix& m, const float* in, float* out) { MatMul(m, in, T, out, pool, activations_); };
+  auto matmul = [&](const Matrix& m, const float* in, float* out) { MatMul(m, in, T, out, pool, activations, mode); };
   auto norm = [&](const float* in, const std::vector<float>& weight, const std::vector<float>& bias, float* out,
                   size_t n_rows) { Norm(w.family, in, weight, bias, c.norm_eps, d, n_rows, out); };
 
   std::vector<float> x(T * d), h(T * d), q(T * q_dim), k(T * kv_dim), v(T * kv_dim), att(T * q_dim);
   std::vector<float> gate(T * ff), up(T * ff), delta(T * d), qkv(gpt2 ? T * 3 * d : 0), pos(gpt2 ? d : 0);
   for (size_t t = 0; t < T; ++t) {
-    gguf::DequantizeRow(w.token_embd.type, w.token_embd.Row(size_t(tokens[t])), d, x.data() + t * d);
+    gguf::DequantizeRow(w.token_embd.type, w.token_embd.Row(size_t(rows[t].token)), d, x.data() + t * d);
     if (gpt2) {
-      gguf::DequantizeRow(w.position_embd.type, w.position_embd.Row(n_past_ + t), d, pos.data());
+      gguf::DequantizeRow(w.position_embd.type, w.position_embd.Row(rows[t].position), d, pos.data());
       for (size_t i = 0; i < d; ++i) x[t * d + i] += pos[i];
     }
   }
-  // Positions whose logits (and taps) are wanted.
-  const size_t first_out = which == Logits::kAll ? 0 : T - 1;
   if (tap) tap->residual.assign(c.n_layers, {});
 
   const float inv_sqrt_hd = float(1.0 / std::sqrt(double(hd)));
   std::vector<std::vector<float>> scores(pool.num_threads());
+  // Layer l's keys (or values) of row t's sequence: [position][kv_dim].
+  auto cache = [&](size_t t, size_t l, bool values) {
+    Context& ctx = *rows[t].context;
+    return (values ? ctx.v_cache_ : ctx.k_cache_).get() + l * ctx.max_tokens_ * kv_dim;
+  };
   for (size_t l = 0; l < c.n_layers; ++l) {
     const LayerWeights& L = w.layers[l];
     norm(x.data(), L.attn_norm, L.attn_norm_b, h.data(), T);
@@ -193,21 +207,21 @@ Status Context::Eval(std::span<const int32_t> tokens, Logits which, std::vector<
       AddBias(k.data(), L.bk, T);
       AddBias(v.data(), L.bv, T);
     }
-    float* k_cache = k_cache_.data() + l * max_tokens_ * kv_dim;
-    float* v_cache = v_cache_.data() + l * max_tokens_ * kv_dim;
     for (size_t t = 0; t < T; ++t) {
-      const size_t p = n_past_ + t;
+      const size_t p = rows[t].position;
       if (!gpt2) {
         Rope(&q[t * q_dim], n_heads, hd, c.n_rot, p, c.rope_freq_base, rope);
         Rope(&k[t * kv_dim], n_kv, hd, c.n_rot, p, c.rope_freq_base, rope);
       }
-      std::memcpy(k_cache + p * kv_dim, &k[t * kv_dim], kv_dim * sizeof(float));
-      std::memcpy(v_cache + p * kv_dim, &v[t * kv_dim], kv_dim * sizeof(float));
+      std::memcpy(cache(t, l, false) + p * kv_dim, &k[t * kv_dim], kv_dim * sizeof(float));
+      std::memcpy(cache(t, l, true) + p * kv_dim, &v[t * kv_dim], kv_dim * sizeof(float));
     }
-    // Attention: one task per (position, head).
+    // Attention: one task per (row, head), over the row's sequence up to its position.
     pool.Run(T * n_heads, [&](size_t task, size_t thread) {
       const size_t t = task / n_heads, head = task % n_heads;
-      const size_t n_ctx = n_past_ + t + 1;
+      const size_t n_ctx = rows[t].position + 1;
+      const float* k_cache = cache(t, l, false);
+      const float* v_cache = cache(t, l, true);
       const float* qh = &q[t * q_dim + head * hd];
       const size_t kv_off = (head / group) * hd;
       std::vector<float>& s = scores[thread];
@@ -246,12 +260,63 @@ Status Context::Eval(std::span<const int32_t> tokens, Logits which, std::vector<
     for (size_t i = 0; i < T * d; ++i) x[i] += delta[i];
     if (tap) tap->residual[l].assign(x.begin() + first_out * d, x.end());
   }
+  x.erase(x.begin(), x.begin() + first_out * d);
+  return x;
+}
+
+Status Context::Eval(std::span<const int32_t> tokens, Logits which, std::vector<float>* logits,
+                     ResidualTap* tap) {
+  const size_t T = tokens.size();
+  if (T == 0) return InvalidArgumentError("model: no tokens to evaluate (an empty prompt)");
+  if (T > max_tokens_ - n_past_) {
+    return OutOfRangeError("model: " + std::to_string(n_past_) + " + " + std::to_string(T) +
+                           " tokens exceed the context of " + std::to_string(max_tokens_));
+  }
+  if (Status s = CheckTokens(model_.config(), tokens, "token "); !s.ok()) return s;
+  std::vector<Row> rows(T);
+  for (size_t t = 0; t < T; ++t) rows[t] = {tokens[t], n_past_ + t, this};
+  // Positions whose logits (and taps) are wanted.
+  const size_t first_out = which == Logits::kAll ? 0 : T - 1;
+  std::vector<float> x = Forward(model_, *pool_, activations_, MatMulRows::kDecodeOnce, rows, first_out, tap);
   n_past_ += T;
   if (which == Logits::kNone) return OkStatus();
-  return Head(std::span<const float>(x).subspan(first_out * d), logits);
+  return HeadRows(x, MatMulRows::kDecodeOnce, logits);
+}
+
+Status Context::EvalBatch(std::span<Context* const> contexts, std::span<const int32_t> tokens,
+                          std::vector<float>* logits) {
+  if (contexts.empty()) return InvalidArgumentError("model: a batch of no contexts");
+  if (contexts.size() != tokens.size()) {
+    return InvalidArgumentError("model: " + std::to_string(contexts.size()) + " contexts but " +
+                                std::to_string(tokens.size()) + " tokens");
+  }
+  const Context& first = *contexts[0];
+  std::vector<Row> rows(contexts.size());
+  for (size_t i = 0; i < contexts.size(); ++i) {
+    Context* ctx = contexts[i];
+    const std::string where = "context " + std::to_string(i);
+    if (&ctx->model_ != &first.model_ || ctx->pool_ != first.pool_ || ctx->activations_ != first.activations_) {
+      return InvalidArgumentError("model: " + where + " has another model, pool or activations than context 0");
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (contexts[j] == ctx) return InvalidArgumentError("model: " + where + " is context " + std::to_string(j) + " again");
+    }
+    if (ctx->n_past_ >= ctx->max_tokens_) {
+      return OutOfRangeError("model: " + where + " is full (" + std::to_string(ctx->max_tokens_) + " tokens)");
+    }
+    rows[i] = {tokens[i], ctx->n_past_, ctx};
+  }
+  if (Status s = CheckTokens(first.model_.config(), tokens, "the token of context "); !s.ok()) return s;
+  std::vector<float> x = Forward(first.model_, *first.pool_, first.activations_, MatMulRows::kInPlace, rows, 0, nullptr);
+  for (Context* ctx : contexts) ++ctx->n_past_;
+  return contexts[0]->HeadRows(x, MatMulRows::kInPlace, logits);
 }
 
 Status Context::Head(std::span<const float> residual, std::vector<float>* logits) {
+  return HeadRows(residual, MatMulRows::kDecodeOnce, logits);
+}
+
+Status Context::HeadRows(std::span<const float> residual, MatMulRows mode, std::vector<float>* logits) {
   const ModelConfig& c = model_.config();
   const ModelWeights& w = model_.weights();
   const size_t d = c.d_model;
@@ -263,7 +328,7 @@ Status Context::Head(std::span<const float> residual, std::vector<float>* logits
   std::vector<float> h(residual.size());
   Norm(w.family, residual.data(), w.output_norm, w.output_norm_b, c.norm_eps, d, n, h.data());
   logits->resize(n * c.n_vocab);
-  MatMul(w.lm_head, h.data(), n, logits->data(), *pool_, activations_);
+  MatMul(w.lm_head, h.data(), n, logits->data(), *pool_, activations_, mode);
   return OkStatus();
 }
 

@@ -1,6 +1,7 @@
 // The forward pass on tiny llama-, qwen2- and GPT-2-style models written with
 // the GGUF writer:
-// batch against one-at-a-time, rewinding, the residual taps against the
+// batch against one-at-a-time, several sequences in one step (EvalBatch)
+// against each alone, rewinding, the residual taps against the
 // logits, int8 activations against float32, and every bad input named.
 // (Logits against an independent numpy implementation: tests/model.)
 #include "logitkit/model.h"
@@ -190,6 +191,92 @@ TEST(Model, ABatchEqualsOneTokenAtATime) {
   ExpectBatchEqualsSteps(gpt2, Activations::kFloat32, 0.0);
   gpt2.matrix_type = gguf::TensorType::kQ8_0;
   ExpectBatchEqualsSteps(gpt2, Activations::kInt8, 0.0);
+}
+
+// Sequences of different lengths stepped together give bitwise the logits
+// each gets alone, whatever shares its step (the server's seeded determinism).
+void ExpectEvalBatchEqualsAlone(const Tiny& m, Activations activations) {
+  std::vector<uint8_t> storage;
+  StatusOr<std::unique_ptr<Model>> model = Load(m, &storage);
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  ThreadPool pool(2);
+  // Sequence i starts with a prompt of i + 1 tokens of kTokens, then steps.
+  constexpr size_t kSequences = 3, kSteps = 4;
+  std::vector<std::unique_ptr<Context>> together, alone;
+  std::vector<int32_t> next(kSequences);
+  std::vector<std::vector<float>> alone_logits(kSequences);
+  for (size_t i = 0; i < kSequences; ++i) {
+    const std::span<const int32_t> prompt(kTokens.data(), i + 1);
+    std::vector<float> unused;
+    together.push_back(std::make_unique<Context>(**model, 16, &pool, activations));
+    alone.push_back(std::make_unique<Context>(**model, 16, &pool, activations));
+    ASSERT_TRUE(together[i]->Eval(prompt, Logits::kNone, &unused).ok());
+    ASSERT_TRUE(alone[i]->Eval(prompt, Logits::kNone, &unused).ok());
+  }
+  for (size_t step = 0; step < kSteps; ++step) {
+    // Each step, a different subset shares the batch: all, then leaving one out.
+    std::vector<Context*> batch;
+    std::vector<int32_t> tokens;
+    std::vector<size_t> members;
+    for (size_t i = 0; i < kSequences; ++i) {
+      if (step > 0 && i == step % kSequences) continue;
+      members.push_back(i);
+      batch.push_back(together[i].get());
+      tokens.push_back(kTokens[(3 * step + i) % kTokens.size()]);
+    }
+    std::vector<float> logits;
+    ASSERT_TRUE(Context::EvalBatch(batch, tokens, &logits).ok());
+    ASSERT_EQ(logits.size(), members.size() * m.vocab);
+    for (size_t b = 0; b < members.size(); ++b) {
+      const size_t i = members[b];
+      std::vector<float> one;
+      ASSERT_TRUE(alone[i]->Eval(std::span<const int32_t>(&tokens[b], 1), Logits::kLast, &one).ok());
+      ASSERT_EQ(0, std::memcmp(one.data(), logits.data() + b * m.vocab, m.vocab * sizeof(float)))
+          << m.architecture << " step " << step << " sequence " << i;
+      ASSERT_EQ(together[i]->n_past(), alone[i]->n_past());
+    }
+  }
+}
+
+TEST(Model, EvalBatchGivesEachSequenceItsOwnLogitsBitwise) {
+  Tiny m;
+  ExpectEvalBatchEqualsAlone(m, Activations::kFloat32);
+  m.matrix_type = gguf::TensorType::kQ8_0;  // where a prompt batch differs in the last bits
+  ExpectEvalBatchEqualsAlone(m, Activations::kFloat32);
+  ExpectEvalBatchEqualsAlone(m, Activations::kInt8);
+  Tiny gpt2;
+  gpt2.architecture = "gpt2";
+  gpt2.kv_heads = gpt2.heads;
+  gpt2.matrix_type = gguf::TensorType::kQ8_0;
+  ExpectEvalBatchEqualsAlone(gpt2, Activations::kFloat32);
+}
+
+TEST(Model, EvalBatchErrorsNameTheContextAndChangeNothing) {
+  std::vector<uint8_t> storage;
+  StatusOr<std::unique_ptr<Model>> model = Load(Tiny{}, &storage);
+  ASSERT_TRUE(model.ok());
+  ThreadPool pool(1), other_pool(1);
+  Context a(**model, 2, &pool), b(**model, 8, &pool), c(**model, 8, &other_pool);
+  std::vector<float> logits;
+  std::vector<int32_t> two = {1, 2};
+  std::vector<Context*> ab = {&a, &b};
+  EXPECT_FALSE(Context::EvalBatch({}, {}, &logits).ok());
+  Status s = Context::EvalBatch(ab, std::vector<int32_t>{1}, &logits);
+  EXPECT_NE(s.message().find("2 contexts but 1 tokens"), std::string::npos) << s.message();
+  s = Context::EvalBatch(ab, std::vector<int32_t>{1, 100}, &logits);
+  EXPECT_NE(s.message().find("context 1 = 100 is outside [0, 100)"), std::string::npos) << s.message();
+  std::vector<Context*> aa = {&a, &a};
+  s = Context::EvalBatch(aa, two, &logits);
+  EXPECT_NE(s.message().find("context 1 is context 0 again"), std::string::npos) << s.message();
+  std::vector<Context*> ac = {&a, &c};
+  s = Context::EvalBatch(ac, two, &logits);
+  EXPECT_NE(s.message().find("context 1 has another model, pool"), std::string::npos) << s.message();
+  ASSERT_TRUE(a.Eval(two, Logits::kNone, &logits).ok());
+  s = Context::EvalBatch(ab, two, &logits);
+  EXPECT_EQ(s.code(), StatusCode::kOutOfRange);
+  EXPECT_NE(s.message().find("context 0 is full (2 tokens)"), std::string::npos) << s.message();
+  EXPECT_EQ(a.n_past(), 2u);
+  EXPECT_EQ(b.n_past(), 0u);
 }
 
 TEST(Model, Int8ActivationsStayCloseToFloat32) {
