@@ -21,6 +21,7 @@ int RunCompare(const std::vector<std::string>& args);
 int RunTokenize(const std::vector<std::string>& args);
 int RunVocab(const std::vector<std::string>& args);
 int RunConvert(const std::vector<std::string>& args);
+int RunServe(const std::vector<std::string>& args);
 
 }  // namespace logitkit::cli
 

@@ -25,6 +25,8 @@ commands:
   compare  KL, top-token agreement, Δp and perplexity of one model against
            another over a corpus, in one pass
   lens     the logit lens: every layer's top tokens at every position
+  serve    an OpenAI-compatible HTTP server (completions, chat, streaming,
+           logprobs) that decodes concurrent requests together
   inspect  a GGUF model file's metadata and tensor table (--json)
   convert  a copy of a GGUF model with its matrices in F32, F16, BF16 or Q8_0
   bench    benchmarks: `bench head` times the decode head, `bench model` the forward pass
@@ -52,6 +54,7 @@ int main(int argc, char** argv) {
   if (command == "lens") return logitkit::cli::RunLens(args);
   if (command == "calibrate") return logitkit::cli::RunCalibrate(args);
   if (command == "compare") return logitkit::cli::RunCompare(args);
+  if (command == "serve") return logitkit::cli::RunServe(args);
   if (command == "tokenize") return logitkit::cli::RunTokenize(args);
   if (command == "vocab") return logitkit::cli::RunVocab(args);
   if (command == "convert") return logitkit::cli::RunConvert(args);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "logitkit/chat.h"
 #include "model_path.h"
 #include "terminal.h"
 
@@ -49,56 +50,11 @@ StatusOr<Runtime> LoadRuntimeAt(const std::string& path, const Flags& flags) {
   return r;
 }
 
-namespace {
-
-enum class ChatFormat { kChatMl, kLlama3, kInst };
-
-ChatFormat DetectChatFormat(const gguf::File& file) {
-  const gguf::Value* t = file.Find("tokenizer.chat_template");
-  const std::string_view text = t && t->type == gguf::ValueType::kString ? t->str : std::string_view();
-  if (text.find("<|start_header_id|>") != std::string_view::npos) return ChatFormat::kLlama3;
-  if (text.find("[INST]") != std::string_view::npos) return ChatFormat::kInst;
-  return ChatFormat::kChatMl;  // SmolLM2, Qwen2, and the default
-}
-
-}  // namespace
-
 StatusOr<std::vector<int32_t>> EncodePrompt(const Runtime& r, const std::string& text, bool chat) {
   const tokenizer::Tokenizer& tok = *r.tokenizer;
   if (!chat) return tok.Encode(text);
-  std::string before, after;
-  bool bos = false;
-  switch (DetectChatFormat(r.model->file())) {
-    case ChatFormat::kChatMl:
-      before = "<|im_start|>user\n";
-      after = "<|im_end|>\n<|im_start|>assistant\n";
-      break;
-    case ChatFormat::kLlama3:
-      before = "<|start_header_id|>user<|end_header_id|>\n\n";
-      after = "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
-      bos = true;
-      break;
-    case ChatFormat::kInst:
-      before = "[INST] ";
-      after = " [/INST]";
-      bos = true;
-      break;
-  }
-  tokenizer::EncodeOptions markers;
-  markers.parse_special = true;
-  markers.add_bos = bos;
-  StatusOr<std::vector<int32_t>> ids = tok.Encode(before, markers);
-  if (!ids.ok()) return ids.status();
-  tokenizer::EncodeOptions user;
-  user.add_bos = false;
-  StatusOr<std::vector<int32_t>> body = tok.Encode(text, user);
-  if (!body.ok()) return body.status();
-  markers.add_bos = false;
-  StatusOr<std::vector<int32_t>> tail = tok.Encode(after, markers);
-  if (!tail.ok()) return tail.status();
-  ids->insert(ids->end(), body->begin(), body->end());
-  ids->insert(ids->end(), tail->begin(), tail->end());
-  return ids;
+  const tokenizer::ChatMessage user[] = {{"user", text}};
+  return tokenizer::EncodeChat(tok, tokenizer::DetectChatFormat(r.model->file()), user);
 }
 
 Status EvalPrompt(Context& context, const std::vector<int32_t>& tokens, std::vector<float>* logits) {

@@ -1,0 +1,114 @@
+// `logitkit serve`: the OpenAI-compatible HTTP server (apps/server).
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "flags.h"
+#include "logitkit/chat.h"
+#include "runtime.h"
+#include "server/engine.h"
+#include "server/http.h"
+#include "server/openai.h"
+
+namespace logitkit::cli {
+namespace {
+
+constexpr const char* kHelp = R"(usage: logitkit serve [options]
+
+An OpenAI-compatible HTTP server for the model:
+  POST /v1/completions        prompt -> text; logprobs N, echo, stream
+  POST /v1/chat/completions   messages (the model's chat format) -> message;
+                              logprobs + top_logprobs, stream
+  GET  /v1/models             the served model
+  GET  /health                status and counters (requests, tokens, steps)
+Parameters: model, prompt / messages, max_tokens, temperature, top_p, n, stop,
+seed, stream (+ stream_options.include_usage), logprobs, top_logprobs, echo,
+logit_bias, presence_penalty, frequency_penalty; extensions top_k, min_p,
+repetition_penalty, ignore_eos and logprobs_mode (raw_logprobs,
+processed_logprobs, raw_logits, processed_logits). docs/server.md has the
+details. Requests in flight are decoded together, one token each per step; a
+request with a seed gives the same text whatever else runs.
+
+options:
+  --host ADDR         address to listen on (default 127.0.0.1: this machine only)
+  --port N            port (default 8080; 0: any free port)
+  --model-name NAME   the model id clients send (default: the file name without .gguf)
+  --parallel N        sequences decoded together (default 16)
+  --queue N           requests that may wait beyond those (default 256; then 429)
+  --ctx N             the most tokens per sequence, prompt + output (default: the
+                      model's context)
+  --max-body BYTES    largest request body (default 1048576; larger: 413)
+  --int8              int8 activations (llama.cpp's scheme; faster, less exact)
+%s  --help              this text
+
+It prints "listening on http://HOST:PORT" on stderr when ready and stops on
+SIGINT or SIGTERM.
+)";
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "logitkit serve: %s\n", s.message().c_str());
+  return s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kOutOfRange ? 2 : 1;
+}
+
+}  // namespace
+
+int RunServe(const std::vector<std::string>& args) {
+  std::set<std::string> with_value = {"host", "port", "model-name", "parallel", "queue", "ctx", "max-body"};
+  with_value.insert(kRuntimeFlags.begin(), kRuntimeFlags.end());
+  StatusOr<Flags> flags = Flags::Parse(args, with_value, {"int8", "help"});
+  if (!flags.ok()) return Fail(flags.status());
+  if (flags->Has("help")) {
+    std::printf(kHelp, kRuntimeFlagsHelp);
+    return 0;
+  }
+  if (!flags->positional().empty()) return Fail(InvalidArgumentError("serve takes no positional arguments (see --help)"));
+  struct IntFlag { const char* name; long long def, lo, hi; long long value; };
+  IntFlag ints[] = {{"port", 8080, 0, 65535, 0},      {"parallel", 16, 1, 256, 0},
+                    {"queue", 256, 0, 1000000, 0},     {"ctx", 0, 0, 1 << 24, 0},
+                    {"max-body", 1 << 20, 1024, 1ll << 30, 0}};
+  for (IntFlag& f : ints) {
+    StatusOr<long long> v = flags->GetInt(f.name, f.def);
+    if (!v.ok()) return Fail(v.status());
+    if (*v < f.lo || *v > f.hi) {
+      return Fail(InvalidArgumentError("--" + std::string(f.name) + " = " + std::to_string(*v) + " is outside [" +
+                                       std::to_string(f.lo) + ", " + std::to_string(f.hi) + "]"));
+    }
+    f.value = *v;
+  }
+  StatusOr<Runtime> runtime = LoadRuntime(*flags);
+  if (!runtime.ok()) return Fail(runtime.status());
+  const ModelConfig& config = runtime->model->config();
+
+  server::EngineOptions engine_options;
+  engine_options.max_sequences = size_t(ints[1].value);
+  engine_options.max_queue = size_t(ints[2].value);
+  engine_options.activations = flags->Has("int8") ? Activations::kInt8 : Activations::kFloat32;
+  server::ApiContext ctx;
+  ctx.model_id = flags->Get("model-name", std::filesystem::path(runtime->path).stem().string());
+  ctx.tok = &*runtime->tokenizer;
+  ctx.chat_format = tokenizer::DetectChatFormat(runtime->model->file());
+  ctx.n_vocab = config.n_vocab;
+  ctx.context_length = ints[3].value == 0 ? config.context_length
+                                          : std::min<size_t>(config.context_length, size_t(ints[3].value));
+  ctx.max_n = int(engine_options.max_sequences);
+  server::HttpOptions http;
+  http.host = flags->Get("host", "127.0.0.1");
+  http.port = int(ints[0].value);
+  http.max_body_bytes = size_t(ints[4].value);
+
+  server::Engine engine(*runtime->model, *runtime->tokenizer, runtime->pool.get(), engine_options);
+  Status s = server::Serve(http, engine, ctx, [&](int port) {
+    std::fprintf(stderr, "logitkit serve: %s (%s chat format, context %zu, %zu threads, %zu sequences at once)\n",
+                 ctx.model_id.c_str(), tokenizer::ChatFormatName(ctx.chat_format), ctx.context_length,
+                 runtime->pool->num_threads(), engine_options.max_sequences);
+    std::fprintf(stderr, "logitkit serve: listening on http://%s:%d\n", http.host.c_str(), port);
+    std::fflush(stderr);
+  });
+  if (!s.ok()) return Fail(s);
+  std::fprintf(stderr, "logitkit serve: stopped\n");
+  return 0;
+}
+
+}  // namespace logitkit::cli

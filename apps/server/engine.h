@@ -1,0 +1,155 @@
+// The server's engine: one thread that owns the model and runs every request
+// in flight together. Each step it draws one token for every active sequence
+// with one DecodeHead::DecodeBatch call and runs them through the model with
+// one Context::EvalBatch, so the weights are read once per step for all.
+// New requests are prefilled (their prompts evaluated) between steps.
+//
+// Determinism: a sequence's logits do not depend on the others in its batch
+// (EvalBatch is bitwise batch-invariant) and its draws are keyed by (seed,
+// choice index, position), so a seeded request gives the same tokens
+// whatever else is running, and the same as `logitkit generate --seed`.
+#ifndef LOGITKIT_APPS_SERVER_ENGINE_H_
+#define LOGITKIT_APPS_SERVER_ENGINE_H_
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "logitkit/head.h"
+#include "logitkit/model.h"
+#include "logitkit/status.h"
+#include "logitkit/thread_pool.h"
+#include "logitkit/tokenizer.h"
+
+namespace logitkit::server {
+
+// What the logprobs of a request report (the extension `logprobs_mode`):
+//   raw_logprobs        log softmax of the model's logits (T = 1, nothing applied)
+//   processed_logprobs  log of the final sampling distribution (after penalties,
+//                       bias, temperature, filters; -inf outside the kept set)
+//   raw_logits          the model's logits
+//   processed_logits    the logits after penalties, bias and temperature
+//                       (-inf outside the kept set)
+// Prompt tokens (echo) always get the raw value of the mode's kind.
+enum class LogprobsMode { kRawLogprobs, kProcessedLogprobs, kRawLogits, kProcessedLogits };
+
+struct Alternative {
+  int32_t token;
+  float value;
+};
+
+// One token of a choice (or of the prompt, with echo), with the value that
+// logprobs_mode selects.
+struct TokenInfo {
+  int32_t token = -1;
+  float value = 0;                // NaN: none (the first prompt token)
+  std::vector<Alternative> top;  // top_logprobs alternatives, in rank order
+};
+
+struct GenerationSpec {
+  std::vector<int32_t> prompt;  // non-empty
+  int n = 1;                    // choices, each its own sequence
+  size_t max_tokens = 16;       // new tokens per choice; prompt + max_tokens <= context
+  SamplerParams sampler;        // the engine sets the outputs
+  uint64_t seed = 0;
+  std::vector<std::string> stop;  // stop strings (not in the text)
+  bool ignore_eos = false;        // go on past end-of-generation tokens (benchmarks)
+  int top_logprobs = -1;          // -1: no logprobs; else 0..20 alternatives
+  LogprobsMode logprobs_mode = LogprobsMode::kRawLogprobs;
+  bool prompt_logprobs = false;   // also the prompt tokens' values (echo)
+};
+
+struct Event {
+  enum class Kind { kPrompt, kToken, kFinish, kError };
+  Kind kind = Kind::kToken;
+  int choice = 0;
+  TokenInfo token;                 // kToken
+  std::string text;                // kToken, kFinish: text released to the client
+  std::vector<TokenInfo> prompt;   // kPrompt: one per prompt token
+  std::string finish_reason;       // kFinish: "stop" or "length"
+  Status error;                    // kError: the request is over
+};
+
+// A request in flight, shared by the HTTP handler (reads events) and the
+// engine (writes them).
+class Request {
+ public:
+  explicit Request(GenerationSpec spec) : spec_(std::move(spec)) {}
+  const GenerationSpec& spec() const { return spec_; }
+
+  // The next event, waiting at most `timeout`; false on timeout.
+  bool Next(Event* event, std::chrono::milliseconds timeout);
+  // The client is gone: the engine drops the request's sequences at its next step.
+  void Cancel() { cancelled_ = true; }
+  bool cancelled() const { return cancelled_; }
+
+  void Push(Event event);
+
+ private:
+  GenerationSpec spec_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Event> events_;
+  std::atomic<bool> cancelled_{false};
+};
+
+struct EngineOptions {
+  size_t max_sequences = 16;  // sequences decoded together (a request of n choices takes n)
+  size_t max_queue = 256;     // requests waiting beyond those: more are refused
+  Activations activations = Activations::kFloat32;
+};
+
+struct EngineStats {
+  size_t active_sequences = 0, queued_requests = 0;
+  uint64_t requests_done = 0, tokens_generated = 0, prompt_tokens = 0, steps = 0;
+};
+
+class Engine {
+ public:
+  // model, tokenizer and pool must outlive the engine.
+  Engine(const Model& model, const tokenizer::Tokenizer& tok, ThreadPool* pool, EngineOptions options);
+  ~Engine();  // finishes the step in progress, then ends every request with an error
+
+  // Queues a request. Errors: kResourceExhausted when max_queue requests
+  // wait already; kInvalidArgument / kOutOfRange for a spec the model cannot
+  // run (checked again here: an empty prompt, a token outside the vocabulary,
+  // prompt + max_tokens beyond the context, n beyond max_sequences).
+  StatusOr<std::shared_ptr<Request>> Submit(GenerationSpec spec);
+  EngineStats Stats();
+  size_t context_length() const;
+
+ private:
+  struct Sequence;
+  void Loop();
+  void Prefill(const std::shared_ptr<Request>& request);
+  void Step();
+  void Finish(Sequence& seq, const char* reason);
+  TokenInfo Describe(const Sequence& seq, const std::vector<float>& row, const DecodeResult& r,
+                     const RowState& state);
+
+  const Model& model_;
+  const tokenizer::Tokenizer& tok_;
+  ThreadPool* pool_;
+  EngineOptions options_;
+  DecodeHead head_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<Request>> queue_;
+  bool stopping_ = false;
+  EngineStats stats_;
+
+  std::vector<std::unique_ptr<Sequence>> active_;  // engine thread only
+  std::thread thread_;
+};
+
+}  // namespace logitkit::server
+
+#endif  // LOGITKIT_APPS_SERVER_ENGINE_H_

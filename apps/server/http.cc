@@ -1,0 +1,203 @@
+#include "server/http.h"
+
+#include <httplib.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <random>
+#include <thread>
+
+namespace logitkit::server {
+namespace {
+
+using Clock = std::chrono::system_clock;
+
+void SendError(httplib::Response& res, const ApiError& e) {
+  res.status = e.status;
+  res.set_content(e.ToJson().dump(), "application/json");
+}
+
+ApiError FromStatus(const Status& s) {
+  ApiError e;
+  e.message = s.message();
+  switch (s.code()) {
+    case StatusCode::kResourceExhausted:
+      e.status = 429;
+      e.type = "rate_limit_error";
+      break;
+    case StatusCode::kFailedPrecondition:
+      e.status = 503;
+      e.type = "server_error";
+      break;
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kOutOfRange: break;
+    default:
+      e.status = 500;
+      e.type = "server_error";
+  }
+  return e;
+}
+
+std::string NewId(const char* prefix) {
+  static std::atomic<uint64_t> counter{0};
+  static const uint64_t salt = std::random_device{}();
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%s-%016llx", prefix,
+                (unsigned long long)(salt * 0x9E3779B97F4A7C15ull + ++counter));
+  return buf;
+}
+
+// Runs one completion request: JSON, or a stream of server-sent events.
+void Complete(const httplib::Request& req, httplib::Response& res, Endpoint endpoint, Engine& engine,
+              const ApiContext& ctx) {
+  auto request = std::make_shared<ApiRequest>();
+  if (std::optional<ApiError> e = ParseRequest(req.body, endpoint, ctx, request.get())) return SendError(res, *e);
+  StatusOr<std::shared_ptr<Request>> job = engine.Submit(request->spec);
+  if (!job.ok()) return SendError(res, FromStatus(job.status()));
+  const int64_t created = std::chrono::duration_cast<std::chrono::seconds>(Clock::now().time_since_epoch()).count();
+  auto writer = std::make_shared<ResponseWriter>(*request, ctx,
+                                                 NewId(endpoint == Endpoint::kChat ? "chatcmpl" : "cmpl"), created);
+  std::shared_ptr<Request> r = *job;
+  const int n = request->spec.n;
+  if (!request->stream) {
+    int finished = 0;
+    Event e;
+    while (finished < n) {
+      if (!r->Next(&e, std::chrono::milliseconds(1000))) continue;
+      if (e.kind == Event::Kind::kError) return SendError(res, FromStatus(e.error));
+      writer->Add(e);
+      if (e.kind == Event::Kind::kFinish) ++finished;
+    }
+    res.set_content(writer->Build().dump(-1, ' ', false, Json::error_handler_t::replace), "application/json");
+    return;
+  }
+  res.set_header("Cache-Control", "no-cache");
+  auto finished = std::make_shared<int>(0);
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [r, writer, request, finished, n](size_t, httplib::DataSink& sink) {
+        auto send = [&](const std::string& data) { return sink.write(data.data(), data.size()); };
+        Event e;
+        // Wait for the next event, checking the client is still there.
+        while (!r->Next(&e, std::chrono::milliseconds(200))) {
+          if (!sink.is_writable()) {
+            r->Cancel();
+            return false;
+          }
+        }
+        bool ok = true;
+        if (e.kind == Event::Kind::kError) {
+          ok = send("data: " + FromStatus(e.error).ToJson().dump() + "\n\n") && send("data: [DONE]\n\n");
+          sink.done();
+          return ok;
+        }
+        for (const Json& chunk : writer->Chunks(e)) {
+          ok = ok && send("data: " + chunk.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n\n");
+        }
+        if (e.kind == Event::Kind::kFinish && ++*finished == n) {
+          if (request->include_usage) ok = ok && send("data: " + writer->UsageChunk().dump() + "\n\n");
+          ok = ok && send("data: [DONE]\n\n");
+          sink.done();
+        }
+        if (!ok) r->Cancel();
+        return ok;
+      },
+      [r](bool) { r->Cancel(); });  // released: done, or the client went away
+}
+
+}  // namespace
+
+Status Serve(const HttpOptions& options, Engine& engine, const ApiContext& ctx,
+             const std::function<void(int port)>& on_listening) {
+  // SIGINT / SIGTERM stop the server from a thread of their own.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  httplib::Server server;
+  const int threads = options.connection_threads;
+  server.new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
+  server.set_payload_max_length(options.max_body_bytes);
+  server.set_read_timeout(30, 0);
+  server.set_keep_alive_max_count(1000);
+  server.set_error_handler([&](const httplib::Request& req, httplib::Response& res) {
+    ApiError e;
+    e.status = res.status;
+    if (res.status == 404) {
+      e.message = "no route " + req.method + " " + req.path + " (see /v1/models, /v1/completions, /v1/chat/completions, /health)";
+      e.code = "not_found";
+    } else if (res.status == 413) {
+      e.message = "the body is larger than the limit of " + std::to_string(options.max_body_bytes) + " bytes (--max-body)";
+    } else {
+      e.message = "HTTP " + std::to_string(res.status);
+    }
+    res.set_content(e.ToJson().dump(), "application/json");
+  });
+  server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    ApiError e;
+    e.status = 500;
+    e.type = "server_error";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& ex) {
+      e.message = std::string("internal error: ") + ex.what();
+    } catch (...) {
+      e.message = "internal error";
+    }
+    res.status = 500;
+    res.set_content(e.ToJson().dump(), "application/json");
+  });
+
+  server.Post("/v1/completions", [&](const httplib::Request& req, httplib::Response& res) {
+    Complete(req, res, Endpoint::kCompletions, engine, ctx);
+  });
+  server.Post("/v1/chat/completions", [&](const httplib::Request& req, httplib::Response& res) {
+    Complete(req, res, Endpoint::kChat, engine, ctx);
+  });
+  const int64_t started = std::chrono::duration_cast<std::chrono::seconds>(Clock::now().time_since_epoch()).count();
+  server.Get("/v1/models", [&](const httplib::Request&, httplib::Response& res) {
+    Json model = {{"id", ctx.model_id}, {"object", "model"}, {"created", started}, {"owned_by", "logitkit"},
+                  {"max_model_len", ctx.context_length}};
+    res.set_content(Json{{"object", "list"}, {"data", Json::array({model})}}.dump(), "application/json");
+  });
+  server.Get("/health", [&](const httplib::Request&, httplib::Response& res) {
+    const EngineStats s = engine.Stats();
+    res.set_content(Json{{"status", "ok"},
+                         {"model", ctx.model_id},
+                         {"active_sequences", s.active_sequences},
+                         {"queued_requests", s.queued_requests},
+                         {"requests_done", s.requests_done},
+                         {"prompt_tokens", s.prompt_tokens},
+                         {"tokens_generated", s.tokens_generated},
+                         {"steps", s.steps}}
+                        .dump(),
+                    "application/json");
+  });
+
+  int port = options.port;
+  if (port == 0) {
+    port = server.bind_to_any_port(options.host);
+    if (port < 0) return InvalidArgumentError("--host " + options.host + ": cannot bind to any port");
+  } else if (!server.bind_to_port(options.host, port)) {
+    return InvalidArgumentError("--host " + options.host + " --port " + std::to_string(port) +
+                                ": cannot bind (in use, or not an address of this machine)");
+  }
+  std::atomic<bool> signalled{false};
+  std::thread stopper([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    signalled = true;
+    server.stop();
+  });
+  on_listening(port);
+  const bool ok = server.listen_after_bind();
+  if (!signalled) pthread_kill(stopper.native_handle(), SIGTERM);  // wakes sigwait: the server stopped by itself
+  stopper.join();
+  return ok ? OkStatus() : InternalError("the server stopped listening");
+}
+
+}  // namespace logitkit::server

@@ -1,0 +1,36 @@
+// The HTTP side of `logitkit serve`: OpenAI's routes over the engine.
+//   POST /v1/completions, POST /v1/chat/completions (JSON, or server-sent
+//   events with "stream": true, ending with "data: [DONE]"), GET /v1/models,
+//   GET /health (the engine's counters).
+// Each connection is served by a thread of its own pool; the handlers only
+// wait for the engine's events. A client that disconnects mid-stream cancels
+// its request at the engine's next step. Errors are OpenAI error objects:
+// 400 invalid request, 404 unknown route or model, 413 body too large, 429
+// queue full, 503 shutting down.
+#ifndef LOGITKIT_APPS_SERVER_HTTP_H_
+#define LOGITKIT_APPS_SERVER_HTTP_H_
+
+#include <cstddef>
+#include <functional>
+#include <string>
+
+#include "logitkit/status.h"
+#include "server/engine.h"
+#include "server/openai.h"
+
+namespace logitkit::server {
+
+struct HttpOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;                  // 0: any free port (printed)
+  size_t max_body_bytes = 1 << 20;  // larger bodies get 413
+  int connection_threads = 64;      // connections served at once
+};
+
+// Serves until SIGINT or SIGTERM. on_listening gets the bound port.
+Status Serve(const HttpOptions& options, Engine& engine, const ApiContext& ctx,
+             const std::function<void(int port)>& on_listening);
+
+}  // namespace logitkit::server
+
+#endif  // LOGITKIT_APPS_SERVER_HTTP_H_

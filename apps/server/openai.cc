@@ -1,0 +1,511 @@
+#include "server/openai.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <random>
+
+namespace logitkit::server {
+namespace {
+
+std::string TypeName(const Json& j) {
+  switch (j.type()) {
+    case Json::value_t::null: return "null";
+    case Json::value_t::boolean: return "a boolean";
+    case Json::value_t::string: return "a string";
+    case Json::value_t::array: return "an array";
+    case Json::value_t::object: return "an object";
+    case Json::value_t::number_integer:
+    case Json::value_t::number_unsigned: return "an integer";
+    case Json::value_t::number_float: return "a number";
+    default: return "a value";
+  }
+}
+
+ApiError Invalid(std::string param, std::string message) {
+  ApiError e;
+  e.param = std::move(param);
+  e.message = std::move(message);
+  return e;
+}
+
+std::string Show(double v) {
+  Json j = v;
+  return j.dump();
+}
+
+// Reads the request's fields with their types and ranges; the first error wins.
+class Fields {
+ public:
+  explicit Fields(const Json& body) : body_(body) {}
+  const std::optional<ApiError>& error() const { return error_; }
+  bool Has(const char* name) const { return body_.contains(name) && !body_[name].is_null(); }
+  const Json& Get(const char* name) const { return body_[name]; }
+
+  double Number(const char* name, double def, double lo, double hi, bool lo_open = false) {
+    if (error_ || !Has(name)) return def;
+    const Json& j = body_[name];
+    if (!j.is_number()) return Fail(name, std::string(name) + " must be a number, not " + TypeName(j)), def;
+    const double v = j.get<double>();
+    if (!std::isfinite(v) || v < lo || (lo_open && v == lo) || v > hi) {
+      Fail(name, std::string(name) + " = " + Show(v) + " is outside " + (lo_open ? "(" : "[") + Show(lo) + ", " +
+                     Show(hi) + "]");
+      return def;
+    }
+    return v;
+  }
+  int64_t Integer(const char* name, int64_t def, int64_t lo, int64_t hi) {
+    if (error_ || !Has(name)) return def;
+    const Json& j = body_[name];
+    if (j.is_number_float() && j.get<double>() == std::floor(j.get<double>()) && std::fabs(j.get<double>()) < 9e15) {
+      return Check(name, int64_t(j.get<double>()), lo, hi, def);
+    }
+    if (!j.is_number_integer()) return Fail(name, std::string(name) + " must be an integer, not " + TypeName(j)), def;
+    if (j.is_number_unsigned() && j.get<uint64_t>() > uint64_t(INT64_MAX)) {
+      return Fail(name, std::string(name) + " = " + j.dump() + " is too large"), def;
+    }
+    return Check(name, j.get<int64_t>(), lo, hi, def);
+  }
+  bool Bool(const char* name, bool def) {
+    if (error_ || !Has(name)) return def;
+    const Json& j = body_[name];
+    if (!j.is_boolean()) return Fail(name, std::string(name) + " must be a boolean, not " + TypeName(j)), def;
+    return j.get<bool>();
+  }
+  std::string String(const char* name, const std::string& def) {
+    if (error_ || !Has(name)) return def;
+    const Json& j = body_[name];
+    if (!j.is_string()) return Fail(name, std::string(name) + " must be a string, not " + TypeName(j)), def;
+    return j.get<std::string>();
+  }
+  void Fail(std::string param, std::string message) {
+    if (!error_) error_ = Invalid(std::move(param), std::move(message));
+  }
+  void Fail(ApiError e) {
+    if (!error_) error_ = std::move(e);
+  }
+
+ private:
+  int64_t Check(const char* name, int64_t v, int64_t lo, int64_t hi, int64_t def) {
+    if (v < lo || v > hi) {
+      Fail(name, std::string(name) + " = " + std::to_string(v) + " is outside [" + std::to_string(lo) + ", " +
+                     std::to_string(hi) + "]");
+      return def;
+    }
+    return v;
+  }
+  const Json& body_;
+  std::optional<ApiError> error_;
+};
+
+// A message's content: a string, or an array of {"type": "text", "text": ...} parts.
+std::optional<std::string> ContentText(const Json& content, size_t index, Fields& f) {
+  const std::string where = "messages[" + std::to_string(index) + "].content";
+  if (content.is_string()) return content.get<std::string>();
+  if (content.is_null()) return std::string();
+  if (!content.is_array()) return f.Fail(where, where + " must be a string or an array of text parts"), std::nullopt;
+  std::string text;
+  for (size_t k = 0; k < content.size(); ++k) {
+    const Json& part = content[k];
+    const std::string pw = where + "[" + std::to_string(k) + "]";
+    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string()) {
+      return f.Fail(pw, pw + " must be {\"type\": \"text\", \"text\": ...} (only text is supported)"), std::nullopt;
+    }
+    text += part["text"].get<std::string>();
+  }
+  return text;
+}
+
+std::optional<std::vector<int32_t>> ChatPrompt(const Json& messages, const ApiContext& ctx, Fields& f) {
+  if (!messages.is_array() || messages.empty()) {
+    return f.Fail("messages", "messages must be a non-empty array of {role, content}"), std::nullopt;
+  }
+  std::vector<tokenizer::ChatMessage> chat;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const Json& m = messages[i];
+    const std::string where = "messages[" + std::to_string(i) + "]";
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) {
+      return f.Fail(where, where + " must be an object with a string role"), std::nullopt;
+    }
+    std::string role = m["role"].get<std::string>();
+    if (role == "developer") role = "system";
+    std::optional<std::string> content = ContentText(m.value("content", Json()), i, f);
+    if (!content) return std::nullopt;
+    chat.push_back({role, *content});
+  }
+  StatusOr<std::vector<int32_t>> ids = tokenizer::EncodeChat(*ctx.tok, ctx.chat_format, chat);
+  if (!ids.ok()) return f.Fail("messages", ids.status().message()), std::nullopt;
+  return *ids;
+}
+
+std::optional<std::vector<int32_t>> CompletionPrompt(const Json& prompt, const ApiContext& ctx, Fields& f,
+                                                     std::string* text) {
+  auto encode = [&](const std::string& s) -> std::optional<std::vector<int32_t>> {
+    *text = s;
+    StatusOr<std::vector<int32_t>> ids = ctx.tok->Encode(s);
+    if (!ids.ok()) return f.Fail("prompt", "prompt: " + ids.status().message()), std::nullopt;
+    return *ids;
+  };
+  if (prompt.is_string()) return encode(prompt.get<std::string>());
+  if (prompt.is_array() && prompt.size() == 1 && prompt[0].is_string()) return encode(prompt[0].get<std::string>());
+  if (prompt.is_array() && !prompt.empty() && prompt[0].is_number_integer()) {
+    std::vector<int32_t> ids;
+    for (size_t i = 0; i < prompt.size(); ++i) {
+      const Json& t = prompt[i];
+      if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= int64_t(ctx.n_vocab)) {
+        return f.Fail("prompt", "prompt[" + std::to_string(i) + "] = " + t.dump() + " is not a token id in [0, " +
+                                    std::to_string(ctx.n_vocab) + ")"),
+               std::nullopt;
+      }
+      ids.push_back(int32_t(t.get<int64_t>()));
+    }
+    StatusOr<std::string> decoded = ctx.tok->Decode(ids);
+    *text = tokenizer::SanitizeUtf8(decoded.ok() ? *decoded : "");
+    return ids;
+  }
+  if (prompt.is_array() && prompt.size() > 1) {
+    return f.Fail("prompt", "prompt: one prompt per request (send " + std::to_string(prompt.size()) +
+                                " requests; they are batched together)"),
+           std::nullopt;
+  }
+  return f.Fail("prompt", "prompt must be a string or an array of token ids, not " + TypeName(prompt)), std::nullopt;
+}
+
+void ReadStops(Fields& f, std::vector<std::string>* stops) {
+  if (f.error() || !f.Has("stop")) return;
+  const Json& j = f.Get("stop");
+  std::vector<Json> items;
+  if (j.is_string()) items.push_back(j);
+  else if (j.is_array()) items.assign(j.begin(), j.end());
+  else return f.Fail("stop", "stop must be a string or an array of strings, not " + TypeName(j));
+  if (items.size() > size_t(kMaxStops)) {
+    return f.Fail("stop", "stop has " + std::to_string(items.size()) + " strings; at most " +
+                              std::to_string(kMaxStops));
+  }
+  for (const Json& s : items) {
+    if (!s.is_string() || s.get<std::string>().empty()) return f.Fail("stop", "stop strings must be non-empty strings");
+    stops->push_back(s.get<std::string>());
+  }
+}
+
+void ReadLogitBias(Fields& f, const ApiContext& ctx, std::vector<TokenBias>* out) {
+  if (f.error() || !f.Has("logit_bias")) return;
+  const Json& j = f.Get("logit_bias");
+  if (!j.is_object()) return f.Fail("logit_bias", "logit_bias must be an object {token id: bias}");
+  if (j.size() > 1024) return f.Fail("logit_bias", "logit_bias has " + std::to_string(j.size()) + " entries; at most 1024");
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& key = it.key();
+    char* end = nullptr;
+    errno = 0;
+    const long long id = std::strtoll(key.c_str(), &end, 10);
+    if (key.empty() || *end != '\0' || errno != 0 || id < 0 || id >= (long long)ctx.n_vocab) {
+      return f.Fail("logit_bias", "logit_bias key '" + key + "' is not a token id in [0, " +
+                                      std::to_string(ctx.n_vocab) + ")");
+    }
+    if (!it.value().is_number() || !std::isfinite(it.value().get<double>()) || std::fabs(it.value().get<double>()) > 100) {
+      return f.Fail("logit_bias", "logit_bias['" + key + "'] = " + it.value().dump() + " is not a number in [-100, 100]");
+    }
+    out->push_back({int32_t(id), float(it.value().get<double>())});
+  }
+}
+
+LogprobsMode ReadMode(Fields& f) {
+  const std::string mode = f.String("logprobs_mode", "raw_logprobs");
+  if (mode == "raw_logprobs") return LogprobsMode::kRawLogprobs;
+  if (mode == "processed_logprobs") return LogprobsMode::kProcessedLogprobs;
+  if (mode == "raw_logits") return LogprobsMode::kRawLogits;
+  if (mode == "processed_logits") return LogprobsMode::kProcessedLogits;
+  f.Fail("logprobs_mode", "logprobs_mode = '" + mode +
+                              "' is not raw_logprobs, processed_logprobs, raw_logits or processed_logits");
+  return LogprobsMode::kRawLogprobs;
+}
+
+}  // namespace
+
+Json ApiError::ToJson() const {
+  return {{"error",
+           {{"message", message},
+            {"type", type},
+            {"param", param.empty() ? Json() : Json(param)},
+            {"code", code.empty() ? Json() : Json(code)}}}};
+}
+
+std::optional<ApiError> ParseRequest(const std::string& body, Endpoint endpoint, const ApiContext& ctx,
+                                     ApiRequest* out) {
+  Json j;
+  try {
+    j = Json::parse(body);
+  } catch (const Json::parse_error& e) {
+    return Invalid("", "the body is not valid JSON (byte " + std::to_string(e.byte) + "): " + e.what());
+  }
+  if (!j.is_object()) return Invalid("", "the body must be a JSON object, not " + TypeName(j));
+  Fields f(j);
+  const bool chat = endpoint == Endpoint::kChat;
+  out->endpoint = endpoint;
+  GenerationSpec& spec = out->spec;
+
+  if (!f.Has("model")) return Invalid("model", "model is required (GET /v1/models lists it)");
+  const std::string model = f.String("model", "");
+  if (f.error()) return f.error();
+  if (model != ctx.model_id) {
+    ApiError e = Invalid("model", "the model '" + model + "' does not exist; this server serves '" + ctx.model_id + "'");
+    e.status = 404;
+    e.code = "model_not_found";
+    return e;
+  }
+  for (const char* unsupported : {"suffix", "tools", "functions", "tool_choice", "audio", "prediction"}) {
+    if (f.Has(unsupported)) return Invalid(unsupported, std::string(unsupported) + " is not supported by logitkit");
+  }
+  if (f.Integer("best_of", 1, 1, 1) != 1 || f.error()) return f.error();
+
+  std::optional<std::vector<int32_t>> prompt;
+  if (chat) {
+    if (!f.Has("messages")) return Invalid("messages", "messages is required");
+    prompt = ChatPrompt(f.Get("messages"), ctx, f);
+  } else {
+    if (!f.Has("prompt")) return Invalid("prompt", "prompt is required");
+    prompt = CompletionPrompt(f.Get("prompt"), ctx, f, &out->prompt_text);
+  }
+  if (!prompt) return f.error();
+  if (prompt->empty()) return Invalid(chat ? "messages" : "prompt", "the prompt is empty (no tokens)");
+  spec.prompt = std::move(*prompt);
+  if (spec.prompt.size() >= ctx.context_length) {
+    return Invalid(chat ? "messages" : "prompt", "the prompt has " + std::to_string(spec.prompt.size()) +
+                                                     " tokens; the context holds " +
+                                                     std::to_string(ctx.context_length));
+  }
+  const size_t room = ctx.context_length - spec.prompt.size();
+
+  SamplerParams& p = spec.sampler;
+  p.temperature = float(f.Number("temperature", 1.0, 0.0, 2.0));
+  p.top_p = float(f.Number("top_p", 1.0, 0.0, 1.0, /*lo_open=*/true));
+  p.presence_penalty = float(f.Number("presence_penalty", 0.0, -2.0, 2.0));
+  p.frequency_penalty = float(f.Number("frequency_penalty", 0.0, -2.0, 2.0));
+  // Extensions (vLLM's names): top_k (-1 or 0: off), min_p, repetition_penalty.
+  const int64_t top_k = f.Integer("top_k", 0, -1, int64_t(ctx.n_vocab));
+  p.top_k = top_k < 0 ? 0 : int32_t(top_k);
+  p.min_p = float(f.Number("min_p", 0.0, 0.0, 1.0));
+  p.repetition_penalty = float(f.Number("repetition_penalty", 1.0, 0.0, 10.0, /*lo_open=*/true));
+  spec.ignore_eos = f.Bool("ignore_eos", false);
+  spec.n = int(f.Integer("n", 1, 1, ctx.max_n));
+  const char* max_name = chat && f.Has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+  const int64_t max_tokens = f.Integer(max_name, chat ? int64_t(room) : 16, 1, INT32_MAX);
+  if (f.error()) return f.error();
+  if (size_t(max_tokens) > room) {
+    return Invalid(max_name, std::string(max_name) + " = " + std::to_string(max_tokens) + ": the prompt's " +
+                                 std::to_string(spec.prompt.size()) + " tokens + " + std::to_string(max_tokens) +
+                                 " exceed the context of " + std::to_string(ctx.context_length) + " tokens");
+  }
+  spec.max_tokens = size_t(max_tokens);
+  if (f.Has("seed")) {
+    spec.seed = uint64_t(f.Integer("seed", 0, INT64_MIN, INT64_MAX));
+  } else {
+    std::random_device entropy;
+    spec.seed = (uint64_t(entropy()) << 32) ^ entropy();
+  }
+  ReadStops(f, &spec.stop);
+  ReadLogitBias(f, ctx, &p.logit_bias);
+  out->stream = f.Bool("stream", false);
+  if (f.Has("stream_options")) {
+    const Json& so = f.Get("stream_options");
+    if (!so.is_object()) return Invalid("stream_options", "stream_options must be an object");
+    if (so.contains("include_usage") && !so["include_usage"].is_boolean() && !so["include_usage"].is_null()) {
+      return Invalid("stream_options", "stream_options.include_usage must be a boolean");
+    }
+    out->include_usage = so.value("include_usage", false) == true;
+  }
+  if (chat) {
+    out->logprobs = f.Bool("logprobs", false);
+    const int64_t top = f.Integer("top_logprobs", 0, 0, kMaxTopLogprobs);
+    if (f.Has("top_logprobs") && !out->logprobs && !f.error()) {
+      return Invalid("top_logprobs", "top_logprobs needs logprobs: true");
+    }
+    spec.top_logprobs = out->logprobs ? int(top) : -1;
+  } else {
+    out->echo = f.Bool("echo", false);
+    if (f.Has("logprobs")) {
+      out->logprobs = true;
+      spec.top_logprobs = int(f.Integer("logprobs", 0, 0, kMaxTopLogprobs));
+    }
+    spec.prompt_logprobs = out->echo && out->logprobs;
+  }
+  spec.logprobs_mode = ReadMode(f);
+  if (f.error()) return f.error();
+  return std::nullopt;
+}
+
+TokenText TextOf(const tokenizer::Tokenizer& tok, int32_t token) {
+  StatusOr<std::string> piece = tok.TokenToPiece(token, /*render_special=*/true);
+  TokenText t;
+  const std::string raw = piece.ok() ? *piece : std::string();
+  t.bytes.assign(raw.begin(), raw.end());
+  t.text = tokenizer::SanitizeUtf8(raw);
+  return t;
+}
+
+ResponseWriter::ResponseWriter(const ApiRequest& request, const ApiContext& ctx, std::string id, int64_t created)
+    : request_(request), ctx_(ctx), id_(std::move(id)), created_(created),
+      prompt_text_(request.echo ? request.prompt_text : std::string()),
+      choices_(size_t(request.spec.n)), started_(size_t(request.spec.n), false) {}
+
+Json ResponseWriter::Value(float v) {
+  if (std::isnan(v)) return Json();
+  if (std::isinf(v)) return v < 0 ? kNegInfLogprob : -kNegInfLogprob;
+  return v;
+}
+
+void ResponseWriter::Add(const Event& e) {
+  switch (e.kind) {
+    case Event::Kind::kPrompt: prompt_ = e.prompt; break;
+    case Event::Kind::kToken: {
+      Choice& c = choices_[size_t(e.choice)];
+      c.tokens.push_back(e.token);
+      c.text += e.text;
+      ++completion_tokens_;
+      break;
+    }
+    case Event::Kind::kFinish: {
+      Choice& c = choices_[size_t(e.choice)];
+      c.text += e.text;
+      c.finish_reason = e.finish_reason;
+      break;
+    }
+    case Event::Kind::kError: break;
+  }
+}
+
+Json ResponseWriter::Head(const char* object) const {
+  return {{"id", id_}, {"object", object}, {"created", created_}, {"model", ctx_.model_id},
+          {"system_fingerprint", "logitkit"}};
+}
+
+Json ResponseWriter::Usage() const {
+  const size_t prompt = request_.spec.prompt.size();
+  return {{"prompt_tokens", prompt}, {"completion_tokens", completion_tokens_},
+          {"total_tokens", prompt + completion_tokens_}};
+}
+
+Json ResponseWriter::CompletionLogprobs(const std::vector<TokenInfo>& tokens, size_t text_start) const {
+  Json texts = Json::array(), values = Json::array(), tops = Json::array(), offsets = Json::array();
+  size_t offset = text_start;
+  for (const TokenInfo& t : tokens) {
+    const TokenText tt = TextOf(*ctx_.tok, t.token);
+    texts.push_back(tt.text);
+    values.push_back(Value(t.value));
+    offsets.push_back(offset);
+    offset += tt.bytes.size();
+    if (std::isnan(t.value)) {
+      tops.push_back(Json());
+      continue;
+    }
+    Json top = Json::object();
+    for (const Alternative& a : t.top) {
+      const std::string text = TextOf(*ctx_.tok, a.token).text;
+      if (!top.contains(text)) top[text] = Value(a.value);
+    }
+    tops.push_back(top);
+  }
+  return {{"tokens", texts}, {"token_logprobs", values}, {"top_logprobs", tops}, {"text_offset", offsets}};
+}
+
+Json ResponseWriter::ChatLogprobs(const std::vector<TokenInfo>& tokens) const {
+  Json content = Json::array();
+  for (const TokenInfo& t : tokens) {
+    const TokenText tt = TextOf(*ctx_.tok, t.token);
+    Json top = Json::array();
+    for (const Alternative& a : t.top) {
+      const TokenText at = TextOf(*ctx_.tok, a.token);
+      top.push_back({{"token", at.text}, {"logprob", Value(a.value)}, {"bytes", at.bytes}});
+    }
+    content.push_back({{"token", tt.text}, {"logprob", Value(t.value)}, {"bytes", tt.bytes}, {"top_logprobs", top}});
+  }
+  return {{"content", content}, {"refusal", Json()}};
+}
+
+Json ResponseWriter::Build() const {
+  const bool chat = request_.endpoint == Endpoint::kChat;
+  Json out = Head(chat ? "chat.completion" : "text_completion");
+  Json choices = Json::array();
+  for (size_t i = 0; i < choices_.size(); ++i) {
+    const Choice& c = choices_[i];
+    Json choice = {{"index", i}, {"finish_reason", c.finish_reason}};
+    if (chat) {
+      choice["message"] = {{"role", "assistant"}, {"content", c.text}, {"refusal", Json()}};
+      choice["logprobs"] = request_.logprobs ? ChatLogprobs(c.tokens) : Json();
+    } else {
+      choice["text"] = prompt_text_ + c.text;
+      if (request_.logprobs) {
+        std::vector<TokenInfo> all = prompt_;
+        all.insert(all.end(), c.tokens.begin(), c.tokens.end());
+        choice["logprobs"] = CompletionLogprobs(all, 0);
+      } else {
+        choice["logprobs"] = Json();
+      }
+    }
+    choices.push_back(choice);
+  }
+  out["choices"] = choices;
+  out["usage"] = Usage();
+  return out;
+}
+
+std::vector<Json> ResponseWriter::Chunks(const Event& e) {
+  Add(e);
+  const bool chat = request_.endpoint == Endpoint::kChat;
+  std::vector<Json> chunks;
+  auto chunk = [&](int index, Json choice) {
+    Json c = Head(chat ? "chat.completion.chunk" : "text_completion");
+    choice["index"] = index;
+    c["choices"] = Json::array({choice});
+    chunks.push_back(c);
+  };
+  if (e.kind == Event::Kind::kPrompt) {
+    if (chat) return chunks;
+    // Completions with echo: the prompt, with its logprobs, as each choice's first chunk.
+    for (int i = 0; i < request_.spec.n; ++i) {
+      chunk(i, {{"text", prompt_text_}, {"logprobs", request_.logprobs ? CompletionLogprobs(prompt_, 0) : Json()},
+                {"finish_reason", Json()}});
+      started_[size_t(i)] = true;
+    }
+    return chunks;
+  }
+  if (e.kind == Event::Kind::kError) return chunks;
+  if (chat && !started_[size_t(e.choice)]) {
+    chunk(e.choice, {{"delta", {{"role", "assistant"}, {"content", ""}}}, {"logprobs", Json()},
+                     {"finish_reason", Json()}});
+    started_[size_t(e.choice)] = true;
+  }
+  if (!chat && request_.echo && !started_[size_t(e.choice)] && !request_.logprobs) {
+    chunk(e.choice, {{"text", prompt_text_}, {"logprobs", Json()}, {"finish_reason", Json()}});
+    started_[size_t(e.choice)] = true;
+  }
+  const std::vector<TokenInfo> one = e.kind == Event::Kind::kToken ? std::vector<TokenInfo>{e.token}
+                                                                     : std::vector<TokenInfo>{};
+  Json logprobs;
+  if (request_.logprobs && !one.empty()) logprobs = chat ? ChatLogprobs(one) : CompletionLogprobs(one, 0);
+  const Json finish = e.kind == Event::Kind::kFinish ? Json(e.finish_reason) : Json();
+  if (e.kind == Event::Kind::kToken || !e.text.empty()) {
+    if (chat) {
+      chunk(e.choice, {{"delta", {{"content", e.text}}}, {"logprobs", logprobs}, {"finish_reason", Json()}});
+    } else {
+      chunk(e.choice, {{"text", e.text}, {"logprobs", logprobs}, {"finish_reason", Json()}});
+    }
+  }
+  if (e.kind == Event::Kind::kFinish) {
+    if (chat) {
+      chunk(e.choice, {{"delta", Json::object()}, {"logprobs", Json()}, {"finish_reason", finish}});
+    } else {
+      chunk(e.choice, {{"text", ""}, {"logprobs", Json()}, {"finish_reason", finish}});
+    }
+  }
+  return chunks;
+}
+
+Json ResponseWriter::UsageChunk() const {
+  Json c = Head(request_.endpoint == Endpoint::kChat ? "chat.completion.chunk" : "text_completion");
+  c["choices"] = Json::array();
+  c["usage"] = Usage();
+  return c;
+}
+
+}  // namespace logitkit::server

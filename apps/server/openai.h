@@ -1,0 +1,117 @@
+// The OpenAI HTTP API over the engine: requests parsed and checked into a
+// GenerationSpec (every error an OpenAI-style error object naming the field
+// and value), and responses and stream chunks in OpenAI's formats.
+//
+// Numbers JSON cannot hold: a logprob or logit of -inf (a token outside the
+// kept set, in the processed modes) is written as -9999.0, as other
+// OpenAI-compatible servers do; a value that does not exist (the first
+// prompt token's, with echo) is null.
+#ifndef LOGITKIT_APPS_SERVER_OPENAI_H_
+#define LOGITKIT_APPS_SERVER_OPENAI_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "logitkit/chat.h"
+#include "logitkit/tokenizer.h"
+#include "server/engine.h"
+
+namespace logitkit::server {
+
+using Json = nlohmann::json;
+
+inline constexpr float kNegInfLogprob = -9999.0f;  // how -inf is written
+inline constexpr int kMaxTopLogprobs = 20;
+inline constexpr int kMaxStops = 4;
+
+// An error for the client: HTTP status and OpenAI's error object
+// {"error": {"message", "type", "param", "code"}}.
+struct ApiError {
+  int status = 400;
+  std::string message;
+  std::string type = "invalid_request_error";
+  std::string param;  // the field, "" if none
+  std::string code;   // e.g. "model_not_found", "" if none
+  Json ToJson() const;
+};
+
+// What the server knows when it parses a request.
+struct ApiContext {
+  std::string model_id;
+  const tokenizer::Tokenizer* tok = nullptr;
+  tokenizer::ChatFormat chat_format = tokenizer::ChatFormat::kChatMl;
+  size_t n_vocab = 0;
+  size_t context_length = 0;  // prompt + max_tokens limit
+  int max_n = 16;
+};
+
+enum class Endpoint { kCompletions, kChat };
+
+struct ApiRequest {
+  Endpoint endpoint = Endpoint::kCompletions;
+  GenerationSpec spec;
+  bool stream = false;
+  bool include_usage = false;  // stream_options.include_usage
+  bool echo = false;           // completions: the prompt's text before the completion
+  bool logprobs = false;       // return logprobs at all
+  std::string prompt_text;     // completions: the prompt as text (for echo)
+};
+
+// Parses and checks a request body. Fields OpenAI defines but logitkit does
+// not implement (suffix, tools, best_of > 1, several prompts) are errors;
+// unknown fields are ignored.
+std::optional<ApiError> ParseRequest(const std::string& body, Endpoint endpoint, const ApiContext& ctx,
+                                     ApiRequest* out);
+
+// The text and bytes of a token as the logprobs objects show it.
+struct TokenText {
+  std::string text;  // valid UTF-8 (an incomplete character becomes U+FFFD)
+  std::vector<uint8_t> bytes;
+};
+TokenText TextOf(const tokenizer::Tokenizer& tok, int32_t token);
+
+// Accumulates one choice's tokens and text for a full response, or turns
+// single events into stream chunks.
+class ResponseWriter {
+ public:
+  ResponseWriter(const ApiRequest& request, const ApiContext& ctx, std::string id, int64_t created);
+
+  // Full response: feed every event, then Build().
+  void Add(const Event& event);
+  Json Build() const;
+
+  // Stream: the chunks (JSON objects) an event produces, in order.
+  std::vector<Json> Chunks(const Event& event);
+  // The closing chunk with usage (stream_options.include_usage).
+  Json UsageChunk() const;
+
+ private:
+  struct Choice {
+    std::string text;
+    std::vector<TokenInfo> tokens;
+    std::string finish_reason;
+  };
+  Json Head(const char* object) const;
+  Json Usage() const;
+  Json CompletionLogprobs(const std::vector<TokenInfo>& tokens, size_t text_start) const;
+  Json ChatLogprobs(const std::vector<TokenInfo>& tokens) const;
+  static Json Value(float v);
+
+  const ApiRequest& request_;
+  const ApiContext& ctx_;
+  std::string id_;
+  int64_t created_;
+  std::vector<TokenInfo> prompt_;   // echo with logprobs
+  std::string prompt_text_;         // echo
+  std::vector<Choice> choices_;
+  std::vector<bool> started_;       // chat stream: role chunk sent
+  size_t completion_tokens_ = 0;
+};
+
+}  // namespace logitkit::server
+
+#endif  // LOGITKIT_APPS_SERVER_OPENAI_H_
