@@ -1,4 +1,7 @@
 // `logitkit serve`: the OpenAI-compatible HTTP server (apps/server).
+#include <pthread.h>
+#include <signal.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -77,6 +80,13 @@ int RunServe(const std::vector<std::string>& args) {
     }
     f.value = *v;
   }
+  // SIGINT and SIGTERM are taken by server::Serve's sigwait: block them
+  // before any thread starts, so that every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   StatusOr<Runtime> runtime = LoadRuntime(*flags);
   if (!runtime.ok()) return Fail(runtime.status());
   const ModelConfig& config = runtime->model->config();

@@ -125,6 +125,7 @@ Status Serve(const HttpOptions& options, Engine& engine, const ApiContext& ctx,
   server.set_read_timeout(30, 0);
   server.set_keep_alive_max_count(1000);
   server.set_error_handler([&](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;  // a handler's own error object
     ApiError e;
     e.status = res.status;
     if (res.status == 404) {

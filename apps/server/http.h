@@ -28,6 +28,8 @@ struct HttpOptions {
 };
 
 // Serves until SIGINT or SIGTERM. on_listening gets the bound port.
+// REQUIRES: SIGINT and SIGTERM blocked in every thread of the process
+// (block them before starting any thread), so that Serve's sigwait gets them.
 Status Serve(const HttpOptions& options, Engine& engine, const ApiContext& ctx,
              const std::function<void(int port)>& on_listening);
 

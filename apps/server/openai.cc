@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <random>
 
@@ -30,8 +31,9 @@ ApiError Invalid(std::string param, std::string message) {
 }
 
 std::string Show(double v) {
-  Json j = v;
-  return j.dump();
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.9g", v);
+  return buf;
 }
 
 // Reads the request's fields with their types and ranges; the first error wins.

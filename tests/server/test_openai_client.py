@@ -1,0 +1,223 @@
+"""`logitkit serve` driven by the official `openai` client: completions,
+chat, streaming, logprobs (against the numpy reference forward pass),
+logprobs_mode, seeds, n, stop, logit_bias, and the CLI's `generate` as a
+second reference for seeded sampling."""
+import json
+import math
+import subprocess
+
+import numpy as np
+import pytest
+
+PROMPT = "The capital of France is"
+
+
+def generate_cli(server, *args):
+    out = subprocess.run([server.binary, "generate", "--model", server.model, "--json", *args],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def token_ids(server, text):
+    out = subprocess.run([server.binary, "tokenize", "--vocab", server.model, "--json", text],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["ids"]
+
+
+def log_softmax(z):
+    z = np.asarray(z, dtype=np.float64)
+    m = z.max(axis=-1, keepdims=True)
+    return z - m - np.log(np.exp(z - m).sum(axis=-1, keepdims=True))
+
+
+@pytest.fixture(scope="module")
+def reference_model(model_path):
+    import reference
+    return reference.load(model_path)
+
+
+def test_models_lists_the_served_model(server, client):
+    ids = [m.id for m in client.models.list().data]
+    assert ids == [server.model_id]
+
+
+def test_greedy_completion_is_paris_and_equals_the_cli(server, client):
+    r = client.completions.create(model=server.model_id, prompt=PROMPT, max_tokens=12, temperature=0)
+    cli = generate_cli(server, PROMPT, "--greedy", "--max-tokens", "12")
+    assert r.choices[0].text.startswith(" Paris")
+    assert r.choices[0].text == cli["text"]
+    assert r.choices[0].finish_reason == "length"
+    assert r.usage.prompt_tokens == 5 and r.usage.completion_tokens == 12 and r.usage.total_tokens == 17
+
+
+def test_seeded_sampling_equals_the_cli(server, client):
+    # Same seed, same chain: the server's draws are keyed like `generate`'s.
+    r = client.completions.create(model=server.model_id, prompt=PROMPT, max_tokens=24, temperature=0.9,
+                                  top_p=0.95, seed=1234, extra_body={"top_k": 40}, logprobs=3)
+    cli = generate_cli(server, PROMPT, "--temperature", "0.9", "--top-p", "0.95", "--top-k", "40",
+                       "--seed", "1234", "--max-tokens", "24", "--logprobs", "3")
+    assert r.choices[0].text == cli["text"]
+    lp = r.choices[0].logprobs
+    assert len(lp.token_logprobs) == len(cli["tokens"])
+    for got, want in zip(lp.token_logprobs, cli["tokens"]):
+        assert got == pytest.approx(want["logprob"], abs=1e-6)
+
+
+def test_logprobs_match_the_numpy_reference(server, client, reference_model):
+    import reference
+    ids = token_ids(server, PROMPT)
+    r = client.completions.create(model=server.model_id, prompt=ids, max_tokens=1, temperature=0,
+                                  logprobs=5, echo=True)
+    lp = r.choices[0].logprobs
+    want = log_softmax(reference.logits(reference_model, ids))  # row t predicts ids[t + 1]
+    assert lp.token_logprobs[0] is None and lp.top_logprobs[0] is None
+    assert len(lp.token_logprobs) == len(ids) + 1
+    for t in range(1, len(ids)):
+        assert abs(lp.token_logprobs[t] - want[t - 1, ids[t]]) <= 2e-3, t
+    # The generated token: the reference's argmax, with its logprob and top 5.
+    last = want[-1]
+    assert lp.tokens[-1] == " Paris"
+    assert abs(lp.token_logprobs[-1] - last.max()) <= 2e-3
+    top = sorted(lp.top_logprobs[-1].values(), reverse=True)
+    assert np.allclose(top, np.sort(last)[::-1][:5], atol=2e-3)
+    assert r.choices[0].text.startswith(PROMPT) and r.choices[0].text.endswith(" Paris")
+
+
+def test_logprobs_modes(server, client, reference_model):
+    import reference
+    ids = token_ids(server, PROMPT)
+    raw = log_softmax(reference.logits(reference_model, ids))[-1]
+    logits = reference.logits(reference_model, ids)[-1]
+    common = dict(model=server.model_id, prompt=PROMPT, max_tokens=1, temperature=0.5, seed=3, logprobs=5,
+                  top_p=1.0)
+    r = {mode: client.completions.create(**common, extra_body={"top_k": 3, "logprobs_mode": mode}).choices[0]
+         for mode in ("raw_logprobs", "processed_logprobs", "raw_logits", "processed_logits")}
+    tokens = {m: c.logprobs.tokens[0] for m, c in r.items()}
+    assert len(set(tokens.values())) == 1  # the same seeded draw in every mode
+    raw_top = r["raw_logprobs"].logprobs.top_logprobs[0]
+    assert np.allclose(sorted(raw_top.values(), reverse=True), np.sort(raw)[::-1][:5], atol=2e-3)
+    # Raw logits: the reference's logits.
+    raw_logits_top = sorted(r["raw_logits"].logprobs.top_logprobs[0].values(), reverse=True)
+    assert np.allclose(raw_logits_top, np.sort(logits)[::-1][:5], atol=2e-2)
+    # Processed: top-3 at T = 0.5, renormalised; the alternatives come from
+    # that final distribution, so only its 3 tokens are listed.
+    proc = sorted(r["processed_logprobs"].logprobs.top_logprobs[0].values(), reverse=True)
+    assert len(proc) == 3
+    kept = np.sort(logits)[::-1][:3] / 0.5
+    assert np.allclose(proc[:3], kept - np.log(np.exp(kept - kept.max()).sum()) - kept.max(), atol=2e-3)
+    proc_logits = sorted(r["processed_logits"].logprobs.top_logprobs[0].values(), reverse=True)
+    assert len(proc_logits) == 3 and np.allclose(proc_logits, kept, atol=4e-2)
+
+
+def test_chat_with_logprobs(server, client):
+    r = client.chat.completions.create(model=server.model_id, max_tokens=24, temperature=0, logprobs=True,
+                                       top_logprobs=3,
+                                       messages=[{"role": "system", "content": "You answer in one word."},
+                                                 {"role": "user", "content": "What is the capital of France?"}])
+    c = r.choices[0]
+    assert c.message.role == "assistant" and "Paris" in c.message.content
+    assert c.finish_reason in ("stop", "length")
+    content = c.logprobs.content
+    assert "".join(t.token for t in content).startswith(c.message.content)
+    for t in content:
+        assert bytes(t.bytes).decode("utf-8", "replace") == t.token
+        assert len(t.top_logprobs) == 3
+        values = [a.logprob for a in t.top_logprobs]
+        assert values == sorted(values, reverse=True) and t.logprob == values[0]  # greedy: the top token
+        assert sum(math.exp(v) for v in values) <= 1 + 1e-5
+
+
+def test_chat_equals_the_cli_chat_format(server, client):
+    q = "Name a color."
+    r = client.chat.completions.create(model=server.model_id, max_tokens=16, temperature=0,
+                                       messages=[{"role": "user", "content": q}])
+    cli = generate_cli(server, q, "--chat", "--greedy", "--max-tokens", "16")
+    assert r.choices[0].message.content == cli["text"]
+
+
+@pytest.mark.parametrize("endpoint", ["completions", "chat"])
+def test_streaming_equals_the_full_response(server, client, endpoint):
+    args = dict(model=server.model_id, max_tokens=20, temperature=0.8, seed=99)
+    if endpoint == "completions":
+        full = client.completions.create(prompt=PROMPT, logprobs=2, **args)
+        chunks = list(client.completions.create(prompt=PROMPT, logprobs=2, stream=True,
+                                                stream_options={"include_usage": True}, **args))
+        text = "".join(c.choices[0].text for c in chunks if c.choices)
+        assert text == full.choices[0].text
+        streamed = [v for c in chunks if c.choices and c.choices[0].logprobs for v in c.choices[0].logprobs.token_logprobs]
+        assert streamed == full.choices[0].logprobs.token_logprobs
+    else:
+        msgs = [{"role": "user", "content": "Tell me about Paris."}]
+        full = client.chat.completions.create(messages=msgs, **args)
+        chunks = list(client.chat.completions.create(messages=msgs, stream=True,
+                                                     stream_options={"include_usage": True}, **args))
+        assert chunks[0].choices[0].delta.role == "assistant"
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert text == full.choices[0].message.content
+    finals = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finals == [full.choices[0].finish_reason]
+    assert chunks[-1].usage.completion_tokens == full.usage.completion_tokens
+    assert all(c.id == chunks[0].id for c in chunks)
+
+
+def test_seeds_repeat_and_differ(server, client):
+    args = dict(model=server.model_id, prompt="Once upon a time", max_tokens=24, temperature=1.0)
+    a = client.completions.create(seed=7, **args).choices[0].text
+    b = client.completions.create(seed=7, **args).choices[0].text
+    others = {client.completions.create(seed=s, **args).choices[0].text for s in (8, 9, 10)}
+    assert a == b
+    assert len(others | {a}) >= 3  # 24 tokens at T = 1: distinct seeds give distinct texts
+
+
+def test_n_choices_are_seeded_streams(server, client):
+    args = dict(model=server.model_id, prompt="Once upon a time", max_tokens=16, temperature=1.0, seed=5)
+    r = client.completions.create(n=3, **args)
+    assert [c.index for c in r.choices] == [0, 1, 2]
+    again = client.completions.create(n=3, **args)
+    assert [c.text for c in r.choices] == [c.text for c in again.choices]
+    assert len({c.text for c in r.choices}) == 3
+    # Choice 0 is the request with n = 1.
+    assert r.choices[0].text == client.completions.create(n=1, **args).choices[0].text
+    assert r.usage.completion_tokens == 48
+
+
+def test_stop_strings(server, client):
+    full = client.completions.create(model=server.model_id, prompt=PROMPT, max_tokens=16, temperature=0).choices[0]
+    assert "." in full.text
+    r = client.completions.create(model=server.model_id, prompt=PROMPT, max_tokens=16, temperature=0,
+                                  stop=["."]).choices[0]
+    assert r.text == full.text[:full.text.index(".")]
+    assert r.finish_reason == "stop"
+
+
+def test_logit_bias_bans_and_forces(server, client):
+    paris = token_ids(server, " Paris")
+    assert len(paris) == 1
+    banned = client.completions.create(model=server.model_id, prompt=PROMPT, max_tokens=1, temperature=0,
+                                       logit_bias={str(paris[0]): -100}).choices[0].text
+    assert banned != " Paris"
+    london = token_ids(server, " London")
+    forced = client.completions.create(model=server.model_id, prompt=PROMPT, max_tokens=3, temperature=0,
+                                       logit_bias={str(london[0]): 100}).choices[0].text
+    assert forced == " London London London"
+
+
+def test_bias_and_penalties_in_processed_logits(server, client):
+    # Greedy with " one" forced by a bias of +100: the processed logit of the
+    # token is its raw logit + 100 - presence - frequency x (times in the text).
+    prompt = "one one one one one one"
+    one = token_ids(server, " one")[0]
+    count = token_ids(server, prompt).count(one)
+    assert count == 5
+
+    def value(mode, **kw):
+        r = client.completions.create(model=server.model_id, prompt=prompt, max_tokens=1, temperature=0,
+                                      logprobs=0, logit_bias={str(one): 100},
+                                      extra_body={"logprobs_mode": mode}, **kw).choices[0].logprobs
+        assert r.tokens == [" one"]
+        return r.token_logprobs[0]
+
+    raw = value("raw_logits")
+    assert value("processed_logits") - raw == pytest.approx(100, abs=1e-4)
+    got = value("processed_logits", presence_penalty=2.0, frequency_penalty=1.0) - raw
+    assert got == pytest.approx(100 - 2.0 - 1.0 * count, abs=1e-4)
