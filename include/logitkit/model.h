@@ -24,7 +24,6 @@
 namespace logitkit {
 
 struct ModelWeights;  // model/weights.h
-enum class MatMulRows : uint8_t;  // model/matmul.h
 
 class Model {
  public:
@@ -71,7 +70,8 @@ class Context {
   ~Context();
 
   // Appends tokens at positions [n_past(), n_past() + tokens.size()) and runs
-  // the forward pass over them as one batch. logits gets n_vocab floats per
+  // the forward pass over them as one batch. Every position's logits are
+  // bitwise what evaluating the tokens one at a time would give. logits gets n_vocab floats per
   // returned position (1 for kLast, tokens.size() for kAll), position-major.
   // Errors: empty input, a token id outside [0, n_vocab), more positions than
   // the cache holds. On error the context is unchanged.
@@ -82,8 +82,7 @@ class Context {
   // appends tokens[i] to *contexts[i] and runs them as one batch, so each
   // weight row is read once for all. logits gets n_vocab floats per context,
   // in order. Each context's logits are bitwise those a one-token Eval would
-  // give it (the products dot the stored weight rows with each token, as a
-  // one-token Eval does), so a sequence's tokens never depend on which other
+  // give it (see Eval), so a sequence's tokens never depend on which other
   // sequences share its steps.
   // Errors: as Eval's, naming the context's index; the contexts must be
   // distinct and share one model, pool and activations. On error no context
@@ -108,9 +107,7 @@ class Context {
   // writing their keys and values into their caches; returns the residual
   // stream of rows [first_out, rows.size()), d_model floats each.
   static std::vector<float> Forward(const Model& model, ThreadPool& pool, Activations activations,
-                                    MatMulRows mode, std::span<const Row> rows, size_t first_out,
-                                    ResidualTap* tap);
-  Status HeadRows(std::span<const float> residual, MatMulRows mode, std::vector<float>* logits);
+                                    std::span<const Row> rows, size_t first_out, ResidualTap* tap);
 
   const Model& model_;
   ThreadPool* pool_;

@@ -55,6 +55,11 @@ void DequantizeRow(TensorType type, const void* src, size_t n, float* dst);
 // DequantizeRow; x holds n floats.
 float DotRow(TensorType type, const void* src, const float* x, size_t n);
 
+// out[t] = DotRow(type, src, x + t * n, n) for t < count, bitwise the same,
+// with each block of the row decoded once for up to 8 rows of x at a time
+// (one weight row against several tokens).
+void DotRows(TensorType type, const void* src, const float* x, size_t n, size_t count, float* out);
+
 // Activations quantized to integers for DotRowQuantized, per block of 32
 // elements: x_i ≈ scale[i / 32] · q[i] with scale = max|x| / qmax over the
 // block (float32), q = round(x / scale), qmax = 127 (8 bits, llama.cpp's

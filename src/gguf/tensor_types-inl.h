@@ -338,6 +338,63 @@ HWY_INLINE float DotBlocks(const uint8_t* src, const float* x, size_t n) {
   return hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc1)));
 }
 
+// out[t] = DotBlocks<kType>(src, x + t * n, n) for t < count (<= kMaxDotBatch),
+// bitwise: each block's weight vectors are computed once, exactly as
+// DotBlocks computes them, and every row of x then gets DotBlocks's
+// multiply-adds in DotBlocks's order.
+template <TensorType kType>
+HWY_INLINE void DotBlocksRows(const uint8_t* src, const float* x, size_t n, size_t count, float* out) {
+  using F = Format<kType>;
+  using Block = typename F::Block;
+  constexpr size_t kElements = sizeof(Block::q);
+  constexpr size_t kGroup = kElements / Block::kGroups;
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  VF acc0[kMaxDotBatch], acc1[kMaxDotBatch];
+  for (size_t t = 0; t < count; ++t) acc0[t] = acc1[t] = hn::Zero(df);
+  HWY_ALIGN float w[kElements];
+  Block block;
+  for (size_t i = 0; i < n; i += kElements, src += F::kBytes) {
+    bool decoded = false;
+#if HWY_TARGET != HWY_SCALAR
+    if constexpr (kType == TensorType::kQ4_0 || kType == TensorType::kQ4_1) {
+      const hn::Rebind<uint8_t, DF> du8;
+      const hn::RebindToUnsigned<DF> du32;
+      const float d = Half(src);
+      const VF scale = hn::Set(df, d);
+      VF offset;
+      if constexpr (kType == TensorType::kQ4_1) {
+        offset = hn::Set(df, Half(src + offsetof(BlockQ4_1, m)));
+      } else {
+        offset = hn::Set(df, -8.0f * d);
+      }
+      const uint8_t* qs = src + (kType == TensorType::kQ4_1 ? offsetof(BlockQ4_1, qs) : offsetof(BlockQ4_0, qs));
+      for (size_t e = 0; e < kElements; e += N) {
+        const auto bytes = hn::PromoteTo(du32, hn::LoadU(du8, qs + (e & 15)));
+        const auto q = e < 16 ? hn::And(bytes, hn::Set(du32, 0x0Fu)) : hn::ShiftRight<4>(bytes);
+        hn::Store(hn::MulAdd(hn::ConvertTo(df, hn::BitCast(hn::RebindToSigned<DF>(), q)), scale, offset), df, w + e);
+      }
+      decoded = true;
+    }
+#endif
+    if (!decoded) {
+      F::Decode(src, &block);
+      for (size_t e = 0; e < kElements; e += N) {
+        const size_t g = e / kGroup;
+        hn::Store(Weights(df, block.q + e, hn::Set(df, block.scale[g]), hn::Set(df, block.offset[g])), df, w + e);
+      }
+    }
+    for (size_t t = 0; t < count; ++t) {
+      const float* xt = x + t * n + i;
+      for (size_t e = 0; e < kElements; e += 2 * N) {
+        acc0[t] = hn::MulAdd(hn::Load(df, w + e), hn::LoadU(df, xt + e), acc0[t]);
+        acc1[t] = hn::MulAdd(hn::Load(df, w + e + N), hn::LoadU(df, xt + e + N), acc1[t]);
+      }
+    }
+  }
+  for (size_t t = 0; t < count; ++t) out[t] = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0[t], acc1[t])));
+}
+
 // Σ w·xq with integer activations xq = x.scale[i / 32] · x.q[i], for `count`
 // activation rows x[0, count) (count <= kMaxDotBatch) against one weight row,
 // decoded once: per group, the integer products are summed exactly in int32,
@@ -527,6 +584,23 @@ HWY_NOINLINE float DotRowImpl(TensorType type, const void* src_bytes, const floa
     case TensorType::kQ5_K: return DotBlocks<TensorType::kQ5_K>(src, x, n);
     case TensorType::kQ6_K: return DotBlocks<TensorType::kQ6_K>(src, x, n);
     default: return 0.0f;  // excluded by CheckRow
+  }
+}
+
+HWY_NOINLINE void DotRowsImpl(TensorType type, const void* src_bytes, const float* x, size_t n, size_t count,
+                               float* out) {
+  const uint8_t* src = static_cast<const uint8_t*>(src_bytes);
+  switch (type) {
+    case TensorType::kQ8_0: return DotBlocksRows<TensorType::kQ8_0>(src, x, n, count, out);
+    case TensorType::kQ4_0: return DotBlocksRows<TensorType::kQ4_0>(src, x, n, count, out);
+    case TensorType::kQ4_1: return DotBlocksRows<TensorType::kQ4_1>(src, x, n, count, out);
+    case TensorType::kQ5_0: return DotBlocksRows<TensorType::kQ5_0>(src, x, n, count, out);
+    case TensorType::kQ5_1: return DotBlocksRows<TensorType::kQ5_1>(src, x, n, count, out);
+    case TensorType::kQ4_K: return DotBlocksRows<TensorType::kQ4_K>(src, x, n, count, out);
+    case TensorType::kQ5_K: return DotBlocksRows<TensorType::kQ5_K>(src, x, n, count, out);
+    case TensorType::kQ6_K: return DotBlocksRows<TensorType::kQ6_K>(src, x, n, count, out);
+    default:  // float rows: nothing to decode
+      for (size_t t = 0; t < count; ++t) out[t] = DotRowImpl(type, src, x + t * n, n);
   }
 }
 

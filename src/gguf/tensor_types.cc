@@ -1,5 +1,7 @@
 #include "logitkit/tensor_types.h"
 
+#include <algorithm>
+
 #include <string>
 
 #include "base/check.h"
@@ -17,6 +19,7 @@ HWY_EXPORT(DequantizeRowImpl);
 HWY_EXPORT(DotRowImpl);
 HWY_EXPORT(TargetNameImpl);
 HWY_EXPORT(DotRowsQuantizedImpl);
+HWY_EXPORT(DotRowsImpl);
 HWY_EXPORT(QuantizeImpl);
 
 bool IsComputeType(TensorType type) {
@@ -63,6 +66,13 @@ void DequantizeRow(TensorType type, const void* src, size_t n, float* dst) {
 float DotRow(TensorType type, const void* src, const float* x, size_t n) {
   LK_DCHECK(CheckRow(type, n).ok());
   return HWY_DYNAMIC_DISPATCH(DotRowImpl)(type, src, x, n);
+}
+
+void DotRows(TensorType type, const void* src, const float* x, size_t n, size_t count, float* out) {
+  LK_DCHECK(CheckRow(type, n).ok());
+  for (size_t t = 0; t < count; t += kMaxDotBatch) {
+    HWY_DYNAMIC_DISPATCH(DotRowsImpl)(type, src, x + t * n, n, std::min(kMaxDotBatch, count - t), out + t);
+  }
 }
 
 bool HasIntegerDot(TensorType type) {

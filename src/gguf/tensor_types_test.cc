@@ -287,6 +287,26 @@ TEST(TensorTypes, IntegerDotIsWithinTheFloat32BoundOfTheFloat64DotOnEveryTarget)
   });
 }
 
+TEST(TensorTypes, DotRowsEqualsDotRowBitwiseOnEveryTarget) {
+  ForEachTarget([&](int64_t target) {
+    std::mt19937_64 rng(11);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (TensorType type : kComputeTypes) {
+      const size_t n = std::max<size_t>(BlockOf(type), 32) * 3;
+      const std::vector<uint8_t> row = RandomRow(type, n, rng);
+      for (size_t count : {size_t{1}, size_t{3}, kMaxDotBatch, size_t{13}}) {
+        std::vector<float> x(count * n);
+        for (float& v : x) v = normal(rng);
+        std::vector<float> one(count), many(count);
+        for (size_t t = 0; t < count; ++t) one[t] = DotRow(type, row.data(), x.data() + t * n, n);
+        DotRows(type, row.data(), x.data(), n, count, many.data());
+        ASSERT_EQ(0, std::memcmp(one.data(), many.data(), count * sizeof(float)))
+            << TensorTypeName(uint32_t(type)) << " count=" << count << " on " << hwy::TargetName(target);
+      }
+    }
+  });
+}
+
 TEST(TensorTypes, DotAndDequantizeReadBlocksAtAnyAddress) {
   std::mt19937_64 rng(7);
   for (TensorType type : kComputeTypes) {

@@ -14,21 +14,16 @@ namespace logitkit {
 // y[t * w.rows + r] = Σ_c w[r][c] · x[t * w.cols + c] for t < n_tokens:
 // n_tokens activation rows of w.cols floats in, n_tokens rows of w.rows out.
 //
-// kFloat32: one token dots the stored rows (gguf::DotRow); several dequantize
-// each row once into per-thread scratch and dot it with every token. A
-// token's result may differ in the last bits between the two.
+// kFloat32: each weight row is read in place and each of its blocks decoded
+// once for up to 8 tokens (gguf::DotRows); a token's result is the same bit
+// for bit in a batch or alone.
 // kInt8 (block-quantized weights only; float weights stay kFloat32), as
 // llama.cpp: each x is quantized to int8 per 32 elements (gguf::QuantizeRow)
 // and each weight row decoded once per 8 tokens (gguf::DotRowsQuantized); a
 // token's result is the same bit for bit in a batch or alone. On SmolLM2-135M
 // the logits move by up to ~4% of their largest magnitude.
-//
-// mode (float32 activations, several tokens): kDecodeOnce as above;
-// kInPlace dots the stored row with each token, as for one token, so every
-// token's result is bitwise what it would be alone (Context::EvalBatch).
-enum class MatMulRows : uint8_t { kDecodeOnce, kInPlace };
 void MatMul(const Matrix& w, const float* x, size_t n_tokens, float* y, ThreadPool& pool,
-            Activations activations, MatMulRows mode = MatMulRows::kDecodeOnce);
+            Activations activations);
 
 }  // namespace logitkit
 

@@ -156,8 +156,7 @@ struct Context::Row {
 };
 
 std::vector<float> Context::Forward(const Model& model, ThreadPool& pool, Activations activations,
-                                    MatMulRows mode, std::span<const Row> rows, size_t first_out,
-                                    ResidualTap* tap) {
+                                    std::span<const Row> rows, size_t first_out, ResidualTap* tap) {
   const ModelConfig& c = model.config();
   const ModelWeights& w = model.weights();
   const size_t T = rows.size();
@@ -166,7 +165,7 @@ std::vector<float> Context::Forward(const Model& model, ThreadPool& pool, Activa
   const size_t d = c.d_model, hd = c.head_dim, n_heads = c.n_heads, n_kv = c.n_kv_heads;
   const size_t q_dim = n_heads * hd, kv_dim = n_kv * hd, ff = c.d_ff;
   const size_t group = n_heads / n_kv;
-  auto matmul = [&](const Matrix& m, const float* in, float* out) { MatMul(m, in, T, out, pool, activations, mode); };
+  auto matmul = [&](const Matrix& m, const float* in, float* out) { MatMul(m, in, T, out, pool, activations); };
   auto norm = [&](const float* in, const std::vector<float>& weight, const std::vector<float>& bias, float* out,
                   size_t n_rows) { Norm(w.family, in, weight, bias, c.norm_eps, d, n_rows, out); };
 
@@ -277,10 +276,10 @@ Status Context::Eval(std::span<const int32_t> tokens, Logits which, std::vector<
   for (size_t t = 0; t < T; ++t) rows[t] = {tokens[t], n_past_ + t, this};
   // Positions whose logits (and taps) are wanted.
   const size_t first_out = which == Logits::kAll ? 0 : T - 1;
-  std::vector<float> x = Forward(model_, *pool_, activations_, MatMulRows::kDecodeOnce, rows, first_out, tap);
+  std::vector<float> x = Forward(model_, *pool_, activations_, rows, first_out, tap);
   n_past_ += T;
   if (which == Logits::kNone) return OkStatus();
-  return HeadRows(x, MatMulRows::kDecodeOnce, logits);
+  return Head(x, logits);
 }
 
 Status Context::EvalBatch(std::span<Context* const> contexts, std::span<const int32_t> tokens,
@@ -307,16 +306,12 @@ Status Context::EvalBatch(std::span<Context* const> contexts, std::span<const in
     rows[i] = {tokens[i], ctx->n_past_, ctx};
   }
   if (Status s = CheckTokens(first.model_.config(), tokens, "the token of context "); !s.ok()) return s;
-  std::vector<float> x = Forward(first.model_, *first.pool_, first.activations_, MatMulRows::kInPlace, rows, 0, nullptr);
+  std::vector<float> x = Forward(first.model_, *first.pool_, first.activations_, rows, 0, nullptr);
   for (Context* ctx : contexts) ++ctx->n_past_;
-  return contexts[0]->HeadRows(x, MatMulRows::kInPlace, logits);
+  return contexts[0]->Head(x, logits);
 }
 
 Status Context::Head(std::span<const float> residual, std::vector<float>* logits) {
-  return HeadRows(residual, MatMulRows::kDecodeOnce, logits);
-}
-
-Status Context::HeadRows(std::span<const float> residual, MatMulRows mode, std::vector<float>* logits) {
   const ModelConfig& c = model_.config();
   const ModelWeights& w = model_.weights();
   const size_t d = c.d_model;
@@ -328,7 +323,7 @@ Status Context::HeadRows(std::span<const float> residual, MatMulRows mode, std::
   std::vector<float> h(residual.size());
   Norm(w.family, residual.data(), w.output_norm, w.output_norm_b, c.norm_eps, d, n, h.data());
   logits->resize(n * c.n_vocab);
-  MatMul(w.lm_head, h.data(), n, logits->data(), *pool_, activations_, mode);
+  MatMul(w.lm_head, h.data(), n, logits->data(), *pool_, activations_);
   return OkStatus();
 }
 
