@@ -1,0 +1,82 @@
+"""logitkit: the decode head of a language model (logits -> token, with logprobs)
+and a GGUF model runtime, from Python.
+
+Arrays: logits are float32 (the decode head also takes float16) numpy arrays,
+1-D [n_vocab] or 2-D [n_rows, n_vocab], C-contiguous. They are read in place,
+never copied or converted: any other dtype or layout raises TypeError /
+ValueError saying what to pass. The GIL is released while rows are computed.
+
+Errors: a library Status becomes ValueError (invalid argument, out of range,
+failed precondition), FileNotFoundError (not found), OSError (corrupt file),
+MemoryError, NotImplementedError or RuntimeError, with the library's message
+verbatim as str(e) and its code as e.status_code.
+
+The semantics (order of stages, ties, what each logprob means) are those of
+include/logitkit/head.h; python/README.md has examples.
+"""
+
+import os as _os
+
+from ._logitkit import (
+    DecodeHead,
+    Decoded,
+    DecodedBatch,
+    Score,
+    TokenLogprob,
+    __version__,
+    calibrate,
+    log_softmax,
+    min_p,
+    sample,
+    simd_target,
+    softmax,
+    top_k,
+    top_n_sigma,
+    top_p,
+    typical_p,
+)
+from ._logitkit import Model as _Model
+from ._model_path import DEFAULT_MODEL, cache_dir, default_model_path
+
+__all__ = [
+    "DecodeHead", "Decoded", "DecodedBatch", "Generation", "Model", "Score", "TokenLogprob",
+    "calibrate", "decode", "default_model_path", "log_softmax", "min_p", "sample",
+    "simd_target", "softmax", "top_k", "top_n_sigma", "top_p", "typical_p",
+]
+
+
+class Model(_Model):
+    """A GGUF model and its tokenizer: Model(path=None, threads=0).
+
+    path None: $LOGITKIT_MODEL, else the default model fetched by
+    scripts/fetch-model (see default_model_path()). threads 0: one per core.
+    Methods: tokenize, detokenize, token_text, logits, score, lens, generate.
+    """
+
+    def __init__(self, path=None, threads=0):
+        if path is None:
+            path = default_model_path()
+            if not _os.path.exists(path) and not _os.environ.get("LOGITKIT_MODEL"):
+                raise FileNotFoundError(
+                    f"the default model {path} is not there: run scripts/fetch-model, "
+                    "or pass Model(path) (or set LOGITKIT_MODEL)")
+        super().__init__(_os.fspath(path), threads)
+
+    def __repr__(self):
+        return f"Model({self.path!r}, n_vocab={self.n_vocab}, n_layers={self.n_layers})"
+
+
+Generation = _Model.Generation
+
+_default_head = None
+
+
+def decode(logits, **params):
+    """DecodeHead().decode(logits, **params) on a module-wide head (one thread).
+
+    logits [n_vocab] -> Decoded; [n_rows, n_vocab] -> DecodedBatch. See DecodeHead.decode.
+    """
+    global _default_head
+    if _default_head is None:
+        _default_head = DecodeHead()
+    return _default_head.decode(logits, **params)

@@ -1,0 +1,338 @@
+// DecodeHead: the whole chain (processors, temperature, filters, draw) on a
+// 1-D row or a 2-D batch of float32 / float16 logits, read in place. Sampler
+// parameters are keyword arguments shared by every row; seed, stream, step and
+// n_generated are a scalar (every row) or one value per row, and history one
+// sequence (every row) or one per row. A bad row raises (the first in row
+// order, its message prefixed "row R: ").
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "arrays.h"
+#include "bindings.h"
+#include "errors.h"
+#include "logitkit/head.h"
+
+namespace py = pybind11;
+
+namespace logitkit::python {
+namespace {
+
+class PyDecodeHead {
+ public:
+  // threads: 1 = the calling thread only; 0 = one per core.
+  explicit PyDecodeHead(size_t threads) {
+    if (threads != 1) pool_ = std::make_unique<ThreadPool>(threads);
+    head_ = std::make_unique<DecodeHead>(pool_.get());
+  }
+  size_t threads() const { return pool_ ? pool_->num_threads() : 1; }
+
+  // REQUIRES: the GIL is released (DecodeHead is not thread-safe: one call at a time).
+  Status Run(const LogitsBatch& logits, const SamplerParams& params, std::span<const RowState> states,
+             std::vector<DecodeResult>& results) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return head_->DecodeBatch(logits, std::span<const SamplerParams>(&params, 1), states, results);
+  }
+
+ private:
+  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<DecodeHead> head_;
+  std::mutex mutex_;
+};
+
+// One row's result, as Python sees it.
+struct Decoded {
+  DecodeResult r;
+};
+
+// A batch's results as arrays: [n_rows], and [n_rows, top_logprobs] for the
+// alternatives (token -1 and NaN where a row has fewer).
+struct DecodedBatch {
+  py::array_t<int32_t> token, rank, n_kept, top_token;
+  py::array_t<float> raw_logprob, logprob, raw_entropy, entropy, top_raw_logprob, top_logprob;
+  size_t n_rows = 0;
+};
+
+uint32_t ParseOutputs(py::handle obj) {
+  static const std::pair<const char*, uint32_t> kNames[] = {
+      {"raw_logprob", kOutputRawLogprob}, {"logprob", kOutputLogprob},  {"rank", kOutputRank},
+      {"raw_entropy", kOutputRawEntropy}, {"entropy", kOutputEntropy}, {"n_kept", kOutputKept},
+      {"all", kOutputAll},                {"none", kOutputNone}};
+  std::vector<std::string> names;
+  if (py::isinstance<py::str>(obj)) {
+    names.push_back(obj.cast<std::string>());
+  } else {
+    for (py::handle h : py::reinterpret_borrow<py::iterable>(obj)) names.push_back(py::str(h).cast<std::string>());
+  }
+  uint32_t flags = kOutputNone;
+  for (const std::string& n : names) {
+    bool found = false;
+    for (const auto& [name, flag] : kNames) {
+      if (n == name) flags |= flag, found = true;
+    }
+    if (!found) {
+      ThrowValueError("outputs: unknown output '" + n +
+                      "' (expected raw_logprob, logprob, rank, raw_entropy, entropy, n_kept, all, none)");
+    }
+  }
+  return flags;
+}
+
+std::vector<Stage> ParseOrder(py::handle obj) {
+  static const std::pair<const char*, Stage> kNames[] = {
+      {"temperature", Stage::kTemperature}, {"top_k", Stage::kTopK},         {"top_p", Stage::kTopP},
+      {"min_p", Stage::kMinP},              {"typical_p", Stage::kTypicalP}, {"top_n_sigma", Stage::kTopNSigma}};
+  std::vector<Stage> order;
+  for (py::handle h : py::reinterpret_borrow<py::iterable>(obj)) {
+    const std::string n = py::str(h).cast<std::string>();
+    bool found = false;
+    for (const auto& [name, stage] : kNames) {
+      if (n == name) order.push_back(stage), found = true;
+    }
+    if (!found) {
+      ThrowValueError("order: unknown stage '" + n +
+                      "' (expected temperature, top_k, top_p, min_p, typical_p, top_n_sigma)");
+    }
+  }
+  return order;
+}
+
+// An integer argument; out of T's range (e.g. a negative seed) is a ValueError.
+template <typename T>
+T IntArg(py::handle h, const std::string& name) {
+  try {
+    return py::cast<T>(py::reinterpret_borrow<py::object>(h));
+  } catch (const py::cast_error&) {
+    ThrowValueError(name + " = " + py::repr(h).cast<std::string>() + " is not an integer in [" +
+                    std::to_string(std::numeric_limits<T>::min()) + ", " +
+                    std::to_string(std::numeric_limits<T>::max()) + "]");
+  }
+}
+
+// A scalar for every row, or a 1-D sequence of n_rows values.
+template <typename T>
+std::vector<T> PerRow(py::handle obj, const char* name, size_t n_rows) {
+  if (!py::hasattr(obj, "__len__")) return std::vector<T>(n_rows, IntArg<T>(obj, name));
+  std::vector<T> values;
+  for (py::handle h : py::reinterpret_borrow<py::iterable>(obj)) {
+    values.push_back(IntArg<T>(h, std::string(name) + "[" + std::to_string(values.size()) + "]"));
+  }
+  if (values.size() != n_rows) {
+    ThrowValueError(std::string(name) + " has " + std::to_string(values.size()) + " values for " +
+                    std::to_string(n_rows) + " rows (pass one integer, or one per row)");
+  }
+  return values;
+}
+
+// One sequence for every row, or (for a batch) one per row: a list of
+// sequences or a 2-D integer array.
+std::vector<std::vector<int32_t>> Histories(py::handle obj, size_t n_rows, bool batched) {
+  if (obj.is_none()) return {std::vector<int32_t>()};
+  bool per_row = false;
+  if (batched) {
+    if (py::hasattr(obj, "ndim")) {
+      per_row = obj.attr("ndim").cast<int>() == 2;
+    } else if (py::isinstance<py::sequence>(obj) && py::len(obj) > 0) {
+      py::object first = py::reinterpret_borrow<py::sequence>(obj)[0];
+      per_row = !py::isinstance<py::int_>(first) && py::hasattr(first, "__len__");
+    }
+  }
+  if (!per_row) return {GetTokenIds(obj, "history")};
+  std::vector<std::vector<int32_t>> rows;
+  for (py::handle h : py::reinterpret_borrow<py::iterable>(obj)) {
+    rows.push_back(GetTokenIds(h, ("history[" + std::to_string(rows.size()) + "]").c_str()));
+  }
+  if (rows.size() != n_rows) {
+    ThrowValueError("history has " + std::to_string(rows.size()) + " sequences for " + std::to_string(n_rows) +
+                    " rows (pass one sequence for every row, or one per row)");
+  }
+  return rows;
+}
+
+// A row's error: "row R: ..." in a batch; verbatim for a single row.
+Status RowStatus(const DecodeResult& r, bool batched) {
+  constexpr std::string_view kPrefix = "row 0: ";
+  const std::string& message = r.status.message();
+  if (batched || r.status.ok() || !message.starts_with(kPrefix)) return r.status;
+  return Status(r.status.code(), message.substr(kPrefix.size()));
+}
+
+DecodedBatch ToBatch(std::vector<DecodeResult>& results, size_t n_top) {
+  const size_t n = results.size();
+  DecodedBatch b;
+  b.n_rows = n;
+  b.token = NewArray<int32_t>({py::ssize_t(n)});
+  b.rank = NewArray<int32_t>({py::ssize_t(n)});
+  b.n_kept = NewArray<int32_t>({py::ssize_t(n)});
+  b.raw_logprob = NewArray<float>({py::ssize_t(n)});
+  b.logprob = NewArray<float>({py::ssize_t(n)});
+  b.raw_entropy = NewArray<float>({py::ssize_t(n)});
+  b.entropy = NewArray<float>({py::ssize_t(n)});
+  b.top_token = NewArray<int32_t>({py::ssize_t(n), py::ssize_t(n_top)});
+  b.top_raw_logprob = NewArray<float>({py::ssize_t(n), py::ssize_t(n_top)});
+  b.top_logprob = NewArray<float>({py::ssize_t(n), py::ssize_t(n_top)});
+  int32_t* top_token = b.top_token.mutable_data();
+  float* top_raw = b.top_raw_logprob.mutable_data();
+  float* top_final = b.top_logprob.mutable_data();
+  for (size_t i = 0; i < n; ++i) {
+    const DecodeResult& r = results[i];
+    b.token.mutable_at(i) = r.token;
+    b.rank.mutable_at(i) = r.rank;
+    b.n_kept.mutable_at(i) = r.n_kept;
+    b.raw_logprob.mutable_at(i) = r.raw_logprob;
+    b.logprob.mutable_at(i) = r.logprob;
+    b.raw_entropy.mutable_at(i) = r.raw_entropy;
+    b.entropy.mutable_at(i) = r.entropy;
+    for (size_t k = 0; k < n_top; ++k) {
+      const bool has = k < r.top.size();
+      top_token[i * n_top + k] = has ? r.top[k].token : -1;
+      top_raw[i * n_top + k] = has ? r.top[k].raw_logprob : std::numeric_limits<float>::quiet_NaN();
+      top_final[i * n_top + k] = has ? r.top[k].logprob : std::numeric_limits<float>::quiet_NaN();
+    }
+  }
+  return b;
+}
+
+py::object Decode(PyDecodeHead& self, const py::object& logits, float temperature, int32_t top_k, float top_p,
+                  float min_p, float typical_p, float top_n_sigma, float repetition_penalty,
+                  float frequency_penalty, float presence_penalty, int32_t penalty_window, const py::object& history,
+                  const py::object& logit_bias, const py::object& allowed_tokens, const py::object& banned_tokens, int32_t min_tokens,
+                  const py::object& eos_tokens, const py::object& n_generated, const py::object& order, const py::object& seed,
+                  const py::object& stream, const py::object& step, int32_t top_logprobs, const std::string& alternatives,
+                  const py::object& outputs) {
+  LogitsArg a = GetLogits(logits, "logits", /*allow_f16=*/true);
+  SamplerParams p;
+  p.temperature = temperature;
+  p.top_k = top_k;
+  p.top_p = top_p;
+  p.min_p = min_p;
+  p.typical_p = typical_p;
+  p.top_n_sigma = top_n_sigma;
+  p.repetition_penalty = repetition_penalty;
+  p.frequency_penalty = frequency_penalty;
+  p.presence_penalty = presence_penalty;
+  p.penalty_window = penalty_window;
+  p.min_tokens = min_tokens;
+  if (!logit_bias.is_none()) {
+    if (!py::isinstance<py::dict>(logit_bias)) ThrowTypeError("logit_bias must be a dict {token: bias}");
+    for (auto [token, bias] : py::reinterpret_borrow<py::dict>(logit_bias)) {
+      p.logit_bias.push_back({IntArg<int32_t>(token, "logit_bias key"), bias.cast<float>()});
+    }
+  }
+  if (!allowed_tokens.is_none()) p.allowed_tokens = GetTokenIds(allowed_tokens, "allowed_tokens");
+  if (!banned_tokens.is_none()) p.banned_tokens = GetTokenIds(banned_tokens, "banned_tokens");
+  if (!eos_tokens.is_none()) p.eos_tokens = GetTokenIds(eos_tokens, "eos_tokens");
+  if (!order.is_none()) p.order = ParseOrder(order);
+  p.top_logprobs = top_logprobs;
+  if (alternatives == "raw") {
+    p.alternatives_from = Alternatives::kRaw;
+  } else if (alternatives == "final") {
+    p.alternatives_from = Alternatives::kFinal;
+  } else {
+    ThrowValueError("alternatives = '" + alternatives + "' is not 'raw' or 'final'");
+  }
+  p.outputs = ParseOutputs(outputs);
+
+  const size_t n = a.n_rows;
+  const std::vector<std::vector<int32_t>> histories = Histories(history, n, a.batched);
+  const std::vector<uint64_t> seeds = PerRow<uint64_t>(seed, "seed", n);
+  const std::vector<uint64_t> streams = PerRow<uint64_t>(stream, "stream", n);
+  const std::vector<uint64_t> steps = PerRow<uint64_t>(step, "step", n);
+  const std::vector<int64_t> generated = PerRow<int64_t>(n_generated, "n_generated", n);
+  std::vector<RowState> states(n);
+  for (size_t r = 0; r < n; ++r) {
+    states[r].history = histories[histories.size() == 1 ? 0 : r];
+    states[r].n_generated = generated[r];
+    states[r].seed = seeds[r];
+    states[r].stream = streams[r];
+    states[r].step = steps[r];
+  }
+  std::vector<DecodeResult> results;
+  Status status;
+  {
+    py::gil_scoped_release release;
+    status = self.Run(a.Batch(), p, states, results);
+    for (size_t r = 0; r < results.size() && status.ok(); ++r) status = RowStatus(results[r], a.batched);
+  }
+  ThrowIfError(status);
+  if (!a.batched) return py::cast(Decoded{std::move(results[0])});
+  return py::cast(ToBatch(results, size_t(std::max(top_logprobs, 0))));
+}
+
+std::string Repr(const DecodeResult& r) {
+  return "Decoded(token=" + std::to_string(r.token) + ", raw_logprob=" + std::to_string(r.raw_logprob) +
+         ", logprob=" + std::to_string(r.logprob) + ", top=" + std::to_string(r.top.size()) + " alternatives)";
+}
+
+}  // namespace
+
+void BindDecode(py::module_& m) {
+  py::class_<TokenLogprob>(m, "TokenLogprob", "One alternative: a token and its two logprobs.")
+      .def_readonly("token", &TokenLogprob::token)
+      .def_readonly("raw_logprob", &TokenLogprob::raw_logprob, "under the raw model distribution (T = 1)")
+      .def_readonly("logprob", &TokenLogprob::logprob, "under the final distribution (-inf if filtered out)")
+      .def("__iter__", [](const TokenLogprob& t) { return py::iter(py::make_tuple(t.token, t.raw_logprob, t.logprob)); })
+      .def("__repr__", [](const TokenLogprob& t) {
+        return "TokenLogprob(token=" + std::to_string(t.token) + ", raw_logprob=" + std::to_string(t.raw_logprob) +
+               ", logprob=" + std::to_string(t.logprob) + ")";
+      });
+
+  py::class_<Decoded>(m, "Decoded", "The decode head's result for one row (values not asked for are NaN / 0).")
+      .def_property_readonly("token", [](const Decoded& d) { return d.r.token; })
+      .def_property_readonly("raw_logprob", [](const Decoded& d) { return d.r.raw_logprob; })
+      .def_property_readonly("logprob", [](const Decoded& d) { return d.r.logprob; })
+      .def_property_readonly("rank", [](const Decoded& d) { return d.r.rank; })
+      .def_property_readonly("raw_entropy", [](const Decoded& d) { return d.r.raw_entropy; })
+      .def_property_readonly("entropy", [](const Decoded& d) { return d.r.entropy; })
+      .def_property_readonly("n_kept", [](const Decoded& d) { return d.r.n_kept; })
+      .def_property_readonly("top", [](const Decoded& d) { return d.r.top; })
+      .def("__repr__", [](const Decoded& d) { return Repr(d.r); });
+
+  py::class_<DecodedBatch>(m, "DecodedBatch",
+                           "The decode head's results for a batch, as numpy arrays: [n_rows] per value,\n"
+                           "[n_rows, top_logprobs] for the alternatives.")
+      .def_readonly("token", &DecodedBatch::token)
+      .def_readonly("raw_logprob", &DecodedBatch::raw_logprob)
+      .def_readonly("logprob", &DecodedBatch::logprob)
+      .def_readonly("rank", &DecodedBatch::rank)
+      .def_readonly("raw_entropy", &DecodedBatch::raw_entropy)
+      .def_readonly("entropy", &DecodedBatch::entropy)
+      .def_readonly("n_kept", &DecodedBatch::n_kept)
+      .def_readonly("top_token", &DecodedBatch::top_token)
+      .def_readonly("top_raw_logprob", &DecodedBatch::top_raw_logprob)
+      .def_readonly("top_logprob", &DecodedBatch::top_logprob)
+      .def("__len__", [](const DecodedBatch& b) { return b.n_rows; })
+      .def("__repr__", [](const DecodedBatch& b) { return "DecodedBatch(n_rows=" + std::to_string(b.n_rows) + ")"; });
+
+  py::class_<PyDecodeHead>(m, "DecodeHead",
+                           "The decode head: processors, temperature, filters and a seeded draw, with logprobs.\n"
+                           "DecodeHead(threads=1): batches spread over `threads` threads (0 = one per core).\n"
+                           "The token depends only on the row, the parameters and (seed, stream, step).")
+      .def(py::init<size_t>(), py::arg("threads") = 1)
+      .def_property_readonly("threads", &PyDecodeHead::threads)
+      .def("decode", &Decode, py::arg("logits"), py::kw_only(), py::arg("temperature") = 1.0f,
+           py::arg("top_k") = 0, py::arg("top_p") = 1.0f, py::arg("min_p") = 0.0f, py::arg("typical_p") = 1.0f,
+           py::arg("top_n_sigma") = 0.0f, py::arg("repetition_penalty") = 1.0f,
+           py::arg("frequency_penalty") = 0.0f, py::arg("presence_penalty") = 0.0f,
+           py::arg("penalty_window") = 0, py::arg("history") = py::none(), py::arg("logit_bias") = py::none(),
+           py::arg("allowed_tokens") = py::none(), py::arg("banned_tokens") = py::none(),
+           py::arg("min_tokens") = 0, py::arg("eos_tokens") = py::none(), py::arg("n_generated") = 0,
+           py::arg("order") = py::none(), py::arg("seed") = 0, py::arg("stream") = 0, py::arg("step") = 0,
+           py::arg("top_logprobs") = 0, py::arg("alternatives") = "raw",
+           py::arg("outputs") = py::make_tuple("raw_logprob", "logprob"),
+           "decode(logits, *, temperature=1, top_k=0, top_p=1, min_p=0, typical_p=1, top_n_sigma=0, ...)\n"
+           "logits: [n_vocab] -> Decoded; [n_rows, n_vocab] -> DecodedBatch. float32 or float16,\n"
+           "C-contiguous, read in place. seed/stream/step/n_generated: an int or one per row;\n"
+           "history: token ids (every row) or one sequence per row; logit_bias: {token: bias};\n"
+           "order: stage names; outputs: names among raw_logprob, logprob, rank, raw_entropy,\n"
+           "entropy, n_kept (or 'all'); top_logprobs: alternatives per row, from 'raw' or 'final'.");
+}
+
+}  // namespace logitkit::python

@@ -1,0 +1,50 @@
+// What a Python logitkit.Model holds: the GGUF file's model (weights
+// memory-mapped), its tokenizer and a thread pool. Immutable after loading,
+// so methods may run from several Python threads at once (each call makes its
+// own Context; the pool serialises their matrix products).
+#ifndef LOGITKIT_PYTHON_MODEL_H_
+#define LOGITKIT_PYTHON_MODEL_H_
+
+#include <pybind11/pybind11.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "logitkit/model.h"
+#include "logitkit/thread_pool.h"
+#include "logitkit/tokenizer.h"
+
+namespace logitkit::python {
+
+class PyModel {
+ public:
+  // Loads model and tokenizer from `path`; threads: 0 = one per core.
+  // Errors (as exceptions) name the file.
+  PyModel(const std::string& path, size_t threads);
+
+  const std::string& path() const { return path_; }
+  const Model& model() const { return *model_; }
+  const ModelConfig& config() const { return model_->config(); }
+  const tokenizer::Tokenizer& tok() const { return *tokenizer_; }
+  ThreadPool* pool() const { return pool_.get(); }
+
+  // The tokens of `text_or_ids`: a str is encoded (no special tokens parsed;
+  // BOS as the vocabulary says), anything else is read as token ids and
+  // checked against n_vocab. Errors: no tokens; more than the context holds.
+  std::vector<int32_t> Tokens(pybind11::handle text_or_ids, const char* name) const;
+
+  // A token's bytes as text (U+FFFD for bytes that are not UTF-8 on their own).
+  std::string Piece(int32_t id) const;
+
+ private:
+  std::string path_;
+  std::unique_ptr<Model> model_;
+  std::optional<tokenizer::Tokenizer> tokenizer_;
+  std::unique_ptr<ThreadPool> pool_;
+};
+
+}  // namespace logitkit::python
+
+#endif  // LOGITKIT_PYTHON_MODEL_H_
