@@ -169,7 +169,8 @@ DecodeResult DecodeRow(const Row& row, const SamplerParams& p, const RowState& s
   c.n = n_vocab;
   c.max = max;
   if (greedy) {
-    result.token = static_cast<int32_t>(ops::ArgMax(vals, n_vocab));
+    // The max is known (from the load, or after the processors): one early-exiting pass.
+    result.token = static_cast<int32_t>(ops::FindFirst(vals, n_vocab, max));
   } else {
     c.exps = s.exps.Get(n_vocab);
     for (Stage stage : p.order) {

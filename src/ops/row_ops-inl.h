@@ -258,17 +258,27 @@ HWY_NOINLINE float MaxImpl(const float* x, size_t n) {
   return hn::GetLane(hn::MaxOfLanes(d, hn::Max(max0, max1)));
 }
 
-HWY_NOINLINE size_t ArgMaxImpl(const float* x, size_t n) {
+HWY_NOINLINE size_t FindFirstImpl(const float* x, size_t n, float value) {
   const DF d;
   const size_t N = hn::Lanes(d);
-  const float max = MaxImpl(x, n);
-  const VF vmax = hn::Set(d, max);
-  for (size_t i = 0; i < n; i += N) {
-    const VF v = i + N <= n ? hn::LoadU(d, x + i) : LoadPadded(d, x + i, n - i, kNegInf);
-    const intptr_t first = hn::FindFirstTrue(d, hn::Eq(v, vmax));
-    if (first >= 0) return i + static_cast<size_t>(first);
+  const VF v = hn::Set(d, value);
+  size_t i = 0;
+  for (; i + 2 * N <= n; i += 2 * N) {  // two vectors per test: one branch per 2N values
+    const auto m0 = hn::Eq(hn::LoadU(d, x + i), v), m1 = hn::Eq(hn::LoadU(d, x + i + N), v);
+    if (!hn::AllFalse(d, hn::Or(m0, m1))) {
+      const intptr_t first = hn::FindFirstTrue(d, m0);
+      return first >= 0 ? i + size_t(first) : i + N + size_t(hn::FindFirstTrue(d, m1));
+    }
   }
-  return 0;  // all -inf: the first -inf equals the max and is found above
+  for (; i < n; ++i) {
+    if (x[i] == value) return i;
+  }
+  return n;
+}
+
+HWY_NOINLINE size_t ArgMaxImpl(const float* x, size_t n) {
+  const size_t first = FindFirstImpl(x, n, MaxImpl(x, n));
+  return first < n ? first : 0;  // all -inf: the first -inf equals the max and is found
 }
 
 // exp(s) for s <= 0, the only arguments softmax needs (s = x - max).

@@ -18,6 +18,7 @@ HWY_EXPORT(DivideInPlaceImpl);
 HWY_EXPORT(MultiplyImpl);
 HWY_EXPORT(MaxImpl);
 HWY_EXPORT(ArgMaxImpl);
+HWY_EXPORT(FindFirstImpl);
 HWY_EXPORT(ExpShiftedImpl);
 HWY_EXPORT(ExpImpl);
 HWY_EXPORT(MaskBelowImpl);
@@ -48,6 +49,9 @@ float Max(const float* x, size_t n) { return HWY_DYNAMIC_DISPATCH(MaxImpl)(x, n)
 size_t ArgMax(const float* x, size_t n) {
   LK_DCHECK(n > 0);
   return HWY_DYNAMIC_DISPATCH(ArgMaxImpl)(x, n);
+}
+size_t FindFirst(const float* x, size_t n, float value) {
+  return HWY_DYNAMIC_DISPATCH(FindFirstImpl)(x, n, value);
 }
 ExpSums ExpShifted(const float* x, size_t n, float shift, float* e, bool weighted,
                    float divisor) {

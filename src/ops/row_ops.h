@@ -30,6 +30,10 @@ bool DivideInPlace(float* x, size_t n, float divisor);
 // Index of the largest value, the lowest index among ties. REQUIRES: n > 0.
 size_t ArgMax(const float* x, size_t n);
 
+// Index of the first x[i] == value; n if there is none. With value = the
+// row's max (known from LoadRow), this is ArgMax in one early-exiting pass.
+size_t FindFirst(const float* x, size_t n, float value);
+
 // Largest value; -inf for n == 0 or an all -inf row.
 float Max(const float* x, size_t n);
 

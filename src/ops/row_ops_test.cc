@@ -87,6 +87,11 @@ TEST(RowOps, ArgMaxMaxAndCountsMatchScalar) {
     x.back() = *std::max_element(x.begin(), x.end());  // a tie with the first maximum
     const size_t first = std::max_element(x.begin(), x.end()) - x.begin();
     EXPECT_EQ(ArgMax(x.data(), x.size()), first) << target;
+    EXPECT_EQ(FindFirst(x.data(), x.size(), x[first]), first) << target;
+    const size_t some = x.size() / 2;
+    EXPECT_EQ(FindFirst(x.data(), x.size(), x[some]), size_t(std::find(x.begin(), x.end(), x[some]) - x.begin()))
+        << target;
+    EXPECT_EQ(FindFirst(x.data(), x.size(), 12345.0f), x.size()) << target;
     EXPECT_EQ(Max(x.data(), x.size()), x[first]) << target;
     const float v = x[x.size() / 3];
     EXPECT_EQ(CountGreater(x.data(), x.size(), v),
