@@ -590,6 +590,10 @@ HWY_NOINLINE float DotRowImpl(TensorType type, const void* src_bytes, const floa
 HWY_NOINLINE void DotRowsImpl(TensorType type, const void* src_bytes, const float* x, size_t n, size_t count,
                                float* out) {
   const uint8_t* src = static_cast<const uint8_t*>(src_bytes);
+  if (count == 1) {  // one token: DotRow itself keeps the weights in registers
+    out[0] = DotRowImpl(type, src, x, n);
+    return;
+  }
   switch (type) {
     case TensorType::kQ8_0: return DotBlocksRows<TensorType::kQ8_0>(src, x, n, count, out);
     case TensorType::kQ4_0: return DotBlocksRows<TensorType::kQ4_0>(src, x, n, count, out);
