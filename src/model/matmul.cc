@@ -39,6 +39,10 @@ void MatMulFloat(const Matrix& w, const float* x, size_t n_tokens, float* y, Thr
     const size_t end = std::min(w.rows, (task + 1) * kRowsPerTask);
     float out[gguf::kMaxDotBatch];
     for (size_t r = task * kRowsPerTask; r < end; ++r) {
+      if (n_tokens == 1) {  // the decode step: ~200,000 rows a token, no call to spare
+        y[r] = gguf::DotRow(w.type, w.Row(r), x, w.cols);
+        continue;
+      }
       for (size_t t = 0; t < n_tokens; t += gguf::kMaxDotBatch) {
         const size_t count = std::min(gguf::kMaxDotBatch, n_tokens - t);
         gguf::DotRows(w.type, w.Row(r), x + t * w.cols, w.cols, count, out);
