@@ -149,7 +149,8 @@ int RunGenerate(const std::vector<std::string>& args) {
   const auto t1 = std::chrono::steady_clock::now();
 
   DecodeHead head(runtime->pool.get());
-  tokenizer::StreamDecoder decoder(tok);
+  // A continuation keeps its leading space; a chat reply drops a SentencePiece one.
+  tokenizer::StreamDecoder decoder(tok, tokenizer::DecodeOptions{.strip_space_prefix = flags->Has("chat")});
   server::StopFilter stop(stops);
   std::vector<int32_t> history = *prompt, generated;
   std::vector<DecodeResult> results;

@@ -107,6 +107,9 @@ int RunServe(const std::vector<std::string>& args) {
   http.host = flags->Get("host", "127.0.0.1");
   http.port = int(ints[0].value);
   http.max_body_bytes = size_t(ints[4].value);
+  // A connection thread for every request that may run or wait, and spares
+  // for /health and idle keep-alive connections.
+  http.connection_threads = int(std::min<long long>(ints[1].value + ints[2].value + 16, 1024));
 
   server::Engine engine(*runtime->model, *runtime->tokenizer, runtime->pool.get(), engine_options);
   Status s = server::Serve(http, engine, ctx, [&](int port) {

@@ -60,8 +60,8 @@ struct Engine::Sequence {
   StopFilter stop;
   bool done = false;
 
-  Sequence(const tokenizer::Tokenizer& tok, std::vector<std::string> stops)
-      : decoder(tok), stop(std::move(stops)) {}
+  Sequence(const tokenizer::Tokenizer& tok, std::vector<std::string> stops, bool strip_space_prefix)
+      : decoder(tok, tokenizer::DecodeOptions{.strip_space_prefix = strip_space_prefix}), stop(std::move(stops)) {}
 };
 
 Engine::Engine(const Model& model, const tokenizer::Tokenizer& tok, ThreadPool* pool, EngineOptions options)
@@ -69,18 +69,31 @@ Engine::Engine(const Model& model, const tokenizer::Tokenizer& tok, ThreadPool* 
   thread_ = std::thread([this] { Loop(); });
 }
 
-Engine::~Engine() {
-  {
+Engine::~Engine() { Shutdown(); }
+
+void Engine::Shutdown() {
+  std::call_once(shutdown_, [&] {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+    const Status s = FailedPreconditionError("the server is shutting down");
+    for (auto& seq : active_) Fail(seq->request, s);
+    active_.clear();
     std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  thread_.join();
+    for (auto& request : queue_) Fail(request, s);
+    queue_.clear();
+  });
+}
+
+void Engine::Fail(const std::shared_ptr<Request>& request, Status status) {
   Event e;
   e.kind = Event::Kind::kError;
-  e.error = FailedPreconditionError("the server is shutting down");
-  for (auto& seq : active_) seq->request->Push(e);
-  for (auto& request : queue_) request->Push(e);
+  e.error = std::move(status);
+  request->Push(std::move(e));
+  request->Cancel();
 }
 
 size_t Engine::context_length() const { return model_.config().context_length; }
@@ -94,7 +107,7 @@ StatusOr<std::shared_ptr<Request>> Engine::Submit(GenerationSpec spec) {
                                   " is outside [0, " + std::to_string(c.n_vocab) + ")");
     }
   }
-  if (spec.max_tokens < 1 || spec.prompt.size() + spec.max_tokens > c.context_length) {
+  if (spec.prompt.size() + spec.max_tokens > c.context_length) {
     return OutOfRangeError("the prompt's " + std::to_string(spec.prompt.size()) + " tokens + max_tokens " +
                            std::to_string(spec.max_tokens) + " exceed the model's context of " +
                            std::to_string(c.context_length) + " tokens");
@@ -107,7 +120,9 @@ StatusOr<std::shared_ptr<Request>> Engine::Submit(GenerationSpec spec) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return FailedPreconditionError("the server is shutting down");
-    if (queue_.size() >= options_.max_queue) {
+    // Requests beyond the free sequences wait; at most max_queue of them.
+    const size_t free = options_.max_sequences - std::min(options_.max_sequences, stats_.active_sequences);
+    if (queue_.size() >= options_.max_queue + free) {
       return Status(StatusCode::kResourceExhausted, "the server is busy: " + std::to_string(queue_.size()) +
                                                         " requests are waiting (--queue)");
     }
@@ -136,9 +151,26 @@ void Engine::Loop() {
         queue_.pop_front();
       }
       stats_.queued_requests = queue_.size();
+      stats_.active_sequences = in_use;
     }
-    for (const auto& request : admitted) Prefill(request);
-    Step();
+    // An exception here (std::bad_alloc for a KV cache) ends the requests
+    // involved with an error instead of the process.
+    for (const auto& request : admitted) {
+      try {
+        Prefill(request);
+      } catch (const std::exception& e) {
+        std::erase_if(active_, [&](const std::unique_ptr<Sequence>& s) { return s->request == request; });
+        Fail(request, Status(StatusCode::kResourceExhausted,
+                             std::string("the request cannot be run: ") + e.what() +
+                                 " (a KV cache of prompt + max_tokens positions; lower max_tokens)"));
+      }
+    }
+    try {
+      Step();
+    } catch (const std::exception& e) {
+      for (auto& seq : active_) Fail(seq->request, InternalError(std::string("the step failed: ") + e.what()));
+      active_.clear();
+    }
     std::lock_guard<std::mutex> lock(mu_);
     stats_.active_sequences = active_.size();
   }
@@ -152,7 +184,7 @@ void Engine::Prefill(const std::shared_ptr<Request>& request) {
   std::vector<std::unique_ptr<Sequence>> seqs;
   std::vector<TokenInfo> prompt_info;
   for (int choice = 0; choice < spec.n; ++choice) {
-    auto seq = std::make_unique<Sequence>(tok_, spec.stop);
+    auto seq = std::make_unique<Sequence>(tok_, spec.stop, spec.strip_space_prefix);
     seq->request = request;
     seq->choice = choice;
     seq->context = std::make_unique<Context>(model_, capacity, pool_, options_.activations);
@@ -198,7 +230,13 @@ void Engine::Prefill(const std::shared_ptr<Request>& request) {
     std::lock_guard<std::mutex> lock(mu_);
     stats_.prompt_tokens += spec.prompt.size();
   }
-  for (auto& seq : seqs) active_.push_back(std::move(seq));
+  for (auto& seq : seqs) {
+    if (spec.max_tokens == 0) {  // the prompt's logprobs only
+      Finish(*seq, "length");
+    } else {
+      active_.push_back(std::move(seq));
+    }
+  }
 }
 
 TokenInfo Engine::Describe(const Sequence& seq, const std::vector<float>& row, const DecodeResult& r,
@@ -277,16 +315,16 @@ void Engine::Step() {
   for (size_t i = 0; i < n; ++i) {
     Sequence& seq = *active_[i];
     const GenerationSpec& spec = seq.request->spec();
-    const DecodeResult& r = results[i];
     if (seq.done || seq.request->cancelled()) continue;  // a sibling's error ended the request
-    if (!shape.ok() || !r.status.ok()) {
+    if (!shape.ok() || !results[i].status.ok()) {
       Event e;
       e.kind = Event::Kind::kError;
-      e.error = shape.ok() ? r.status : shape;
+      e.error = shape.ok() ? results[i].status : shape;
       seq.request->Push(std::move(e));
       seq.request->Cancel();
       continue;
     }
+    const DecodeResult& r = results[i];
     if (!spec.ignore_eos && tok_.IsEndOfGeneration(r.token)) {
       Finish(seq, "stop");
       continue;

@@ -56,11 +56,13 @@ struct TokenInfo {
 struct GenerationSpec {
   std::vector<int32_t> prompt;  // non-empty
   int n = 1;                    // choices, each its own sequence
-  size_t max_tokens = 16;       // new tokens per choice; prompt + max_tokens <= context
+  size_t max_tokens = 16;       // new tokens per choice (0: prefill only, for prompt logprobs);
+                                // prompt + max_tokens <= context
   SamplerParams sampler;        // the engine sets the outputs
   uint64_t seed = 0;
   std::vector<std::string> stop;  // stop strings (not in the text)
   bool ignore_eos = false;        // go on past end-of-generation tokens (benchmarks)
+  bool strip_space_prefix = false;  // drop a SentencePiece vocabulary's leading space (chat replies)
   int top_logprobs = -1;          // -1: no logprobs; else 0..20 alternatives
   LogprobsMode logprobs_mode = LogprobsMode::kRawLogprobs;
   bool prompt_logprobs = false;   // also the prompt tokens' values (echo)
@@ -115,7 +117,11 @@ class Engine {
  public:
   // model, tokenizer and pool must outlive the engine.
   Engine(const Model& model, const tokenizer::Tokenizer& tok, ThreadPool* pool, EngineOptions options);
-  ~Engine();  // finishes the step in progress, then ends every request with an error
+  ~Engine();  // Shutdown()
+
+  // Finishes the step in progress, ends every request in flight or waiting
+  // with a kFailedPrecondition error ("shutting down"), and refuses new ones.
+  void Shutdown();
 
   // Queues a request. Errors: kResourceExhausted when max_queue requests
   // wait already; kInvalidArgument / kOutOfRange for a spec the model cannot
@@ -131,6 +137,7 @@ class Engine {
   void Prefill(const std::shared_ptr<Request>& request);
   void Step();
   void Finish(Sequence& seq, const char* reason);
+  void Fail(const std::shared_ptr<Request>& request, Status status);
   TokenInfo Describe(const Sequence& seq, const std::vector<float>& row, const DecodeResult& r,
                      const RowState& state);
 
@@ -144,6 +151,7 @@ class Engine {
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Request>> queue_;
   bool stopping_ = false;
+  std::once_flag shutdown_;
   EngineStats stats_;
 
   std::vector<std::unique_ptr<Sequence>> active_;  // engine thread only

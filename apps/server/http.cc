@@ -5,6 +5,8 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <chrono>
 #include <random>
 #include <thread>
@@ -49,7 +51,25 @@ std::string NewId(const char* prefix) {
   return buf;
 }
 
-// Runs one completion request: JSON, or a stream of server-sent events.
+// Waits for the request's next event, asking `alive` (the client is still
+// there) before each event and every 200 ms; false when it is gone (the
+// request is then cancelled).
+template <class Alive>
+bool NextEvent(Request& r, Event* e, Alive alive) {
+  for (;;) {
+    if (!alive()) {
+      r.Cancel();
+      return false;
+    }
+    if (r.Next(e, std::chrono::milliseconds(200))) return true;
+  }
+}
+
+// Runs one completion request: JSON, or a stream of server-sent events. The
+// response starts after the request's first event, so an error there (the
+// decode head refusing its parameters, a prefill failure, shutdown) is a
+// proper 4xx/5xx; a later error (rare: the forward pass failing) can only be
+// an error object in the 200 body or stream.
 void Complete(const httplib::Request& req, httplib::Response& res, Endpoint endpoint, Engine& engine,
               const ApiContext& ctx) {
   auto request = std::make_shared<ApiRequest>();
@@ -60,32 +80,57 @@ void Complete(const httplib::Request& req, httplib::Response& res, Endpoint endp
   auto writer = std::make_shared<ResponseWriter>(*request, ctx,
                                                  NewId(endpoint == Endpoint::kChat ? "chatcmpl" : "cmpl"), created);
   std::shared_ptr<Request> r = *job;
+  auto first = std::make_shared<Event>();
+  NextEvent(*r, first.get(), [] { return true; });  // queued and prefilled: bounded
+  if (first->kind == Event::Kind::kError) return SendError(res, FromStatus(first->error));
   const int n = request->spec.n;
+  auto finished = std::make_shared<int>(0);
   if (!request->stream) {
-    int finished = 0;
-    Event e;
-    while (finished < n) {
-      if (!r->Next(&e, std::chrono::milliseconds(1000))) continue;
-      if (e.kind == Event::Kind::kError) return SendError(res, FromStatus(e.error));
-      writer->Add(e);
-      if (e.kind == Event::Kind::kFinish) ++finished;
-    }
-    res.set_content(writer->Build().dump(-1, ' ', false, Json::error_handler_t::replace), "application/json");
+    // The body is written when every choice is done. Meanwhile a space (JSON
+    // allows whitespace before the value) goes out every second: a client that
+    // left makes that write fail, and its sequences are freed.
+    writer->Add(*first);
+    if (first->kind == Event::Kind::kFinish) ++*finished;
+    res.set_chunked_content_provider(
+        "application/json",
+        [r, writer, finished, n](size_t, httplib::DataSink& sink) {
+          Event e;
+          std::string body;
+          auto last_write = std::chrono::steady_clock::now();
+          auto alive = [&] {
+            const auto now = std::chrono::steady_clock::now();
+            if (now - last_write < std::chrono::seconds(1)) return sink.is_writable();
+            last_write = now;
+            return sink.write(" ", 1);
+          };
+          while (*finished < n) {
+            if (!NextEvent(*r, &e, alive)) return false;
+            if (e.kind == Event::Kind::kError) {
+              body = FromStatus(e.error).ToJson().dump();
+              break;
+            }
+            writer->Add(e);
+            if (e.kind == Event::Kind::kFinish) ++*finished;
+          }
+          if (body.empty()) body = writer->Build().dump(-1, ' ', false, Json::error_handler_t::replace);
+          const bool ok = sink.write(body.data(), body.size());
+          sink.done();
+          return ok;
+        },
+        [r](bool) { r->Cancel(); });
     return;
   }
   res.set_header("Cache-Control", "no-cache");
-  auto finished = std::make_shared<int>(0);
   res.set_chunked_content_provider(
       "text/event-stream",
-      [r, writer, request, finished, n](size_t, httplib::DataSink& sink) {
+      [r, writer, request, finished, first, n](size_t, httplib::DataSink& sink) {
         auto send = [&](const std::string& data) { return sink.write(data.data(), data.size()); };
         Event e;
-        // Wait for the next event, checking the client is still there.
-        while (!r->Next(&e, std::chrono::milliseconds(200))) {
-          if (!sink.is_writable()) {
-            r->Cancel();
-            return false;
-          }
+        if (first->kind != Event::Kind::kError) {  // the event that started the response, once
+          e = std::move(*first);
+          first->kind = Event::Kind::kError;
+        } else if (!NextEvent(*r, &e, [&] { return sink.is_writable(); })) {
+          return false;
         }
         bool ok = true;
         if (e.kind == Event::Kind::kError) {
@@ -187,15 +232,28 @@ Status Serve(const HttpOptions& options, Engine& engine, const ApiContext& ctx,
     return InvalidArgumentError("--host " + options.host + " --port " + std::to_string(port) +
                                 ": cannot bind (in use, or not an address of this machine)");
   }
-  std::atomic<bool> signalled{false};
+  // The first signal ends every request (503, or an error event in a
+  // stream) and stops the server; a second one exits at once. A signal that
+  // came while the model loaded is pending here, and acts once listening.
+  std::atomic<bool> signalled{false}, listen_returned{false};
   std::thread stopper([&] {
     int sig = 0;
     sigwait(&signals, &sig);
     signalled = true;
+    if (listen_returned) return;
+    std::fprintf(stderr, "logitkit serve: stopping (a second signal exits at once)\n");
+    std::thread([signals] {
+      int again = 0;
+      sigwait(&signals, &again);
+      std::_Exit(128 + again);
+    }).detach();
+    engine.Shutdown();
+    while (!server.is_running() && !listen_returned) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     server.stop();
   });
   on_listening(port);
   const bool ok = server.listen_after_bind();
+  listen_returned = true;
   if (!signalled) pthread_kill(stopper.native_handle(), SIGTERM);  // wakes sigwait: the server stopped by itself
   stopper.join();
   return ok ? OkStatus() : InternalError("the server stopped listening");

@@ -110,7 +110,8 @@ std::optional<std::string> ContentText(const Json& content, size_t index, Fields
   for (size_t k = 0; k < content.size(); ++k) {
     const Json& part = content[k];
     const std::string pw = where + "[" + std::to_string(k) + "]";
-    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string()) {
+    if (!part.is_object() || !part.contains("type") || part["type"] != "text" || !part.contains("text") ||
+        !part["text"].is_string()) {
       return f.Fail(pw, pw + " must be {\"type\": \"text\", \"text\": ...} (only text is supported)"), std::nullopt;
     }
     text += part["text"].get<std::string>();
@@ -197,10 +198,10 @@ void ReadLogitBias(Fields& f, const ApiContext& ctx, std::vector<TokenBias>* out
   if (j.size() > 1024) return f.Fail("logit_bias", "logit_bias has " + std::to_string(j.size()) + " entries; at most 1024");
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& key = it.key();
-    char* end = nullptr;
-    errno = 0;
-    const long long id = std::strtoll(key.c_str(), &end, 10);
-    if (key.empty() || *end != '\0' || errno != 0 || id < 0 || id >= (long long)ctx.n_vocab) {
+    const bool digits = !key.empty() && key.size() <= 10 &&
+                        std::all_of(key.begin(), key.end(), [](char c) { return c >= '0' && c <= '9'; });
+    const long long id = digits ? std::stoll(key) : -1;
+    if (!digits || id >= (long long)ctx.n_vocab) {
       return f.Fail("logit_bias", "logit_bias key '" + key + "' is not a token id in [0, " +
                                       std::to_string(ctx.n_vocab) + ")");
     }
@@ -222,6 +223,32 @@ LogprobsMode ReadMode(Fields& f) {
   return LogprobsMode::kRawLogprobs;
 }
 
+// The deepest nesting of arrays and objects in a JSON text (strings skipped),
+// found before parsing: nlohmann's copies and dumps recurse, so a hostile
+// body of 200,000 brackets would overflow the stack.
+size_t NestingDepth(const std::string& body) {
+  size_t depth = 0, deepest = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+constexpr size_t kMaxNesting = 32;
+
+std::optional<ApiError> Parse(const std::string& body, Endpoint endpoint, const ApiContext& ctx, ApiRequest* out);
+
 }  // namespace
 
 Json ApiError::ToJson() const {
@@ -234,12 +261,23 @@ Json ApiError::ToJson() const {
 
 std::optional<ApiError> ParseRequest(const std::string& body, Endpoint endpoint, const ApiContext& ctx,
                                      ApiRequest* out) {
-  Json j;
+  if (const size_t depth = NestingDepth(body); depth > kMaxNesting) {
+    return Invalid("", "the body nests arrays and objects " + std::to_string(depth) + " deep; at most " +
+                           std::to_string(kMaxNesting));
+  }
   try {
-    j = Json::parse(body);
+    return Parse(body, endpoint, ctx, out);
   } catch (const Json::parse_error& e) {
     return Invalid("", "the body is not valid JSON (byte " + std::to_string(e.byte) + "): " + e.what());
+  } catch (const Json::exception& e) {  // a number out of range, a field of an unexpected type
+    return Invalid("", std::string("the body has a value logitkit cannot read: ") + e.what());
   }
+}
+
+namespace {
+
+std::optional<ApiError> Parse(const std::string& body, Endpoint endpoint, const ApiContext& ctx, ApiRequest* out) {
+  const Json j = Json::parse(body);
   if (!j.is_object()) return Invalid("", "the body must be a JSON object, not " + TypeName(j));
   Fields f(j);
   const bool chat = endpoint == Endpoint::kChat;
@@ -291,7 +329,9 @@ std::optional<ApiError> ParseRequest(const std::string& body, Endpoint endpoint,
   spec.ignore_eos = f.Bool("ignore_eos", false);
   spec.n = int(f.Integer("n", 1, 1, ctx.max_n));
   const char* max_name = chat && f.Has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
-  const int64_t max_tokens = f.Integer(max_name, chat ? int64_t(room) : 16, 1, INT32_MAX);
+  // max_tokens 0 scores the prompt: completions with echo (logprobs of the prompt only).
+  const bool echo = !chat && f.Has("echo") && f.Get("echo").is_boolean() && f.Get("echo").get<bool>();
+  const int64_t max_tokens = f.Integer(max_name, chat ? int64_t(room) : 16, echo ? 0 : 1, INT32_MAX);
   if (f.error()) return f.error();
   if (size_t(max_tokens) > room) {
     return Invalid(max_name, std::string(max_name) + " = " + std::to_string(max_tokens) + ": the prompt's " +
@@ -307,6 +347,7 @@ std::optional<ApiError> ParseRequest(const std::string& body, Endpoint endpoint,
   }
   ReadStops(f, &spec.stop);
   ReadLogitBias(f, ctx, &p.logit_bias);
+  spec.strip_space_prefix = chat;  // a completion continues the prompt's text: keep its spaces
   out->stream = f.Bool("stream", false);
   if (f.Has("stream_options")) {
     const Json& so = f.Get("stream_options");
@@ -314,7 +355,8 @@ std::optional<ApiError> ParseRequest(const std::string& body, Endpoint endpoint,
     if (so.contains("include_usage") && !so["include_usage"].is_boolean() && !so["include_usage"].is_null()) {
       return Invalid("stream_options", "stream_options.include_usage must be a boolean");
     }
-    out->include_usage = so.value("include_usage", false) == true;
+    out->include_usage = so.contains("include_usage") && so["include_usage"].is_boolean() &&
+                         so["include_usage"].get<bool>();
   }
   if (chat) {
     out->logprobs = f.Bool("logprobs", false);
@@ -336,6 +378,8 @@ std::optional<ApiError> ParseRequest(const std::string& body, Endpoint endpoint,
   return std::nullopt;
 }
 
+}  // namespace
+
 TokenText TextOf(const tokenizer::Tokenizer& tok, int32_t token) {
   StatusOr<std::string> piece = tok.TokenToPiece(token, /*render_special=*/true);
   TokenText t;
@@ -348,7 +392,7 @@ TokenText TextOf(const tokenizer::Tokenizer& tok, int32_t token) {
 ResponseWriter::ResponseWriter(const ApiRequest& request, const ApiContext& ctx, std::string id, int64_t created)
     : request_(request), ctx_(ctx), id_(std::move(id)), created_(created),
       prompt_text_(request.echo ? request.prompt_text : std::string()),
-      choices_(size_t(request.spec.n)), started_(size_t(request.spec.n), false) {}
+      choices_(size_t(request.spec.n)), started_(size_t(request.spec.n), false), offsets_(size_t(request.spec.n), 0) {}
 
 Json ResponseWriter::Value(float v) {
   if (std::isnan(v)) return Json();
@@ -387,9 +431,9 @@ Json ResponseWriter::Usage() const {
           {"total_tokens", prompt + completion_tokens_}};
 }
 
-Json ResponseWriter::CompletionLogprobs(const std::vector<TokenInfo>& tokens, size_t text_start) const {
+Json ResponseWriter::CompletionLogprobs(const std::vector<TokenInfo>& tokens, size_t* offset_io) const {
   Json texts = Json::array(), values = Json::array(), tops = Json::array(), offsets = Json::array();
-  size_t offset = text_start;
+  size_t& offset = *offset_io;
   for (const TokenInfo& t : tokens) {
     const TokenText tt = TextOf(*ctx_.tok, t.token);
     texts.push_back(tt.text);
@@ -439,7 +483,8 @@ Json ResponseWriter::Build() const {
       if (request_.logprobs) {
         std::vector<TokenInfo> all = prompt_;
         all.insert(all.end(), c.tokens.begin(), c.tokens.end());
-        choice["logprobs"] = CompletionLogprobs(all, 0);
+        size_t offset = 0;
+        choice["logprobs"] = CompletionLogprobs(all, &offset);
       } else {
         choice["logprobs"] = Json();
       }
@@ -465,7 +510,8 @@ std::vector<Json> ResponseWriter::Chunks(const Event& e) {
     if (chat) return chunks;
     // Completions with echo: the prompt, with its logprobs, as each choice's first chunk.
     for (int i = 0; i < request_.spec.n; ++i) {
-      chunk(i, {{"text", prompt_text_}, {"logprobs", request_.logprobs ? CompletionLogprobs(prompt_, 0) : Json()},
+      chunk(i, {{"text", prompt_text_},
+                {"logprobs", request_.logprobs ? CompletionLogprobs(prompt_, &offsets_[size_t(i)]) : Json()},
                 {"finish_reason", Json()}});
       started_[size_t(i)] = true;
     }
@@ -484,7 +530,9 @@ std::vector<Json> ResponseWriter::Chunks(const Event& e) {
   const std::vector<TokenInfo> one = e.kind == Event::Kind::kToken ? std::vector<TokenInfo>{e.token}
                                                                      : std::vector<TokenInfo>{};
   Json logprobs;
-  if (request_.logprobs && !one.empty()) logprobs = chat ? ChatLogprobs(one) : CompletionLogprobs(one, 0);
+  if (request_.logprobs && !one.empty()) {
+    logprobs = chat ? ChatLogprobs(one) : CompletionLogprobs(one, &offsets_[size_t(e.choice)]);
+  }
   const Json finish = e.kind == Event::Kind::kFinish ? Json(e.finish_reason) : Json();
   if (e.kind == Event::Kind::kToken || !e.text.empty()) {
     if (chat) {

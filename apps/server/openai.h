@@ -97,7 +97,8 @@ class ResponseWriter {
   };
   Json Head(const char* object) const;
   Json Usage() const;
-  Json CompletionLogprobs(const std::vector<TokenInfo>& tokens, size_t text_start) const;
+  // Advances *offset (bytes of text before each token) over the tokens.
+  Json CompletionLogprobs(const std::vector<TokenInfo>& tokens, size_t* offset) const;
   Json ChatLogprobs(const std::vector<TokenInfo>& tokens) const;
   static Json Value(float v);
 
@@ -109,6 +110,7 @@ class ResponseWriter {
   std::string prompt_text_;         // echo
   std::vector<Choice> choices_;
   std::vector<bool> started_;       // chat stream: role chunk sent
+  std::vector<size_t> offsets_;     // stream: text_offset of each choice's next token
   size_t completion_tokens_ = 0;
 };
 

@@ -30,6 +30,9 @@ def health(server):
     (b'{"model": "m", "prompt": ', None, "not valid JSON"),
     (b'[1, 2]', None, "must be a JSON object"),
     (b'{"prompt": "x"}', "model", "model is required"),
+    (b'{"model": "m", "prompt": "x", "stop": ' + b"[" * 30000 + b"]" * 30000 + b"}", None,
+     "nests arrays and objects 30001 deep; at most 32"),
+    (b'{"model": "m", "prompt": "x", "temperature": 1e999}', None, "cannot read"),
 ])
 def test_malformed_bodies(server, body, param, words):
     status, err = post(server, "/v1/completions", body)
@@ -61,6 +64,8 @@ def test_wrong_types(server, client):
     bad(server, client, "prompt must be a string or an array of token ids", "prompt", prompt={"a": 1})
     bad(server, client, "messages[0] must be an object with a string role", "messages[0]", endpoint="chat",
         messages=["hi"])
+    bad(server, client, "messages[0].content[0] must be", "messages[0].content[0]", endpoint="chat",
+        messages=[{"role": "user", "content": [{"type": 5, "text": "hi"}]}])
 
 
 def test_out_of_range(server, client):
@@ -83,6 +88,7 @@ def test_token_ids_beyond_the_vocabulary(server, client):
     bad(server, client, "logit_bias key '49152' is not a token id in [0, 49152)", "logit_bias",
         logit_bias={"49152": 5})
     bad(server, client, "logit_bias key 'x' is not a token id", "logit_bias", logit_bias={"x": 5})
+    bad(server, client, "logit_bias key '+5' is not a token id", "logit_bias", logit_bias={"+5": 5})
     bad(server, client, "logit_bias['3'] = 200 is not a number in [-100, 100]", "logit_bias", logit_bias={"3": 200})
     bad(server, client, "prompt[1] = 60000 is not a token id in [0, 49152)", "prompt", prompt=[1, 60000])
 
@@ -123,7 +129,9 @@ def test_disconnect_mid_stream_frees_the_slot(server, client):
               b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
     received = b""
     while received.count(b"data: ") < 3:
-        received += s.recv(4096)
+        more = s.recv(4096)
+        assert more, "the server closed the stream: " + received.decode(errors="replace")
+        received += more
     assert health(server)["active_sequences"] >= 1
     s.close()
     deadline = time.time() + 20
@@ -132,3 +140,26 @@ def test_disconnect_mid_stream_frees_the_slot(server, client):
         time.sleep(0.1)
     r = client.completions.create(model=server.model_id, prompt="Hello", max_tokens=2)
     assert r.choices[0].finish_reason in ("length", "stop")
+
+
+def test_disconnect_before_a_full_response_frees_the_slot(server, client):
+    body = json.dumps({"model": server.model_id, "prompt": "Once upon a time", "max_tokens": 4000,
+                       "ignore_eos": True}).encode()
+    s = socket.create_connection((server.host, server.port))
+    s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    deadline = time.time() + 20
+    while health(server)["active_sequences"] == 0:
+        assert time.time() < deadline
+        time.sleep(0.05)
+    s.close()
+    deadline = time.time() + 20
+    while health(server)["active_sequences"] != 0:
+        assert time.time() < deadline, "the client that left still holds its sequence"
+        time.sleep(0.1)
+
+
+def test_harmless_nulls_are_accepted(server, client):
+    r = client.completions.create(model=server.model_id, prompt="Hi", max_tokens=2, temperature=0,
+                                  extra_body={"stream_options": {"include_usage": None}, "top_k": None})
+    assert r.usage.completion_tokens == 2

@@ -83,6 +83,18 @@ def test_logprobs_match_the_numpy_reference(server, client, reference_model):
     assert r.choices[0].text.startswith(PROMPT) and r.choices[0].text.endswith(" Paris")
 
 
+def test_echo_with_max_tokens_0_scores_the_prompt(server, client, reference_model):
+    import reference
+    ids = token_ids(server, PROMPT)
+    r = client.completions.create(model=server.model_id, prompt=PROMPT, max_tokens=0, echo=True, logprobs=1)
+    c = r.choices[0]
+    assert c.text == PROMPT and c.finish_reason == "length" and r.usage.completion_tokens == 0
+    want = log_softmax(reference.logits(reference_model, ids))
+    got = c.logprobs.token_logprobs
+    assert got[0] is None and len(got) == len(ids)
+    assert max(abs(got[t] - want[t - 1, ids[t]]) for t in range(1, len(ids))) <= 2e-3
+
+
 def test_logprobs_modes(server, client, reference_model):
     import reference
     ids = token_ids(server, PROMPT)
@@ -146,6 +158,8 @@ def test_streaming_equals_the_full_response(server, client, endpoint):
         assert text == full.choices[0].text
         streamed = [v for c in chunks if c.choices and c.choices[0].logprobs for v in c.choices[0].logprobs.token_logprobs]
         assert streamed == full.choices[0].logprobs.token_logprobs
+        offsets = [v for c in chunks if c.choices and c.choices[0].logprobs for v in c.choices[0].logprobs.text_offset]
+        assert offsets == full.choices[0].logprobs.text_offset
     else:
         msgs = [{"role": "user", "content": "Tell me about Paris."}]
         full = client.chat.completions.create(messages=msgs, **args)

@@ -1,0 +1,57 @@
+"""Servers of their own: the queue limit (429) and shutdown with requests in
+flight (each ends with an error object; the process exits 0 at once)."""
+import concurrent.futures as cf
+import json
+import signal
+import time
+import urllib.error
+import urllib.request
+
+from conftest import Server
+
+
+def post(url, body, timeout=120):
+    req = urllib.request.Request(url + "/v1/completions", data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def wait_active(s, n):
+    deadline = time.time() + 30
+    while True:
+        with urllib.request.urlopen(s.url + "/health", timeout=30) as r:
+            if json.loads(r.read())["active_sequences"] >= n:
+                return
+        assert time.time() < deadline
+        time.sleep(0.05)
+
+
+def test_queue_limit_and_shutdown(binary, model_path):
+    s = Server(binary, model_path, "--parallel", "1", "--queue", "0")
+    long = {"model": s.model_id, "prompt": "Once upon a time", "max_tokens": 4000, "ignore_eos": True}
+    try:
+        # An idle server with --queue 0 still runs a request.
+        status, r = post(s.url, {"model": s.model_id, "prompt": "Hi", "max_tokens": 2})
+        assert status == 200 and r["usage"]["completion_tokens"] == 2
+        with cf.ThreadPoolExecutor(2) as pool:
+            running = pool.submit(post, s.url, long)
+            wait_active(s, 1)
+            # The one sequence is busy and nothing may wait: 429.
+            status, err = post(s.url, {"model": s.model_id, "prompt": "Hi", "max_tokens": 2})
+            assert status == 429 and "busy" in err["error"]["message"], err
+            # SIGTERM: the request in flight ends at once with an error object
+            # (in its 200 body: its response began with its first token), and
+            # the process exits 0.
+            t0 = time.time()
+            s.proc.send_signal(signal.SIGTERM)
+            status, err = running.result(timeout=30)
+            assert status == 200 and err["error"]["message"] == "the server is shutting down", (status, err)
+            assert s.proc.wait(timeout=30) == 0
+            assert time.time() - t0 < 15
+    finally:
+        if s.proc.poll() is None:
+            s.proc.kill()
