@@ -15,6 +15,7 @@ constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
 // The n largest entries of row (ties: lower id first), as alternatives.
 std::vector<Alternative> TopOf(const std::vector<float>& row, size_t n) {
+  if (n == 0) return {};
   std::vector<int32_t> ids(row.size());
   std::iota(ids.begin(), ids.end(), 0);
   n = std::min(n, ids.size());
@@ -239,7 +240,7 @@ void Engine::Prefill(const std::shared_ptr<Request>& request) {
   }
 }
 
-TokenInfo Engine::Describe(const Sequence& seq, const std::vector<float>& row, const DecodeResult& r,
+TokenInfo Engine::Describe(const Sequence& seq, std::span<const float> row, const DecodeResult& r,
                            const RowState& state) {
   const GenerationSpec& spec = seq.request->spec();
   TokenInfo info;
@@ -259,7 +260,7 @@ TokenInfo Engine::Describe(const Sequence& seq, const std::vector<float>& row, c
       for (const TokenLogprob& t : r.top) info.top.push_back({t.token, row[t.token]});
       break;
     case LogprobsMode::kProcessedLogits: {
-      std::vector<float> processed = row;
+      std::vector<float> processed(row.begin(), row.end());
       (void)ApplyProcessors(processed, spec.sampler, state);
       const float t = spec.sampler.temperature;
       const auto value = [&](int32_t token, float logprob) {
@@ -332,8 +333,7 @@ void Engine::Step() {
     Event e;
     e.kind = Event::Kind::kToken;
     e.choice = seq.choice;
-    e.token = Describe(seq, std::vector<float>(batch.begin() + i * n_vocab, batch.begin() + (i + 1) * n_vocab),
-                       r, states[i]);
+    e.token = Describe(seq, std::span<const float>(batch).subspan(i * n_vocab, n_vocab), r, states[i]);
     StatusOr<std::string> piece = seq.decoder.Push(r.token);
     e.text = seq.stop.Push(piece.ok() ? *piece : std::string());
     seq.request->Push(std::move(e));

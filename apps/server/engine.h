@@ -18,6 +18,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -138,7 +139,9 @@ class Engine {
   void Step();
   void Finish(Sequence& seq, const char* reason);
   void Fail(const std::shared_ptr<Request>& request, Status status);
-  TokenInfo Describe(const Sequence& seq, const std::vector<float>& row, const DecodeResult& r,
+  // The token's value and alternatives as the request's logprobs_mode asks
+  // (nothing without logprobs); row: the logits it was drawn from.
+  TokenInfo Describe(const Sequence& seq, std::span<const float> row, const DecodeResult& r,
                      const RowState& state);
 
   const Model& model_;
