@@ -93,7 +93,7 @@ void Complete(const httplib::Request& req, httplib::Response& res, Endpoint endp
     if (first->kind == Event::Kind::kFinish) ++*finished;
     res.set_chunked_content_provider(
         "application/json",
-        [r, writer, finished, n](size_t, httplib::DataSink& sink) {
+        [r, writer, request, finished, n](size_t, httplib::DataSink& sink) {  // writer reads *request
           Event e;
           std::string body;
           auto last_write = std::chrono::steady_clock::now();
