@@ -68,14 +68,20 @@
 //                logits (by value, ties by id): 1 = the model's top token.
 //   raw_entropy, entropy   in nats, of the raw and of the final distribution.
 //   n_kept       the size of the final kept set.
-//   top          the n most probable tokens (of the raw distribution, or of the
-//                final one: alternatives_from), in rank order, each with both
-//                logprobs; a token outside the final kept set has logprob -inf.
+//   top          the n most probable tokens, in rank order, each with both
+//                logprobs. alternatives_from = kRaw: of the raw distribution
+//                (a token outside the final kept set has logprob -inf);
+//                kFinal: of the final distribution, from the kept set only,
+//                so at most n_kept of them and never a logprob of -inf
+//                (greedy: the chosen token alone, logprob 0).
 //
-// ERRORS. A row with NaN or +inf logits, bad parameters, a logit that
-// overflows float after a processor or the temperature, or no token left after
-// the processors gets a non-OK status in its result naming the parameter, the
-// value and the row; the other rows of the batch are unaffected. Nothing
+// ERRORS. A row with NaN or +inf logits, bad parameters (the ranges of
+// SamplerParamTable(), logitkit/sampler_table.h), a logit that leaves float
+// after a processor or the temperature (a penalty or bias pushing a finite
+// logit past ±FLT_MAX is an error, not a silent -inf; a token the masks
+// remove anyway is exempt, as the temperature checks only kept tokens), a
+// negative n_generated, or no token left after the processors gets a non-OK
+// status in its result naming the parameter, the value and the row; the other rows of the batch are unaffected. Nothing
 // throws and nothing aborts on bad input. n_vocab is at most kMaxVocab (2^30).
 #ifndef LOGITKIT_HEAD_H_
 #define LOGITKIT_HEAD_H_
@@ -194,8 +200,13 @@ struct LogitsBatch {
   size_t n_rows = 0;
   size_t n_vocab = 0;
   size_t row_stride = 0;  // elements; 0 means n_vocab
+  // Rows anywhere in memory (e.g. one buffer per sequence): when not null,
+  // row r starts at rows[r], n_rows pointers to n_vocab elements each, and
+  // data, size and row_stride are not used.
+  const void* const* rows = nullptr;
 
   static LogitsBatch F32(std::span<const float> logits, size_t n_rows, size_t n_vocab);
+  static LogitsBatch F32Rows(std::span<const float* const> rows, size_t n_vocab);
   static LogitsBatch BF16(std::span<const uint16_t> bits, size_t n_rows, size_t n_vocab);
   static LogitsBatch F16(std::span<const uint16_t> bits, size_t n_rows, size_t n_vocab);
 };

@@ -252,19 +252,24 @@ DecodeResult DecodeRow(const Row& row, const SamplerParams& p, const RowState& s
   }
   if (p.top_logprobs > 0) {
     const size_t n_top = static_cast<size_t>(p.top_logprobs);
-    // Rank by the raw logits, or by the final values (processed logits, for
-    // greedy; -inf outside the kept set otherwise).
+    // Rank by the raw logits, or by the final values: the kept set alone
+    // (greedy keeps only its token), so no final alternative is -inf.
     const bool from_raw = p.alternatives_from == Alternatives::kRaw;
-    const float* key = from_raw ? raw : c.vals;
-    const size_t n_key = from_raw ? n_vocab : c.n;
-    std::vector<int32_t> positions;
-    head::TopKPositions(key, n_key, n_top, s, positions);
-    std::stable_sort(positions.begin(), positions.end(),
-                     [key](int32_t a, int32_t b) { return key[a] > key[b]; });
-    result.top.reserve(positions.size());
-    for (int32_t pos : positions) {
-      const int32_t token = from_raw ? pos : c.Id(static_cast<size_t>(pos));
-      result.top.push_back({token, RawLogprob(raw, raw_stats, token), final_logprob(token)});
+    if (!from_raw && greedy) {
+      result.top.push_back({result.token, RawLogprob(raw, raw_stats, result.token), 0.0f});
+    } else {
+      const float* key = from_raw ? raw : c.vals;
+      const size_t n_key = from_raw ? n_vocab : c.n;
+      std::vector<int32_t> positions;
+      head::TopKPositions(key, n_key, n_top, s, positions);
+      std::stable_sort(positions.begin(), positions.end(),
+                       [key](int32_t a, int32_t b) { return key[a] > key[b]; });
+      result.top.reserve(positions.size());
+      for (int32_t pos : positions) {
+        if (!from_raw && key[pos] == kNegInf) continue;
+        const int32_t token = from_raw ? pos : c.Id(static_cast<size_t>(pos));
+        result.top.push_back({token, RawLogprob(raw, raw_stats, token), final_logprob(token)});
+      }
     }
   }
   return result;
@@ -329,18 +334,36 @@ LogitsBatch LogitsBatch::F16(std::span<const uint16_t> bits, size_t n_rows, size
   return LogitsBatch{bits.data(), bits.size(), LogitsType::kF16, n_rows, n_vocab, n_vocab};
 }
 
-Status DecodeHead::DecodeBatch(const LogitsBatch& logits, std::span<const SamplerParams> params,
-                               std::span<const RowState> states,
-                               std::vector<DecodeResult>& results) {
+LogitsBatch LogitsBatch::F32Rows(std::span<const float* const> rows, size_t n_vocab) {
+  LogitsBatch batch;
+  batch.type = LogitsType::kF32;
+  batch.n_rows = rows.size();
+  batch.n_vocab = n_vocab;
+  batch.rows = reinterpret_cast<const void* const*>(rows.data());
+  return batch;
+}
+
+namespace {
+
+// The shape of a batch: sizes, strides and pointers, before any row is read.
+Status CheckBatchShape(const LogitsBatch& logits) {
   const size_t stride = logits.row_stride == 0 ? logits.n_vocab : logits.row_stride;
   if (logits.n_vocab == 0) return InvalidArgumentError("n_vocab = 0: rows need at least one logit");
-  if (stride < logits.n_vocab) {
-    return InvalidArgumentError("row_stride = " + std::to_string(stride) + " is less than n_vocab = " +
-                                std::to_string(logits.n_vocab));
-  }
   if (logits.n_vocab > kMaxVocab) {
     return InvalidArgumentError("n_vocab = " + std::to_string(logits.n_vocab) +
                                 " exceeds the supported maximum " + std::to_string(kMaxVocab));
+  }
+  if (logits.rows != nullptr) {
+    for (size_t r = 0; r < logits.n_rows; ++r) {
+      if (logits.rows[r] == nullptr) {
+        return InvalidArgumentError("logits.rows[" + std::to_string(r) + "] is null");
+      }
+    }
+    return OkStatus();
+  }
+  if (stride < logits.n_vocab) {
+    return InvalidArgumentError("row_stride = " + std::to_string(stride) + " is less than n_vocab = " +
+                                std::to_string(logits.n_vocab));
   }
   if (logits.data == nullptr && logits.n_rows > 0) {
     return InvalidArgumentError("logits.data is null for n_rows = " + std::to_string(logits.n_rows));
@@ -355,6 +378,15 @@ Status DecodeHead::DecodeBatch(const LogitsBatch& logits, std::span<const Sample
                                 std::to_string(logits.n_vocab) + " at row_stride = " +
                                 std::to_string(stride) + " need more");
   }
+  return OkStatus();
+}
+
+}  // namespace
+
+Status DecodeHead::DecodeBatch(const LogitsBatch& logits, std::span<const SamplerParams> params,
+                               std::span<const RowState> states,
+                               std::vector<DecodeResult>& results) {
+  LOGITKIT_RETURN_IF_ERROR(CheckBatchShape(logits));
   if (params.size() != 1 && params.size() != logits.n_rows) {
     return InvalidArgumentError("params has " + std::to_string(params.size()) +
                                 " entries; expected 1 or n_rows = " + std::to_string(logits.n_rows));
@@ -365,9 +397,12 @@ Status DecodeHead::DecodeBatch(const LogitsBatch& logits, std::span<const Sample
   }
   results.resize(logits.n_rows);
   const ops::ElementType type = ToElementType(logits.type);
+  const size_t stride = logits.row_stride == 0 ? logits.n_vocab : logits.row_stride;
   const size_t row_bytes = stride * ElementBytes(logits.type);
   auto run = [&](size_t r, size_t thread) {
-    const Row row{static_cast<const char*>(logits.data) + r * row_bytes, type, logits.n_vocab};
+    const void* data = logits.rows != nullptr ? logits.rows[r]
+                                              : static_cast<const char*>(logits.data) + r * row_bytes;
+    const Row row{data, type, logits.n_vocab};
     results[r] = DecodeRowNoThrow(row, params[params.size() == 1 ? 0 : r], states[r],
                                   scratch_[thread]->row, &r);
   };

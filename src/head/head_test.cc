@@ -1,6 +1,7 @@
 // The whole chain: outputs, determinism, 16-bit rows, stage order and errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -350,7 +351,7 @@ TEST(DecodeHead, BadRowsGetTheirOwnErrorAndLeaveTheOthersAlone) {
       "row 6: top_k = -3 must be >= 0 (0 = off)",
       "row 7: min_p = 2 is outside [0, 1]",
       "row 8: no token left to choose: every logit is -inf or masked by the processors",
-      "row 9: logit_bias[0].token = 100 is outside [0, n_vocab = 100)",
+      "row 9: logit_bias: token 100 is outside [0, n_vocab = 100)",
       "row 10: history[1] = 100 is outside [0, n_vocab = 100)",
       "row 11: temperature = nan must be finite and >= 0 (0 = greedy)",
   };
@@ -565,6 +566,70 @@ TEST(DecodeHead, HandlesVocabulariesFromOneToTwoHundredSixtyTwoThousand) {
       EXPECT_EQ(r.logprob, 0.0f);
     }
   }
+}
+
+// alternatives_from = kFinal lists the kept set only: with filters, greedy
+// (its token alone) and with every token kept.
+TEST(DecodeHead, FinalAlternativesComeFromTheKeptSetOnly) {
+  std::mt19937_64 rng(230);
+  const std::vector<float> z = testing::RandomRow(rng, 5000, testing::RowKind::kNormal5);
+  DecodeHead head;
+  SamplerParams p;
+  p.top_k = 7;
+  p.top_logprobs = 20;
+  p.alternatives_from = Alternatives::kFinal;
+  p.outputs = kOutputKept | kOutputLogprob;
+  DecodeResult r = head.Decode(z, p, State(1, 2, 3));
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_EQ(r.top.size(), 7u);
+  for (const TokenLogprob& t : r.top) EXPECT_GT(t.logprob, kNegInf);
+
+  p.temperature = 0;
+  r = head.Decode(z, p, State(1, 2, 3));
+  ASSERT_TRUE(r.status.ok());
+  ASSERT_EQ(r.top.size(), 1u);
+  EXPECT_EQ(r.top[0].token, r.token);
+  EXPECT_EQ(r.top[0].logprob, 0.0f);
+  EXPECT_EQ(r.n_kept, 1);
+  // Raw alternatives are the raw top 20 whatever was kept.
+  p.alternatives_from = Alternatives::kRaw;
+  r = head.Decode(z, p, State(1, 2, 3));
+  EXPECT_EQ(r.top.size(), 20u);
+}
+
+// A batch of rows anywhere in memory decodes as the same rows back to back.
+TEST(DecodeHead, RowPointerBatchEqualsContiguousBatch) {
+  std::mt19937_64 rng(231);
+  const size_t n = 3000, rows = 5;
+  std::vector<std::vector<float>> separate;
+  std::vector<float> contiguous;
+  for (size_t r = 0; r < rows; ++r) {
+    separate.push_back(testing::RandomRow(rng, n, testing::RowKind::kPeaked));
+    contiguous.insert(contiguous.end(), separate.back().begin(), separate.back().end());
+  }
+  std::vector<const float*> pointers;
+  for (auto it = separate.rbegin(); it != separate.rend(); ++it) pointers.push_back(it->data());
+  std::reverse(pointers.begin(), pointers.end());
+  SamplerParams p;
+  p.temperature = 0.9f;
+  p.top_p = 0.9f;
+  p.outputs = kOutputAll;
+  p.top_logprobs = 3;
+  std::vector<RowState> states(rows);
+  for (size_t r = 0; r < rows; ++r) states[r] = State(5, r, 9);
+  ThreadPool pool(2);
+  DecodeHead head(&pool);
+  std::vector<DecodeResult> a, b;
+  ASSERT_TRUE(head.DecodeBatch(LogitsBatch::F32(contiguous, rows, n), std::span(&p, 1), states, a).ok());
+  ASSERT_TRUE(head.DecodeBatch(LogitsBatch::F32Rows(pointers, n), std::span(&p, 1), states, b).ok());
+  for (size_t r = 0; r < rows; ++r) {
+    EXPECT_EQ(a[r].token, b[r].token);
+    EXPECT_EQ(a[r].logprob, b[r].logprob);
+    EXPECT_EQ(a[r].raw_logprob, b[r].raw_logprob);
+  }
+  pointers[2] = nullptr;
+  EXPECT_EQ(head.DecodeBatch(LogitsBatch::F32Rows(pointers, n), std::span(&p, 1), states, b).message(),
+            "logits.rows[2] is null");
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "base/format.h"
+#include "logitkit/sampler_table.h"
 
 namespace logitkit::head {
 namespace {
@@ -27,63 +28,35 @@ Status Bad(const char* name, double value, const char* expected) {
   return InvalidArgumentError(std::string(name) + " = " + Num(value) + " " + expected);
 }
 
+bool Contains(std::span<const int32_t> tokens, int32_t token) {
+  return std::find(tokens.begin(), tokens.end(), token) != tokens.end();
+}
+
+// Whether a -inf bias is among the token's biases (it bans the token).
+bool BiasBans(const SamplerParams& p, int32_t token) {
+  return std::any_of(p.logit_bias.begin(), p.logit_bias.end(),
+                     [&](const TokenBias& b) { return b.token == token && b.bias == kNegInf; });
+}
+
+// Whether the masks set the token to -inf whatever its processed value.
+bool IsMasked(const SamplerParams& p, const RowState& state, int32_t token) {
+  if (Contains(p.banned_tokens, token)) return true;
+  if (!p.allowed_tokens.empty() && !Contains(p.allowed_tokens, token)) return true;
+  return state.n_generated < p.min_tokens && Contains(p.eos_tokens, token);
+}
+
 }  // namespace
 
 Status ValidateParams(const SamplerParams& p, const RowState& state, size_t n_vocab) {
-  if (!(p.repetition_penalty > 0) || !std::isfinite(p.repetition_penalty)) {
-    return Bad("repetition_penalty", p.repetition_penalty, "must be finite and > 0");
-  }
-  if (!std::isfinite(p.frequency_penalty)) {
-    return Bad("frequency_penalty", p.frequency_penalty, "must be finite");
-  }
-  if (!std::isfinite(p.presence_penalty)) {
-    return Bad("presence_penalty", p.presence_penalty, "must be finite");
-  }
-  if (p.penalty_window < 0) return Bad("penalty_window", p.penalty_window, "must be >= 0");
-  if (p.min_tokens < 0) return Bad("min_tokens", p.min_tokens, "must be >= 0");
-  if (!(p.temperature >= 0) || !std::isfinite(p.temperature)) {
-    return Bad("temperature", p.temperature, "must be finite and >= 0 (0 = greedy)");
-  }
-  if (p.top_k < 0) return Bad("top_k", p.top_k, "must be >= 0 (0 = off)");
-  if (!(p.top_p > 0 && p.top_p <= 1)) return Bad("top_p", p.top_p, "is outside (0, 1]");
-  if (!(p.min_p >= 0 && p.min_p <= 1)) return Bad("min_p", p.min_p, "is outside [0, 1]");
-  if (!(p.typical_p > 0 && p.typical_p <= 1)) {
-    return Bad("typical_p", p.typical_p, "is outside (0, 1]");
-  }
-  if (!(p.top_n_sigma >= 0) || !std::isfinite(p.top_n_sigma)) {
-    return Bad("top_n_sigma", p.top_n_sigma, "must be finite and >= 0 (0 = off)");
+  for (const SamplerParam& param : SamplerParamTable()) {
+    LOGITKIT_RETURN_IF_ERROR(param.Check(p, n_vocab));
   }
   if (p.top_logprobs < 0) return Bad("top_logprobs", p.top_logprobs, "must be >= 0");
-  for (size_t i = 0; i < p.logit_bias.size(); ++i) {
-    const TokenBias& b = p.logit_bias[i];
-    if (b.token < 0 || static_cast<size_t>(b.token) >= n_vocab) {
-      return OutOfRangeError("logit_bias[" + std::to_string(i) + "].token = " +
-                             std::to_string(b.token) + " is outside [0, n_vocab = " +
-                             std::to_string(n_vocab) + ")");
-    }
-    if (std::isnan(b.bias) || b.bias == INFINITY) {
-      return InvalidArgumentError("logit_bias[" + std::to_string(i) + "].bias = " + Num(b.bias) +
-                                  " must be finite or -inf");
-    }
-  }
-  LOGITKIT_RETURN_IF_ERROR(CheckTokens(p.allowed_tokens, "allowed_tokens", n_vocab));
-  LOGITKIT_RETURN_IF_ERROR(CheckTokens(p.banned_tokens, "banned_tokens", n_vocab));
   LOGITKIT_RETURN_IF_ERROR(CheckTokens(p.eos_tokens, "eos_tokens", n_vocab));
   LOGITKIT_RETURN_IF_ERROR(CheckTokens(state.history, "history", n_vocab));
-  // Every stage at most once, and every active stage present.
-  bool seen[6] = {};
-  for (Stage stage : p.order) {
-    const auto i = static_cast<size_t>(stage);
-    if (i >= 6) return InvalidArgumentError("order holds an unknown stage " + std::to_string(i));
-    if (seen[i]) return InvalidArgumentError(std::string("order lists ") + StageName(stage) + " twice");
-    seen[i] = true;
-  }
-  for (size_t i = 0; i < 6; ++i) {
-    const auto stage = static_cast<Stage>(i);
-    if (!seen[i] && StageActive(stage, p) && p.temperature != 0) {
-      return InvalidArgumentError(std::string(StageName(stage)) +
-                                  " is set but missing from order");
-    }
+  if (state.n_generated < 0) {
+    return InvalidArgumentError("n_generated = " + std::to_string(state.n_generated) +
+                                " must be >= 0");
   }
   return OkStatus();
 }
@@ -140,12 +113,17 @@ Status ApplyProcessorsToRow(float* logits, size_t n_vocab, const SamplerParams& 
     auto [it, inserted] = edits.try_emplace(b.token, raw[b.token]);
     it->second += b.bias;
   }
+  // An edit that leaves float (NaN, +inf, or -inf from a finite logit that a
+  // penalty or bias pushed below -FLT_MAX) is an error, unless the token is
+  // masked below anyway: banned, not allowed, or an end token before
+  // min_tokens. A -inf bias bans its token, and a -inf logit stays -inf.
   for (const auto& [token, value] : edits) {
-    if (std::isnan(value) || value == INFINITY) {
-      return InvalidArgumentError("token " + std::to_string(token) + ": logit " + Num(raw[token]) +
-                                  " after penalties and logit_bias is " + Num(value) +
-                                  ", not finite");
-    }
+    const bool overflow_down = value == kNegInf && raw[token] != kNegInf && !BiasBans(p, token);
+    if (!std::isnan(value) && value != INFINITY && !overflow_down) continue;
+    if (IsMasked(p, state, token)) continue;
+    return InvalidArgumentError("token " + std::to_string(token) + ": logit " + Num(raw[token]) +
+                                " after penalties and logit_bias is " + Num(value) +
+                                ", not finite");
   }
   for (const auto& [token, value] : edits) work[token] = value;
   for (int32_t token : p.banned_tokens) work[token] = kNegInf;

@@ -10,8 +10,10 @@
 
 namespace logitkit::head {
 
-// Checks every parameter of `params` and every token id in `state` against
-// n_vocab. The message names the parameter and the value (the caller adds the row).
+// Checks every parameter of `params` (the entries of SamplerParamTable(), then
+// top_logprobs and eos_tokens) and `state` (history ids against n_vocab,
+// n_generated >= 0). The message names the parameter and the value (the
+// caller adds the row).
 Status ValidateParams(const SamplerParams& params, const RowState& state, size_t n_vocab);
 
 // Whether any processor would change a logit.
@@ -21,8 +23,10 @@ bool HasProcessors(const SamplerParams& params, const RowState& state);
 bool StageActive(Stage stage, const SamplerParams& params);
 
 // Applies the processors to logits[0, n_vocab) in place; masks set -inf. A
-// processed value that is NaN or +inf (a bias or penalty that overflows float)
-// is an error naming the token, and logits are then unchanged.
+// processed value that leaves float (NaN, +inf, or -inf from a finite logit:
+// a bias or penalty that overflows) is an error naming the token, and logits
+// are then unchanged; except on a token the masks remove anyway (banned, not
+// allowed, an end token before min_tokens), whose value does not matter.
 // REQUIRES: ValidateParams(...) is OK.
 Status ApplyProcessorsToRow(float* logits, size_t n_vocab, const SamplerParams& params,
                             const RowState& state, RowScratch& s);

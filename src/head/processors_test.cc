@@ -85,7 +85,7 @@ TEST(Processors, RejectOutOfRangeIdsNamingTheField) {
   SamplerParams p;
   p.logit_bias = {{3, 1.0f}, {10, 1.0f}};
   EXPECT_EQ(ApplyProcessors(z, p, RowState{}).message(),
-            "logit_bias[1].token = 10 is outside [0, n_vocab = 10)");
+            "logit_bias: token 10 is outside [0, n_vocab = 10)");
   p = SamplerParams{};
   p.banned_tokens = {-1};
   EXPECT_EQ(ApplyProcessors(z, p, RowState{}).message(),
@@ -108,8 +108,77 @@ TEST(Processors, RejectOutOfRangeIdsNamingTheField) {
   p = SamplerParams{};
   p.logit_bias = {{1, NAN}};
   EXPECT_EQ(ApplyProcessors(z, p, RowState{}).message(),
-            "logit_bias[0].bias = nan must be finite or -inf");
+            "logit_bias[1] = nan must be finite or -inf");
   EXPECT_EQ(z, std::vector<float>(10, 0.0f));  // nothing changed on error
+}
+
+// A processor that pushes a finite logit below -FLT_MAX is an error, as one
+// that overflows upward is; a -inf bias still bans, and -inf logits stay -inf.
+TEST(Processors, OverflowDownwardIsAnErrorNamingTheToken) {
+  const std::vector<float> z = {-3e38f, 1.0f, kNegInf};
+  SamplerParams p;
+  p.logit_bias = {{0, -3e38f}};
+  std::vector<float> x = z;
+  EXPECT_EQ(ApplyProcessors(x, p, RowState{}).message(),
+            "token 0: logit -3.00000001e+38 after penalties and logit_bias is -inf, not finite");
+  EXPECT_EQ(x, z);
+  // A huge frequency penalty on a seen token, also alone in its row.
+  const std::vector<float> one = {1.0f};
+  const std::vector<int32_t> history = {0, 0};
+  RowState state;
+  state.history = history;
+  SamplerParams f;
+  f.frequency_penalty = 3e38f;
+  x = one;
+  EXPECT_EQ(ApplyProcessors(x, f, state).code(), StatusCode::kInvalidArgument);
+  DecodeHead head;
+  const DecodeResult r = head.Decode(one, f, state);
+  EXPECT_NE(r.status.message().find("token 0: logit 1 after penalties and logit_bias is -inf"),
+            std::string::npos) << r.status.message();
+  // Not errors: a -inf bias (a ban), a bias on a -inf logit.
+  SamplerParams ban;
+  ban.logit_bias = {{1, kNegInf}, {2, 5.0f}};
+  x = z;
+  ASSERT_TRUE(ApplyProcessors(x, ban, RowState{}).ok());
+  EXPECT_EQ(x, (std::vector<float>{-3e38f, kNegInf, kNegInf}));
+}
+
+// The rule for a value that leaves float on a token the masks remove anyway
+// (banned, not allowed, an end token before min_tokens): no error, the token
+// is -inf, as the temperature's overflow check looks at kept tokens only.
+TEST(Processors, OverflowOnAMaskedTokenIsNoError) {
+  const std::vector<float> z = {3e38f, 1.0f, 2.0f};
+  SamplerParams banned;
+  banned.logit_bias = {{0, 3e38f}};
+  banned.banned_tokens = {0};
+  std::vector<float> x = z;
+  ASSERT_TRUE(ApplyProcessors(x, banned, RowState{}).ok());
+  EXPECT_EQ(x, (std::vector<float>{kNegInf, 1.0f, 2.0f}));
+
+  SamplerParams allowed;
+  allowed.logit_bias = {{0, 3e38f}};
+  allowed.allowed_tokens = {1, 2};
+  x = z;
+  ASSERT_TRUE(ApplyProcessors(x, allowed, RowState{}).ok());
+  EXPECT_EQ(x, (std::vector<float>{kNegInf, 1.0f, 2.0f}));
+
+  SamplerParams eos;
+  eos.logit_bias = {{0, 3e38f}};
+  eos.eos_tokens = {0};
+  eos.min_tokens = 1;
+  x = z;
+  ASSERT_TRUE(ApplyProcessors(x, eos, RowState{}).ok());  // n_generated 0 < 1: masked
+  RowState later;
+  later.n_generated = 1;
+  x = z;
+  EXPECT_EQ(ApplyProcessors(x, eos, later).code(), StatusCode::kInvalidArgument);  // not masked now
+}
+
+TEST(Processors, NegativeGeneratedCountIsAnError) {
+  std::vector<float> z(4, 0.0f);
+  RowState state;
+  state.n_generated = -1;
+  EXPECT_EQ(ApplyProcessors(z, SamplerParams{}, state).message(), "n_generated = -1 must be >= 0");
 }
 
 }  // namespace
