@@ -352,24 +352,21 @@ int RunCalibrate(const std::vector<std::string>& args) {
     Feeder feeder(*calibration, fit, runtime->pool.get());
     Progress progress("calibrating (tokens)", count->scored);
     std::vector<int32_t> tokens;
-    std::vector<float> logits;
-    constexpr size_t kChunk = 64;  // positions per forward pass: 64 x V logits at most
     for (;;) {
       StatusOr<bool> more = windows.Next(&tokens);
       if (!more.ok()) return Fail(more.status());
       if (!*more) break;
       model_context.Rewind(0);
-      for (size_t at = 0; at + 1 < tokens.size(); at += kChunk) {
-        const size_t n = std::min(kChunk, tokens.size() - 1 - at);  // the window's last token predicts nothing here
-        if (Status s = model_context.Eval(std::span<const int32_t>(tokens.data() + at, n), Logits::kAll, &logits);
-            !s.ok()) {
-          return Fail(s);
-        }
-        if (Status s = feeder.Add(logits, std::span<const int32_t>(tokens.data() + at + 1, n), V); !s.ok()) {
-          return Fail(s.WithContext("corpus position " + std::to_string(feeder.added()) + "+, "));
-        }
+      // Position t predicts token t + 1: the window's last token predicts nothing here.
+      const std::span<const int32_t> inputs(tokens.data(), tokens.size() - 1);
+      Status s = model_context.EvalEach(inputs, [&](size_t at, std::span<const float> logits) -> Status {
+        const size_t n = logits.size() / V;
+        LOGITKIT_RETURN_IF_ERROR(feeder.Add(logits, std::span<const int32_t>(tokens.data() + at + 1, n), V)
+                                     .WithContext("corpus position " + std::to_string(feeder.added()) + "+, "));
         progress.Update(feeder.added());
-      }
+        return OkStatus();
+      });
+      if (!s.ok()) return Fail(s);
     }
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -220,25 +220,30 @@ int RunCompare(const std::vector<std::string>& args) {
     Context context_a(*a->model, window, pool), context_b(*b->model, window, pool);
     Progress progress("comparing (tokens)", count->scored);
     std::vector<int32_t> tokens;
-    std::vector<float> la, lb;
-    constexpr size_t kChunk = 64;  // positions per forward pass: 64 x V logits per model
+    std::vector<float> lb;
     for (;;) {
       StatusOr<bool> more = windows.Next(&tokens);
       if (!more.ok()) return Fail(more.status());
       if (!*more) break;
       context_a.Rewind(0), context_b.Rewind(0);
-      for (size_t at = 0; at + 1 < tokens.size(); at += kChunk) {
-        const size_t n = std::min(kChunk, tokens.size() - 1 - at);
-        const std::span<const int32_t> in(tokens.data() + at, n);
-        if (Status s = context_a.Eval(in, Logits::kAll, &la); !s.ok()) return Fail(s.WithContext("model A: "));
-        if (Status s = context_b.Eval(in, Logits::kAll, &lb); !s.ok()) return Fail(s.WithContext("model B: "));
-        if (Status s = divergence->AddRows(la, lb, std::span<const int32_t>(tokens.data() + at + 1, n), pool,
-                                           uint64_t(divergence->positions()));
-            !s.ok()) {
-          return Fail(s.WithContext("corpus "));
+      // A's passes drive B's: each pass of A's (at most Context::kMaxBatch
+      // positions) is one pass of B's, so both keep one pass of logits.
+      const std::span<const int32_t> inputs(tokens.data(), tokens.size() - 1);
+      Status pass_error;  // B's or the statistics', named as such
+      Status s = context_a.EvalEach(inputs, [&](size_t at, std::span<const float> la) -> Status {
+        const size_t n = la.size() / V;
+        pass_error = context_b.Eval(inputs.subspan(at, n), Logits::kAll, &lb).WithContext("model B: ");
+        if (pass_error.ok()) {
+          pass_error = divergence
+                           ->AddRows(la, lb, std::span<const int32_t>(tokens.data() + at + 1, n), pool,
+                                     uint64_t(divergence->positions()))
+                           .WithContext("corpus ");
         }
         progress.Update(size_t(divergence->positions()));
-      }
+        return pass_error;
+      });
+      if (!pass_error.ok()) return Fail(pass_error);
+      if (!s.ok()) return Fail(s.WithContext("model A: "));
     }
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

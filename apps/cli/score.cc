@@ -97,17 +97,15 @@ int RunScore(const std::vector<std::string>& args) {
   const size_t V = runtime->model->config().n_vocab;
   Context ctx(*runtime->model, ids->size(), runtime->pool.get());
   std::vector<Scored> scored;
-  std::vector<float> logits, logprobs(V);
-  constexpr size_t kChunk = 64;  // positions per forward pass: 64 x V logits at most
+  std::vector<float> logprobs(V);
   Progress progress("scoring", ids->size());
-  for (size_t start = 0; start + 1 < ids->size(); start += kChunk) {
-    const size_t n = std::min(kChunk, ids->size() - 1 - start);  // the last token predicts nothing
-    if (Status s = ctx.Eval(std::span<const int32_t>(ids->data() + start, n), Logits::kAll, &logits); !s.ok()) {
-      return Fail(s);
-    }
+  // Position t predicts token t + 1: the last token predicts nothing.
+  const std::span<const int32_t> inputs(ids->data(), ids->size() - 1);
+  Status scoring = ctx.EvalEach(inputs, [&](size_t start, std::span<const float> logits) -> Status {
+    const size_t n = logits.size() / V;
     for (size_t t = 0; t < n; ++t) {
-      const std::span<const float> row(logits.data() + t * V, V);
-      if (Status s = LogSoftmax(row, 1.0f, logprobs); !s.ok()) return Fail(s);
+      const std::span<const float> row = logits.subspan(t * V, V);
+      LOGITKIT_RETURN_IF_ERROR(LogSoftmax(row, 1.0f, logprobs));
       const int32_t next = (*ids)[start + t + 1];
       double entropy = 0;
       int64_t above = 0;
@@ -119,7 +117,9 @@ int RunScore(const std::vector<std::string>& args) {
       scored.push_back({next, piece.ok() ? *piece : "", logprobs[next], entropy, above + 1});
     }
     progress.Update(start + n + 1);
-  }
+    return OkStatus();
+  });
+  if (!scoring.ok()) return Fail(scoring);
   double nll = 0;
   size_t bytes = 0;
   for (const Scored& s : scored) {

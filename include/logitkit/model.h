@@ -11,6 +11,7 @@
 #define LOGITKIT_MODEL_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -69,14 +70,30 @@ class Context {
           Activations activations = Activations::kFloat32);
   ~Context();
 
+  // The most positions one forward pass runs: longer inputs are evaluated in
+  // chunks of this many, so scratch memory stays bounded (a few MB) whatever
+  // their length. Chunks change no result (see Eval).
+  static constexpr size_t kMaxBatch = 64;
+
   // Appends tokens at positions [n_past(), n_past() + tokens.size()) and runs
-  // the forward pass over them as one batch. Every position's logits are
-  // bitwise what evaluating the tokens one at a time would give. logits gets n_vocab floats per
-  // returned position (1 for kLast, tokens.size() for kAll), position-major.
+  // the forward pass over them, kMaxBatch positions per pass. Every
+  // position's logits are bitwise what evaluating the tokens one at a time
+  // would give. logits gets n_vocab floats per returned position (1 for
+  // kLast, tokens.size() for kAll), position-major. progress, if set, is
+  // called after each pass with the number of tokens evaluated so far.
   // Errors: empty input, a token id outside [0, n_vocab), more positions than
   // the cache holds. On error the context is unchanged.
   Status Eval(std::span<const int32_t> tokens, Logits which, std::vector<float>* logits,
-              ResidualTap* tap = nullptr);
+              ResidualTap* tap = nullptr, const std::function<void(size_t)>& progress = {});
+
+  // Every position's logits, as Eval(kAll) computes them, handed to `sink`
+  // one pass at a time instead of kept: sink(first, logits) gets positions
+  // [first, first + n) of `tokens` (n <= kMaxBatch), n_vocab floats each.
+  // Memory stays that of one pass, for inputs of any length. A sink error
+  // stops the evaluation and is returned; the positions evaluated until then
+  // stay in the cache. Input errors: as Eval's, before anything runs.
+  using LogitsSink = std::function<Status(size_t first, std::span<const float> logits)>;
+  Status EvalEach(std::span<const int32_t> tokens, const LogitsSink& sink);
 
   // One decode step of several sequences together (a server's batch):
   // appends tokens[i] to *contexts[i] and runs them as one batch, so each
@@ -108,6 +125,10 @@ class Context {
   // stream of rows [first_out, rows.size()), d_model floats each.
   static std::vector<float> Forward(const Model& model, ThreadPool& pool, Activations activations,
                                     std::span<const Row> rows, size_t first_out, ResidualTap* tap);
+  Status CheckEval(std::span<const int32_t> tokens) const;
+  // One pass over at most kMaxBatch tokens at n_past(); returns the residual
+  // stream from position first_out on. REQUIRES: CheckEval(tokens) is OK.
+  std::vector<float> ForwardChunk(std::span<const int32_t> tokens, size_t first_out, ResidualTap* tap);
 
   const Model& model_;
   ThreadPool* pool_;

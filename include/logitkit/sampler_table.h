@@ -82,6 +82,9 @@ struct SamplerParam {
 // top_n_sigma, order.
 std::span<const SamplerParam> SamplerParamTable();
 
+// Every entry's Check, in table order: the first error.
+Status CheckSamplerParams(const SamplerParams& params, size_t n_vocab);
+
 // The entry named `name` (snake_case), or null.
 const SamplerParam* FindSamplerParam(std::string_view name);
 

@@ -48,9 +48,7 @@ bool IsMasked(const SamplerParams& p, const RowState& state, int32_t token) {
 }  // namespace
 
 Status ValidateParams(const SamplerParams& p, const RowState& state, size_t n_vocab) {
-  for (const SamplerParam& param : SamplerParamTable()) {
-    LOGITKIT_RETURN_IF_ERROR(param.Check(p, n_vocab));
-  }
+  LOGITKIT_RETURN_IF_ERROR(CheckSamplerParams(p, n_vocab));
   if (p.top_logprobs < 0) return Bad("top_logprobs", p.top_logprobs, "must be >= 0");
   LOGITKIT_RETURN_IF_ERROR(CheckTokens(p.eos_tokens, "eos_tokens", n_vocab));
   LOGITKIT_RETURN_IF_ERROR(CheckTokens(state.history, "history", n_vocab));

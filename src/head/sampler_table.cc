@@ -182,6 +182,11 @@ StatusOr<int32_t> ParseId(std::string_view text, const char* name) {
 
 std::span<const SamplerParam> SamplerParamTable() { return kTable; }
 
+Status CheckSamplerParams(const SamplerParams& params, size_t n_vocab) {
+  for (const SamplerParam& e : kTable) LOGITKIT_RETURN_IF_ERROR(e.Check(params, n_vocab));
+  return OkStatus();
+}
+
 const SamplerParam* FindSamplerParam(std::string_view name) {
   for (const SamplerParam& e : kTable) {
     if (name == e.name) return &e;

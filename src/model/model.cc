@@ -263,23 +263,66 @@ std::vector<float> Context::Forward(const Model& model, ThreadPool& pool, Activa
   return x;
 }
 
-Status Context::Eval(std::span<const int32_t> tokens, Logits which, std::vector<float>* logits,
-                     ResidualTap* tap) {
+Status Context::CheckEval(std::span<const int32_t> tokens) const {
   const size_t T = tokens.size();
   if (T == 0) return InvalidArgumentError("model: no tokens to evaluate (an empty prompt)");
   if (T > max_tokens_ - n_past_) {
     return OutOfRangeError("model: " + std::to_string(n_past_) + " + " + std::to_string(T) +
                            " tokens exceed the context of " + std::to_string(max_tokens_));
   }
-  if (Status s = CheckTokens(model_.config(), tokens, "token "); !s.ok()) return s;
-  std::vector<Row> rows(T);
-  for (size_t t = 0; t < T; ++t) rows[t] = {tokens[t], n_past_ + t, this};
-  // Positions whose logits (and taps) are wanted.
-  const size_t first_out = which == Logits::kAll ? 0 : T - 1;
+  return CheckTokens(model_.config(), tokens, "token ");
+}
+
+std::vector<float> Context::ForwardChunk(std::span<const int32_t> tokens, size_t first_out,
+                                         ResidualTap* tap) {
+  std::vector<Row> rows(tokens.size());
+  for (size_t t = 0; t < tokens.size(); ++t) rows[t] = {tokens[t], n_past_ + t, this};
   std::vector<float> x = Forward(model_, *pool_, activations_, rows, first_out, tap);
-  n_past_ += T;
-  if (which == Logits::kNone) return OkStatus();
-  return Head(x, logits);
+  n_past_ += tokens.size();
+  return x;
+}
+
+Status Context::Eval(std::span<const int32_t> tokens, Logits which, std::vector<float>* logits,
+                     ResidualTap* tap, const std::function<void(size_t)>& progress) {
+  LOGITKIT_RETURN_IF_ERROR(CheckEval(tokens));
+  const size_t T = tokens.size(), d = model_.config().d_model;
+  if (tap) tap->residual.assign(model_.config().n_layers, {});
+  if (which == Logits::kAll) logits->clear();
+  ResidualTap chunk_tap;
+  for (size_t start = 0; start < T; start += kMaxBatch) {
+    const size_t n = std::min(kMaxBatch, T - start);
+    const bool last = start + n == T;
+    // Positions whose logits (and taps) are wanted: all, the last one, or none.
+    const size_t first_out = which == Logits::kAll ? 0 : which == Logits::kLast && last ? n - 1 : n;
+    std::vector<float> x = ForwardChunk(tokens.subspan(start, n), first_out, tap ? &chunk_tap : nullptr);
+    if (tap) {
+      for (size_t l = 0; l < chunk_tap.residual.size(); ++l) {
+        tap->residual[l].insert(tap->residual[l].end(), chunk_tap.residual[l].begin(),
+                                chunk_tap.residual[l].end());
+      }
+    }
+    if (x.size() >= d && which == Logits::kAll) {
+      std::vector<float> rows;
+      LOGITKIT_RETURN_IF_ERROR(Head(x, &rows));
+      logits->insert(logits->end(), rows.begin(), rows.end());
+    } else if (x.size() >= d) {
+      LOGITKIT_RETURN_IF_ERROR(Head(x, logits));
+    }
+    if (progress) progress(start + n);
+  }
+  return OkStatus();
+}
+
+Status Context::EvalEach(std::span<const int32_t> tokens, const LogitsSink& sink) {
+  LOGITKIT_RETURN_IF_ERROR(CheckEval(tokens));
+  std::vector<float> logits;
+  for (size_t start = 0; start < tokens.size(); start += kMaxBatch) {
+    const size_t n = std::min(kMaxBatch, tokens.size() - start);
+    std::vector<float> x = ForwardChunk(tokens.subspan(start, n), 0, nullptr);
+    LOGITKIT_RETURN_IF_ERROR(Head(x, &logits));
+    LOGITKIT_RETURN_IF_ERROR(sink(start, logits));
+  }
+  return OkStatus();
 }
 
 Status Context::EvalBatch(std::span<Context* const> contexts, std::span<const int32_t> tokens,

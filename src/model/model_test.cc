@@ -21,7 +21,7 @@ namespace logitkit {
 namespace {
 
 struct Tiny {
-  uint32_t d = 64, heads = 4, kv_heads = 2, ff = 96, vocab = 100, layers = 2;
+  uint32_t d = 64, heads = 4, kv_heads = 2, ff = 96, vocab = 100, layers = 2, context = 64;
   std::string architecture = "llama";
   gguf::TensorType matrix_type = gguf::TensorType::kF32;
   bool biases = false;
@@ -69,7 +69,7 @@ std::shared_ptr<const gguf::File> Build(const Tiny& m, std::vector<uint8_t>* sto
   w.AddUint32(a + ".feed_forward_length", m.ff);
   w.AddUint32(a + ".attention.head_count", m.heads);
   w.AddUint32(a + ".attention.head_count_kv", m.kv_heads);
-  w.AddUint32(a + ".context_length", 64);
+  w.AddUint32(a + ".context_length", m.context);
   w.AddFloat32(a + (a == "gpt2" ? ".attention.layer_norm_epsilon" : ".attention.layer_norm_rms_epsilon"), 1e-5f);
   enum Kind { kVector, kEmbedding, kMatrix };
   auto add = [&](const std::string& name, std::vector<uint64_t> dims, float scale, Kind kind) {
@@ -360,6 +360,67 @@ TEST(Model, TheLastResidualTapGivesTheLogits) {
       ASSERT_NEAR(logits[t * m.vocab + v], z, 1e-4 * (1 + std::fabs(z))) << t << " " << v;
     }
   }
+}
+
+// Inputs longer than one pass run in chunks of kMaxBatch inside Eval and
+// EvalEach; every form gives the one-token-at-a-time logits bitwise, and the
+// taps and progress cover every position.
+TEST(Model, LongInputsRunInChunksWithTheSameLogits) {
+  Tiny m;
+  m.matrix_type = gguf::TensorType::kQ8_0;
+  m.context = 256;
+  std::vector<uint8_t> storage;
+  StatusOr<std::unique_ptr<Model>> model = Load(m, &storage);
+  ASSERT_TRUE(model.ok());
+  ThreadPool pool(2);
+  const size_t T = 2 * Context::kMaxBatch + 7;
+  std::vector<int32_t> tokens(T);
+  for (size_t t = 0; t < T; ++t) tokens[t] = int32_t((t * 37 + 11) % m.vocab);
+  Context steps(**model, T, &pool);
+  std::vector<float> expected;
+  for (size_t t = 0; t < T; ++t) {
+    std::vector<float> one;
+    ASSERT_TRUE(steps.Eval(std::span<const int32_t>(&tokens[t], 1), Logits::kLast, &one).ok());
+    expected.insert(expected.end(), one.begin(), one.end());
+  }
+  Context all(**model, T, &pool);
+  std::vector<float> logits;
+  ResidualTap tap;
+  std::vector<size_t> progress;
+  ASSERT_TRUE(all.Eval(tokens, Logits::kAll, &logits, &tap, [&](size_t n) { progress.push_back(n); }).ok());
+  EXPECT_EQ(logits, expected);
+  EXPECT_EQ(progress, (std::vector<size_t>{64, 128, T}));
+  ASSERT_EQ(tap.residual.size(), m.layers);
+  EXPECT_EQ(tap.residual[0].size(), T * m.d);
+
+  Context last(**model, T, &pool);
+  ASSERT_TRUE(last.Eval(tokens, Logits::kLast, &logits).ok());
+  EXPECT_EQ(logits, std::vector<float>(expected.end() - m.vocab, expected.end()));
+  EXPECT_EQ(last.n_past(), T);
+
+  Context each(**model, T, &pool);
+  std::vector<float> streamed;
+  std::vector<size_t> firsts;
+  ASSERT_TRUE(each.EvalEach(tokens, [&](size_t first, std::span<const float> rows) {
+    EXPECT_LE(rows.size(), Context::kMaxBatch * m.vocab);
+    firsts.push_back(first);
+    streamed.insert(streamed.end(), rows.begin(), rows.end());
+    return OkStatus();
+  }).ok());
+  EXPECT_EQ(streamed, expected);
+  EXPECT_EQ(firsts, (std::vector<size_t>{0, 64, 128}));
+  // A sink's error stops the pass and comes back.
+  Context stopped(**model, T, &pool);
+  const Status s = stopped.EvalEach(tokens, [](size_t first, std::span<const float>) {
+    return first == 64 ? InvalidArgumentError("enough") : OkStatus();
+  });
+  EXPECT_EQ(s.message(), "enough");
+  EXPECT_EQ(stopped.n_past(), 128u);
+  // Input errors come before any pass.
+  Context small(**model, 8, &pool);
+  EXPECT_EQ(small.EvalEach(tokens, [](size_t, std::span<const float>) { return OkStatus(); }).code(),
+            StatusCode::kOutOfRange);
+  EXPECT_EQ(small.n_past(), 0u);
 }
 
 void ExpectLoadError(const Tiny& m, const std::vector<std::string>& parts) {
