@@ -132,17 +132,14 @@ struct Case {
   double us_per_row;
 };
 
-int Fail(const Status& s) {
-  std::fprintf(stderr, "logitkit bench head: %s\n", s.message().c_str());
-  return 2;
-}
+constexpr const char* kCommand = "bench head";
 
 }  // namespace
 
 int RunBenchHead(const std::vector<std::string>& args) {
   StatusOr<Flags> flags = Flags::Parse(args, {"vocab", "batch", "threads", "reps", "min-time-ms"},
                                        {"quick", "json", "help"});
-  if (!flags.ok()) return Fail(flags.status());
+  if (!flags.ok()) return Fail(kCommand, flags.status());
   if (flags->Has("help")) {
     std::fputs(kHelp, stdout);
     return 0;
@@ -151,16 +148,16 @@ int RunBenchHead(const std::vector<std::string>& args) {
   StatusOr<long long> reps = flags->GetInt("reps", 5);
   StatusOr<double> min_ms = flags->GetDouble("min-time-ms", 20);
   for (const Status* s : {&threads.status(), &reps.status(), &min_ms.status()}) {
-    if (!s->ok()) return Fail(*s);
+    if (!s->ok()) return Fail(kCommand, *s);
   }
   if (*threads < 1 || *threads > 256) {
-    return Fail(InvalidArgumentError("--threads " + std::to_string(*threads) + " is outside [1, 256]"));
+    return Fail(kCommand, InvalidArgumentError("--threads " + std::to_string(*threads) + " is outside [1, 256]"));
   }
   if (*reps < 1 || *reps > 1000) {
-    return Fail(InvalidArgumentError("--reps " + std::to_string(*reps) + " is outside [1, 1000]"));
+    return Fail(kCommand, InvalidArgumentError("--reps " + std::to_string(*reps) + " is outside [1, 1000]"));
   }
   if (!(*min_ms > 0 && *min_ms <= 10000)) {
-    return Fail(InvalidArgumentError("--min-time-ms " + base::Num(*min_ms) +
+    return Fail(kCommand, InvalidArgumentError("--min-time-ms " + base::Num(*min_ms) +
                                      " is outside (0, 10000]"));
   }
   std::vector<size_t> vocabs = {32000, 49152, 50257, 128256, 151936, 262144};
@@ -183,8 +180,8 @@ int RunBenchHead(const std::vector<std::string>& args) {
     }
     return OkStatus();
   };
-  if (Status st = sizes("vocab", 1 << 24, vocabs); !st.ok()) return Fail(st);
-  if (Status st = sizes("batch", 4096, batches); !st.ok()) return Fail(st);
+  if (Status st = sizes("vocab", 1 << 24, vocabs); !st.ok()) return Fail(kCommand, st);
+  if (Status st = sizes("batch", 4096, batches); !st.ok()) return Fail(kCommand, st);
   const double min_time = *min_ms / 1000.0;
   const bool json = flags->Has("json");
   const bool progress = !json && isatty(fileno(stderr));

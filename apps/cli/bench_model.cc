@@ -39,10 +39,7 @@ options:
   --help               this text
 )";
 
-int Fail(const Status& s) {
-  std::fprintf(stderr, "logitkit bench model: %s\n", s.message().c_str());
-  return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
-}
+constexpr const char* kCommand = "bench model";
 
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -86,29 +83,29 @@ struct Row {
 int RunBenchModel(const std::vector<std::string>& args) {
   StatusOr<Flags> flags = Flags::Parse(args, {"threads", "prompt-tokens", "gen-tokens", "reps", "model"},
                                        {"int8", "json", "help"});
-  if (!flags.ok()) return Fail(flags.status());
+  if (!flags.ok()) return Fail(kCommand, flags.status());
   if (flags->Has("help")) {
     std::fputs(kHelp, stdout);
     return 0;
   }
   if (!flags->positional().empty()) {
-    return Fail(InvalidArgumentError("unexpected argument '" + flags->positional()[0] + "'"));
+    return Fail(kCommand, InvalidArgumentError("unexpected argument '" + flags->positional()[0] + "'"));
   }
   StatusOr<long long> prompt_n = flags->GetInt("prompt-tokens", 128);
   StatusOr<long long> gen_n = flags->GetInt("gen-tokens", 64);
   StatusOr<long long> reps = flags->GetInt("reps", 3);
   for (const Status* s : {&prompt_n.status(), &gen_n.status(), &reps.status()}) {
-    if (!s->ok()) return Fail(*s);
+    if (!s->ok()) return Fail(kCommand, *s);
   }
   if (*prompt_n < 1 || *prompt_n > 100000 || *gen_n < 1 || *gen_n > 100000 || *reps < 1 || *reps > 100) {
-    return Fail(InvalidArgumentError("--prompt-tokens and --gen-tokens must be in [1, 100000], --reps in [1, 100]"));
+    return Fail(kCommand, InvalidArgumentError("--prompt-tokens and --gen-tokens must be in [1, 100000], --reps in [1, 100]"));
   }
   std::vector<size_t> thread_counts;
   for (const std::string& t : flags->GetAll("threads")) {
     char* end = nullptr;
     const long n = std::strtol(t.c_str(), &end, 10);
     if (t.empty() || *end != '\0' || n < 1 || n > 256) {
-      return Fail(InvalidArgumentError("--threads = '" + t + "' is not an integer in [1, 256]"));
+      return Fail(kCommand, InvalidArgumentError("--threads = '" + t + "' is not an integer in [1, 256]"));
     }
     thread_counts.push_back(size_t(n));
   }
@@ -117,18 +114,18 @@ int RunBenchModel(const std::vector<std::string>& args) {
   // The runtime's own pool (one thread) is unused: each measurement makes its own.
   StatusOr<Runtime> runtime = LoadRuntime(*Flags::Parse({"--threads", "1", "--model", flags->Get("model", "")},
                                                         kRuntimeFlags, {}));
-  if (!runtime.ok()) return Fail(runtime.status());
+  if (!runtime.ok()) return Fail(kCommand, runtime.status());
   const Model& model = *runtime->model;
   const size_t V = model.config().n_vocab;
   if (size_t(*prompt_n + *gen_n) > model.config().context_length) {
-    return Fail(InvalidArgumentError("--prompt-tokens + --gen-tokens exceed the model's context of " +
+    return Fail(kCommand, InvalidArgumentError("--prompt-tokens + --gen-tokens exceed the model's context of " +
                                      std::to_string(model.config().context_length)));
   }
   // A fixed English prompt, repeated to length.
   StatusOr<std::vector<int32_t>> text = runtime->tokenizer->Encode(
       "The capital of France is Paris. Rivers, mountains and cities shape the history of every country, "
       "and a language model has read about most of them. ");
-  if (!text.ok()) return Fail(text.status());
+  if (!text.ok()) return Fail(kCommand, text.status());
   std::vector<int32_t> prompt;
   while (prompt.size() < size_t(*prompt_n)) prompt.push_back((*text)[prompt.size() % text->size()]);
   const Activations activations = flags->Has("int8") ? Activations::kInt8 : Activations::kFloat32;
@@ -141,12 +138,12 @@ int RunBenchModel(const std::vector<std::string>& args) {
       Context context(model, prompt.size() + size_t(*gen_n), &pool, activations);
       std::vector<float> logits;
       const auto t0 = std::chrono::steady_clock::now();
-      if (Status s = context.Eval(prompt, Logits::kLast, &logits); !s.ok()) return Fail(s);
+      if (Status s = context.Eval(prompt, Logits::kLast, &logits); !s.ok()) return Fail(kCommand, s);
       const auto t1 = std::chrono::steady_clock::now();
       for (long long g = 0; g < *gen_n; ++g) {
         const int32_t next = int32_t(ops::ArgMax(logits.data(), V));
         if (Status s = context.Eval(std::span<const int32_t>(&next, 1), Logits::kLast, &logits); !s.ok()) {
-          return Fail(s);
+          return Fail(kCommand, s);
         }
       }
       const auto t2 = std::chrono::steady_clock::now();

@@ -74,13 +74,7 @@ options:
 %s  --help              this text
 )";
 
-int Fail(const Status& s) {
-  std::fprintf(stderr, "logitkit calibrate: %s\n", s.message().c_str());
-  return s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kOutOfRange ||
-                 s.code() == StatusCode::kNotFound
-             ? 2
-             : 1;
-}
+constexpr const char* kCommand = "calibrate";
 
 // Feeds rows to the calibration, fitting T once `fit_positions` rows are in.
 class Feeder {
@@ -224,39 +218,39 @@ int RunCalibrate(const std::vector<std::string>& args) {
                                       "fit-fraction", "sampling", "svg"};
   with_value.insert(kRuntimeFlags.begin(), kRuntimeFlags.end());
   StatusOr<Flags> flags = Flags::Parse(args, with_value, {"json", "help", "count"});
-  if (!flags.ok()) return Fail(flags.status());
+  if (!flags.ok()) return Fail(kCommand, flags.status());
   if (flags->Has("help")) {
     std::printf(kHelp, kRuntimeFlagsHelp);
     return 0;
   }
   if (!flags->positional().empty()) {
-    return Fail(InvalidArgumentError("unexpected argument '" + flags->positional()[0] + "' (the corpus is --corpus FILE)"));
+    return Fail(kCommand, InvalidArgumentError("unexpected argument '" + flags->positional()[0] + "' (the corpus is --corpus FILE)"));
   }
   const bool from_npy = flags->Has("logits") || flags->Has("targets");
   if (from_npy && !(flags->Has("logits") && flags->Has("targets"))) {
-    return Fail(InvalidArgumentError("--logits and --targets go together"));
+    return Fail(kCommand, InvalidArgumentError("--logits and --targets go together"));
   }
   if (from_npy == flags->Has("corpus")) {
-    return Fail(InvalidArgumentError("give --corpus FILE, or --logits and --targets (see --help)"));
+    return Fail(kCommand, InvalidArgumentError("give --corpus FILE, or --logits and --targets (see --help)"));
   }
   StatusOr<long long> bins = flags->GetInt("bins", 15);
   StatusOr<long long> ctx = flags->GetInt("ctx", 512);
   StatusOr<long long> max_tokens = flags->GetInt("max-tokens", 0);
   StatusOr<double> fit_fraction = flags->GetDouble("fit-fraction", 0.5);
   for (const Status& s : {bins.status(), ctx.status(), max_tokens.status(), fit_fraction.status()}) {
-    if (!s.ok()) return Fail(s);
+    if (!s.ok()) return Fail(kCommand, s);
   }
   if (*bins <= 0 || *bins > 10000) {
-    return Fail(InvalidArgumentError("--bins " + std::to_string(*bins) + " must be in [1, 10000]"));
+    return Fail(kCommand, InvalidArgumentError("--bins " + std::to_string(*bins) + " must be in [1, 10000]"));
   }
   if (!(*fit_fraction >= 0 && *fit_fraction <= 1)) {
-    return Fail(InvalidArgumentError("--fit-fraction " + flags->Get("fit-fraction", "") + " must be in [0, 1]"));
+    return Fail(kCommand, InvalidArgumentError("--fit-fraction " + flags->Get("fit-fraction", "") + " must be in [0, 1]"));
   }
-  if (*max_tokens < 0) return Fail(InvalidArgumentError("--max-tokens " + std::to_string(*max_tokens) + " must be >= 0"));
+  if (*max_tokens < 0) return Fail(kCommand, InvalidArgumentError("--max-tokens " + std::to_string(*max_tokens) + " must be >= 0"));
   StatusOr<long long> threads = flags->GetInt("threads", 0);
-  if (!threads.ok()) return Fail(threads.status());
+  if (!threads.ok()) return Fail(kCommand, threads.status());
   if (*threads < 0 || *threads > 256) {
-    return Fail(InvalidArgumentError("--threads " + std::to_string(*threads) + " is outside [0, 256]"));
+    return Fail(kCommand, InvalidArgumentError("--threads " + std::to_string(*threads) + " is outside [0, 256]"));
   }
   analysis::CalibrationOptions options;
   options.bins = int(*bins);
@@ -264,7 +258,7 @@ int RunCalibrate(const std::vector<std::string>& args) {
   if (specs.empty()) specs = {"top_p=0.9", "top_p=0.95", "min_p=0.05", "min_p=0.1", "t=0.7,top_p=0.95"};
   for (const std::string& spec : specs) {
     StatusOr<analysis::SamplingSetting> setting = analysis::ParseSamplingSetting(spec);
-    if (!setting.ok()) return Fail(InvalidArgumentError("--sampling: " + setting.status().message()));
+    if (!setting.ok()) return Fail(kCommand, InvalidArgumentError("--sampling: " + setting.status().message()));
     options.sampling.push_back(*setting);
   }
 
@@ -275,25 +269,25 @@ int RunCalibrate(const std::vector<std::string>& args) {
   if (from_npy) {
     source = flags->Get("logits", "");
     StatusOr<NpyReader> logits = NpyReader::Open(source);
-    if (!logits.ok()) return Fail(logits.status());
+    if (!logits.ok()) return Fail(kCommand, logits.status());
     StatusOr<NpyReader> targets = NpyReader::Open(flags->Get("targets", ""));
-    if (!targets.ok()) return Fail(targets.status());
+    if (!targets.ok()) return Fail(kCommand, targets.status());
     if (logits->shape().size() != 2 || logits->shape()[1] == 0) {
-      return Fail(InvalidArgumentError("--logits: expected an N x V matrix, not shape of " +
+      return Fail(kCommand, InvalidArgumentError("--logits: expected an N x V matrix, not shape of " +
                                        std::to_string(logits->shape().size()) + " dims"));
     }
     const size_t N = logits->shape()[0], V = logits->shape()[1];
     if (targets->shape().size() != 1 || targets->shape()[0] != N) {
-      return Fail(InvalidArgumentError("--targets: expected " + std::to_string(N) + " next tokens (one per row of --logits)"));
+      return Fail(kCommand, InvalidArgumentError("--targets: expected " + std::to_string(N) + " next tokens (one per row of --logits)"));
     }
-    if (N == 0) return Fail(InvalidArgumentError("--logits has no rows"));
+    if (N == 0) return Fail(kCommand, InvalidArgumentError("--logits has no rows"));
     StatusOr<Calibration> c = Calibration::Create(V, options);
-    if (!c.ok()) return Fail(c.status());
+    if (!c.ok()) return Fail(kCommand, c.status());
     calibration.emplace(std::move(*c));
     ThreadPool pool{static_cast<size_t>(*threads)};
     const uint64_t fit = uint64_t(std::floor(*fit_fraction * double(N)));
     if (*fit_fraction > 0 && fit == 0) {
-      return Fail(InvalidArgumentError("--fit-fraction " + flags->Get("fit-fraction", "") + " of " +
+      return Fail(kCommand, InvalidArgumentError("--fit-fraction " + flags->Get("fit-fraction", "") + " of " +
                                        std::to_string(N) + " rows leaves no row to fit the temperature on"));
     }
     Feeder feeder(*calibration, fit, &pool);
@@ -304,32 +298,32 @@ int RunCalibrate(const std::vector<std::string>& args) {
     Progress progress("calibrating", N);
     for (size_t r = 0; r < N; r += kRows) {
       const size_t n = std::min(kRows, N - r);
-      if (Status s = logits->ReadFloats(n * V, &rows); !s.ok()) return Fail(s.WithContext("--logits "));
-      if (Status s = targets->ReadInts(n, &ids); !s.ok()) return Fail(s.WithContext("--targets "));
+      if (Status s = logits->ReadFloats(n * V, &rows); !s.ok()) return Fail(kCommand, s.WithContext("--logits "));
+      if (Status s = targets->ReadInts(n, &ids); !s.ok()) return Fail(kCommand, s.WithContext("--targets "));
       ids32.clear();
       for (size_t i = 0; i < n; ++i) {
         if (ids[i] < 0 || ids[i] >= int64_t(V)) {
-          return Fail(OutOfRangeError("--targets: row " + std::to_string(r + i) + ": token " + std::to_string(ids[i]) +
+          return Fail(kCommand, OutOfRangeError("--targets: row " + std::to_string(r + i) + ": token " + std::to_string(ids[i]) +
                                       " outside [0, " + std::to_string(V) + ")"));
         }
         ids32.push_back(int32_t(ids[i]));
       }
-      if (Status s = feeder.Add(rows, ids32, V); !s.ok()) return Fail(s.WithContext("--logits: "));
+      if (Status s = feeder.Add(rows, ids32, V); !s.ok()) return Fail(kCommand, s.WithContext("--logits: "));
       progress.Update(r + n);
     }
   } else {
     source = flags->Get("corpus", "");
     StatusOr<Runtime> runtime = LoadRuntime(*flags);
-    if (!runtime.ok()) return Fail(runtime.status());
+    if (!runtime.ok()) return Fail(kCommand, runtime.status());
     model_path = runtime->path;
     const size_t context = runtime->model->config().context_length, V = runtime->model->config().n_vocab;
     if (*ctx < 2 || size_t(*ctx) > context) {
-      return Fail(OutOfRangeError("--ctx " + std::to_string(*ctx) + " must be in [2, " + std::to_string(context) +
+      return Fail(kCommand, OutOfRangeError("--ctx " + std::to_string(*ctx) + " must be in [2, " + std::to_string(context) +
                                   "] (the model's context)"));
     }
     window = size_t(*ctx);
     StatusOr<CorpusCount> count = CountCorpus(*runtime->tokenizer, source, window, uint64_t(*max_tokens));
-    if (!count.ok()) return Fail(count.status());
+    if (!count.ok()) return Fail(kCommand, count.status());
     if (flags->Has("count")) {
       std::printf("{\"positions\":%llu,\"windows\":%llu,\"ctx\":%zu}\n",
                   static_cast<unsigned long long>(count->scored), static_cast<unsigned long long>(count->windows),
@@ -337,15 +331,15 @@ int RunCalibrate(const std::vector<std::string>& args) {
       return 0;
     }
     StatusOr<Calibration> c = Calibration::Create(V, options);
-    if (!c.ok()) return Fail(c.status());
+    if (!c.ok()) return Fail(kCommand, c.status());
     calibration.emplace(std::move(*c));
     StatusOr<CorpusReader> reader = CorpusReader::Open(source);
-    if (!reader.ok()) return Fail(reader.status());
+    if (!reader.ok()) return Fail(kCommand, reader.status());
     TokenWindows windows(*runtime->tokenizer, std::move(*reader), window, uint64_t(*max_tokens));
     Context model_context(*runtime->model, window, runtime->pool.get());
     const uint64_t fit = uint64_t(std::floor(*fit_fraction * double(count->scored)));
     if (*fit_fraction > 0 && fit == 0) {
-      return Fail(InvalidArgumentError("--fit-fraction " + flags->Get("fit-fraction", "") + " of " +
+      return Fail(kCommand, InvalidArgumentError("--fit-fraction " + flags->Get("fit-fraction", "") + " of " +
                                        std::to_string(count->scored) +
                                        " positions leaves no position to fit the temperature on"));
     }
@@ -354,7 +348,7 @@ int RunCalibrate(const std::vector<std::string>& args) {
     std::vector<int32_t> tokens;
     for (;;) {
       StatusOr<bool> more = windows.Next(&tokens);
-      if (!more.ok()) return Fail(more.status());
+      if (!more.ok()) return Fail(kCommand, more.status());
       if (!*more) break;
       model_context.Rewind(0);
       // Position t predicts token t + 1: the window's last token predicts nothing here.
@@ -366,7 +360,7 @@ int RunCalibrate(const std::vector<std::string>& args) {
         progress.Update(feeder.added());
         return OkStatus();
       });
-      if (!s.ok()) return Fail(s);
+      if (!s.ok()) return Fail(kCommand, s);
     }
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -376,7 +370,7 @@ int RunCalibrate(const std::vector<std::string>& args) {
                             ": " + std::to_string(summary.top.positions) + " positions" +
                             (window ? " (windows of " + std::to_string(window) + " tokens)" : "");
   if (flags->Has("svg")) {
-    if (Status s = WriteText(flags->Get("svg", ""), ReliabilitySvg(summary, title)); !s.ok()) return Fail(s);
+    if (Status s = WriteText(flags->Get("svg", ""), ReliabilitySvg(summary, title)); !s.ok()) return Fail(kCommand, s);
   }
   if (flags->Has("json")) {
     std::printf("%s\n", SummaryJson(summary, source, model_path, window, seconds).c_str());

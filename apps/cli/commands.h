@@ -6,7 +6,14 @@
 #include <string>
 #include <vector>
 
+#include "logitkit/status.h"
+
 namespace logitkit::cli {
+
+// Prints "logitkit COMMAND: MESSAGE" on stderr and returns the exit code: 2
+// for a bad argument or input (kInvalidArgument, kOutOfRange, kNotFound),
+// else 1.
+int Fail(const char* command, const Status& status);
 
 int RunDemo(const std::vector<std::string>& args);
 int RunBench(const std::vector<std::string>& args);

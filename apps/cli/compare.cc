@@ -54,13 +54,7 @@ options:
   --help            this text
 )";
 
-int Fail(const Status& s) {
-  std::fprintf(stderr, "logitkit compare: %s\n", s.message().c_str());
-  return s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kOutOfRange ||
-                 s.code() == StatusCode::kNotFound
-             ? 2
-             : 1;
-}
+constexpr const char* kCommand = "compare";
 
 // The first id whose token differs, or an error naming the difference.
 Status SameVocabulary(const Runtime& a, const Runtime& b) {
@@ -112,7 +106,7 @@ std::string PercentilesText(const std::vector<analysis::Percentile>& ps, const c
 int RunCompare(const std::vector<std::string>& args) {
   std::set<std::string> with_value = {"corpus", "ctx", "max-tokens", "logits-a", "logits-b", "targets", "threads"};
   StatusOr<Flags> flags = Flags::Parse(args, with_value, {"json", "help"});
-  if (!flags.ok()) return Fail(flags.status());
+  if (!flags.ok()) return Fail(kCommand, flags.status());
   if (flags->Has("help")) {
     std::printf("%s", kHelp);
     return 0;
@@ -120,23 +114,23 @@ int RunCompare(const std::vector<std::string>& args) {
   const bool from_npy = flags->Has("logits-a") || flags->Has("logits-b") || flags->Has("targets");
   if (from_npy) {
     if (!(flags->Has("logits-a") && flags->Has("logits-b") && flags->Has("targets"))) {
-      return Fail(InvalidArgumentError("--logits-a, --logits-b and --targets go together"));
+      return Fail(kCommand, InvalidArgumentError("--logits-a, --logits-b and --targets go together"));
     }
     if (!flags->positional().empty() || flags->Has("corpus")) {
-      return Fail(InvalidArgumentError("give either two models and --corpus, or .npy logits (see --help)"));
+      return Fail(kCommand, InvalidArgumentError("give either two models and --corpus, or .npy logits (see --help)"));
     }
   } else {
     if (flags->positional().size() != 2) {
-      return Fail(InvalidArgumentError("expected two models, MODEL_A MODEL_B, not " +
+      return Fail(kCommand, InvalidArgumentError("expected two models, MODEL_A MODEL_B, not " +
                                        std::to_string(flags->positional().size()) + " (see --help)"));
     }
-    if (!flags->Has("corpus")) return Fail(InvalidArgumentError("--corpus FILE is required"));
+    if (!flags->Has("corpus")) return Fail(kCommand, InvalidArgumentError("--corpus FILE is required"));
   }
   StatusOr<long long> ctx = flags->GetInt("ctx", 512);
   StatusOr<long long> max_tokens = flags->GetInt("max-tokens", 0);
-  if (!ctx.ok()) return Fail(ctx.status());
-  if (!max_tokens.ok()) return Fail(max_tokens.status());
-  if (*max_tokens < 0) return Fail(InvalidArgumentError("--max-tokens " + std::to_string(*max_tokens) + " must be >= 0"));
+  if (!ctx.ok()) return Fail(kCommand, ctx.status());
+  if (!max_tokens.ok()) return Fail(kCommand, max_tokens.status());
+  if (*max_tokens < 0) return Fail(kCommand, InvalidArgumentError("--max-tokens " + std::to_string(*max_tokens) + " must be >= 0"));
 
   const auto start = std::chrono::steady_clock::now();
   std::optional<Divergence> divergence;
@@ -146,13 +140,13 @@ int RunCompare(const std::vector<std::string>& args) {
     source = flags->Get("targets", "");
     path_a = flags->Get("logits-a", ""), path_b = flags->Get("logits-b", "");
     StatusOr<NpyReader> a = NpyReader::Open(path_a);
-    if (!a.ok()) return Fail(a.status());
+    if (!a.ok()) return Fail(kCommand, a.status());
     StatusOr<NpyReader> b = NpyReader::Open(path_b);
-    if (!b.ok()) return Fail(b.status());
+    if (!b.ok()) return Fail(kCommand, b.status());
     StatusOr<NpyReader> t = NpyReader::Open(source);
-    if (!t.ok()) return Fail(t.status());
+    if (!t.ok()) return Fail(kCommand, t.status());
     if (a->shape().size() != 2 || a->shape()[1] == 0 || a->shape()[0] == 0) {
-      return Fail(InvalidArgumentError("--logits-a: expected an N x V matrix with N, V > 0"));
+      return Fail(kCommand, InvalidArgumentError("--logits-a: expected an N x V matrix with N, V > 0"));
     }
     if (b->shape() != a->shape()) {
       auto shape = [](const std::vector<uint64_t>& s) {
@@ -160,20 +154,20 @@ int RunCompare(const std::vector<std::string>& args) {
         for (size_t i = 0; i < s.size(); ++i) o += (i ? ", " : "") + std::to_string(s[i]);
         return o + ")";
       };
-      return Fail(InvalidArgumentError("--logits-b has shape " + shape(b->shape()) + ", --logits-a " +
+      return Fail(kCommand, InvalidArgumentError("--logits-b has shape " + shape(b->shape()) + ", --logits-a " +
                                        shape(a->shape()) + ": the same rows and vocabulary are needed"));
     }
     const size_t N = a->shape()[0], V = a->shape()[1];
     if (t->shape().size() != 1 || t->shape()[0] != N) {
-      return Fail(InvalidArgumentError("--targets: expected " + std::to_string(N) + " next tokens"));
+      return Fail(kCommand, InvalidArgumentError("--targets: expected " + std::to_string(N) + " next tokens"));
     }
     StatusOr<Divergence> d = Divergence::Create(V);
-    if (!d.ok()) return Fail(d.status());
+    if (!d.ok()) return Fail(kCommand, d.status());
     divergence.emplace(std::move(*d));
     StatusOr<long long> threads = flags->GetInt("threads", 0);
-    if (!threads.ok()) return Fail(threads.status());
+    if (!threads.ok()) return Fail(kCommand, threads.status());
     if (*threads < 0 || *threads > 256) {
-      return Fail(InvalidArgumentError("--threads " + std::to_string(*threads) + " is outside [0, 256]"));
+      return Fail(kCommand, InvalidArgumentError("--threads " + std::to_string(*threads) + " is outside [0, 256]"));
     }
     ThreadPool pool{static_cast<size_t>(*threads)};
     std::vector<float> la, lb;
@@ -181,39 +175,39 @@ int RunCompare(const std::vector<std::string>& args) {
     std::vector<int32_t> ids32;
     for (size_t r = 0; r < N; r += 64) {
       const size_t n = std::min<size_t>(64, N - r);
-      if (Status s = a->ReadFloats(n * V, &la); !s.ok()) return Fail(s.WithContext("--logits-a "));
-      if (Status s = b->ReadFloats(n * V, &lb); !s.ok()) return Fail(s.WithContext("--logits-b "));
-      if (Status s = t->ReadInts(n, &ids); !s.ok()) return Fail(s.WithContext("--targets "));
+      if (Status s = a->ReadFloats(n * V, &la); !s.ok()) return Fail(kCommand, s.WithContext("--logits-a "));
+      if (Status s = b->ReadFloats(n * V, &lb); !s.ok()) return Fail(kCommand, s.WithContext("--logits-b "));
+      if (Status s = t->ReadInts(n, &ids); !s.ok()) return Fail(kCommand, s.WithContext("--targets "));
       ids32.assign(ids.begin(), ids.end());
       for (size_t i = 0; i < n; ++i) {
         if (ids[i] < 0 || ids[i] >= int64_t(V)) {
-          return Fail(OutOfRangeError("--targets: row " + std::to_string(r + i) + ": token " +
+          return Fail(kCommand, OutOfRangeError("--targets: row " + std::to_string(r + i) + ": token " +
                                       std::to_string(ids[i]) + " outside [0, " + std::to_string(V) + ")"));
         }
       }
-      if (Status s = divergence->AddRows(la, lb, ids32, &pool, r); !s.ok()) return Fail(s);
+      if (Status s = divergence->AddRows(la, lb, ids32, &pool, r); !s.ok()) return Fail(kCommand, s);
     }
   } else {
     source = flags->Get("corpus", "");
     StatusOr<Runtime> a = LoadRuntimeAt(flags->positional()[0], *flags);
-    if (!a.ok()) return Fail(a.status());
+    if (!a.ok()) return Fail(kCommand, a.status());
     StatusOr<Runtime> b = LoadRuntimeAt(flags->positional()[1], *flags);
-    if (!b.ok()) return Fail(b.status());
-    if (Status s = SameVocabulary(*a, *b); !s.ok()) return Fail(s);
+    if (!b.ok()) return Fail(kCommand, b.status());
+    if (Status s = SameVocabulary(*a, *b); !s.ok()) return Fail(kCommand, s);
     path_a = a->path, path_b = b->path;
     const size_t context = std::min(a->model->config().context_length, b->model->config().context_length);
     if (*ctx < 2 || size_t(*ctx) > context) {
-      return Fail(OutOfRangeError("--ctx " + std::to_string(*ctx) + " must be in [2, " + std::to_string(context) +
+      return Fail(kCommand, OutOfRangeError("--ctx " + std::to_string(*ctx) + " must be in [2, " + std::to_string(context) +
                                   "] (the models' context)"));
     }
     window = size_t(*ctx);
     const size_t V = a->model->config().n_vocab;
     StatusOr<CorpusCount> count = CountCorpus(*a->tokenizer, source, window, uint64_t(*max_tokens));
-    if (!count.ok()) return Fail(count.status());
+    if (!count.ok()) return Fail(kCommand, count.status());
     StatusOr<CorpusReader> reader = CorpusReader::Open(source);
-    if (!reader.ok()) return Fail(reader.status());
+    if (!reader.ok()) return Fail(kCommand, reader.status());
     StatusOr<Divergence> d = Divergence::Create(V);
-    if (!d.ok()) return Fail(d.status());
+    if (!d.ok()) return Fail(kCommand, d.status());
     divergence.emplace(std::move(*d));
     TokenWindows windows(*a->tokenizer, std::move(*reader), window, uint64_t(*max_tokens));
     ThreadPool* pool = a->pool.get();  // both models run on A's threads, one after the other
@@ -223,7 +217,7 @@ int RunCompare(const std::vector<std::string>& args) {
     std::vector<float> lb;
     for (;;) {
       StatusOr<bool> more = windows.Next(&tokens);
-      if (!more.ok()) return Fail(more.status());
+      if (!more.ok()) return Fail(kCommand, more.status());
       if (!*more) break;
       context_a.Rewind(0), context_b.Rewind(0);
       // A's passes drive B's: each pass of A's (at most Context::kMaxBatch
@@ -242,8 +236,8 @@ int RunCompare(const std::vector<std::string>& args) {
         progress.Update(size_t(divergence->positions()));
         return pass_error;
       });
-      if (!pass_error.ok()) return Fail(pass_error);
-      if (!s.ok()) return Fail(s.WithContext("model A: "));
+      if (!pass_error.ok()) return Fail(kCommand, pass_error);
+      if (!s.ok()) return Fail(kCommand, s.WithContext("model A: "));
     }
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -13,7 +13,7 @@
 #include "json.h"
 #include "logitkit/gguf.h"
 #include "logitkit/gguf_convert.h"
-#include "model_path.h"
+#include "logitkit/loaded_model.h"
 #include "terminal.h"
 
 namespace logitkit::cli {
@@ -113,7 +113,7 @@ int RunConvert(const std::vector<std::string>& args) {
     return usage("-o " + out + " would overwrite the model itself: choose another output");
   }
 
-  StatusOr<gguf::File> file = OpenModel(path);
+  StatusOr<gguf::File> file = OpenModelFile(path);
   if (!file.ok()) {
     std::fprintf(stderr, "logitkit convert: %s\n", file.status().message().c_str());
     return 1;

@@ -37,34 +37,31 @@ constexpr SeedToken kRow[] = {{" Paris", 12.4f}, {" France", 8.1f}, {" Lyon", 6.
                               {" a", 2.1f},      {" the", 1.8f},    {" dog", -5.2f}};
 constexpr size_t kVocab = sizeof(kRow) / sizeof(kRow[0]);
 
-int Fail(const Status& s) {
-  std::fprintf(stderr, "logitkit demo: %s\n", s.message().c_str());
-  return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
-}
+constexpr const char* kCommand = "demo";
 
 }  // namespace
 
 int RunDemo(const std::vector<std::string>& args) {
   StatusOr<Flags> flags = Flags::Parse(args, {"temperature", "top-p", "seed", "draws"},
                                        {"json", "help"});
-  if (!flags.ok()) return Fail(flags.status());
+  if (!flags.ok()) return Fail(kCommand, flags.status());
   if (flags->Has("help")) {
     std::fputs(kHelp, stdout);
     return 0;
   }
   if (!flags->positional().empty()) {
-    return Fail(InvalidArgumentError("unexpected argument '" + flags->positional()[0] + "'"));
+    return Fail(kCommand, InvalidArgumentError("unexpected argument '" + flags->positional()[0] + "'"));
   }
   StatusOr<std::vector<double>> temps = flags->GetDoubles("temperature");
   StatusOr<double> top_p = flags->GetDouble("top-p", 0.9);
   StatusOr<long long> seed = flags->GetInt("seed", 42);
   StatusOr<long long> draws = flags->GetInt("draws", 1000);
   for (const Status* s : {&temps.status(), &top_p.status(), &seed.status(), &draws.status()}) {
-    if (!s->ok()) return Fail(*s);
+    if (!s->ok()) return Fail(kCommand, *s);
   }
   std::vector<double> temperatures = temps->empty() ? std::vector<double>{0.5, 1, 2} : *temps;
   if (*draws < 1 || *draws > 100000000) {
-    return Fail(InvalidArgumentError("--draws = " + std::to_string(*draws) +
+    return Fail(kCommand, InvalidArgumentError("--draws = " + std::to_string(*draws) +
                                      " must be in [1, 1e8]"));
   }
 
@@ -78,14 +75,14 @@ int RunDemo(const std::vector<std::string>& args) {
       continue;
     }
     Status s = Softmax(logits, static_cast<float>(temperatures[c]), probs[c]);
-    if (!s.ok()) return Fail(s.WithContext("--temperature " + JsonNumber(temperatures[c]) + ": "));
+    if (!s.ok()) return Fail(kCommand, s.WithContext("--temperature " + JsonNumber(temperatures[c]) + ": "));
   }
   std::vector<float> logprobs(kVocab);
-  if (Status s = LogSoftmax(logits, 1.0f, logprobs); !s.ok()) return Fail(s);
+  if (Status s = LogSoftmax(logits, 1.0f, logprobs); !s.ok()) return Fail(kCommand, s);
   // The top-p set at T = 1, and seeded samples at each temperature.
   std::vector<float> nucleus = logits;
   StatusOr<size_t> kept = TopP(nucleus, static_cast<float>(*top_p));
-  if (!kept.ok()) return Fail(kept.status().WithContext("--top-p: "));
+  if (!kept.ok()) return Fail(kCommand, kept.status().WithContext("--top-p: "));
   DecodeHead head;
   std::vector<std::vector<long long>> counts(temperatures.size(), std::vector<long long>(kVocab));
   std::vector<int32_t> first_draw(temperatures.size());
@@ -97,7 +94,7 @@ int RunDemo(const std::vector<std::string>& args) {
       state.seed = static_cast<uint64_t>(*seed);
       state.step = static_cast<uint64_t>(i);
       const DecodeResult r = head.Decode(logits, p, state);
-      if (!r.status.ok()) return Fail(r.status);
+      if (!r.status.ok()) return Fail(kCommand, r.status);
       ++counts[c][r.token];
       if (i == 0) first_draw[c] = r.token;
     }

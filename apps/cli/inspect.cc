@@ -9,7 +9,7 @@
 #include "json.h"
 #include "logitkit/gguf.h"
 #include "logitkit/model_config.h"
-#include "model_path.h"
+#include "logitkit/loaded_model.h"
 
 namespace logitkit::cli {
 namespace {
@@ -100,7 +100,7 @@ int RunInspect(const std::vector<std::string>& args) {
     return 2;
   }
   const size_t shown = static_cast<size_t>(*max_elements);
-  StatusOr<gguf::File> file = OpenModel(path);
+  StatusOr<gguf::File> file = OpenModelFile(path);
   if (!file.ok()) {
     std::fprintf(stderr, "logitkit inspect: %s\n", file.status().message().c_str());
     return 1;

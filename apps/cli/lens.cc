@@ -42,10 +42,7 @@ options:
 %s  --help            this text
 )";
 
-int Fail(const Status& s) {
-  std::fprintf(stderr, "logitkit lens: %s\n", s.message().c_str());
-  return s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kOutOfRange ? 2 : 1;
-}
+constexpr const char* kCommand = "lens";
 
 // One (layer, position) cell, from the layer's and the final log-probabilities.
 struct Cell {
@@ -152,34 +149,34 @@ int RunLens(const std::vector<std::string>& args) {
   std::set<std::string> with_value = {"k", "svg", "html", "stat"};
   with_value.insert(kRuntimeFlags.begin(), kRuntimeFlags.end());
   StatusOr<Flags> flags = Flags::Parse(args, with_value, {"json", "chat", "help"});
-  if (!flags.ok()) return Fail(flags.status());
+  if (!flags.ok()) return Fail(kCommand, flags.status());
   if (flags->Has("help")) {
     std::printf(kHelp, kRuntimeFlagsHelp);
     return 0;
   }
-  if (flags->positional().size() != 1) return Fail(InvalidArgumentError("expected one PROMPT argument (see --help)"));
+  if (flags->positional().size() != 1) return Fail(kCommand, InvalidArgumentError("expected one PROMPT argument (see --help)"));
   StatusOr<long long> k = flags->GetInt("k", 5);
-  if (!k.ok()) return Fail(k.status());
-  if (*k < 1 || *k > 100) return Fail(InvalidArgumentError("-k = " + std::to_string(*k) + " is outside [1, 100]"));
+  if (!k.ok()) return Fail(kCommand, k.status());
+  if (*k < 1 || *k > 100) return Fail(kCommand, InvalidArgumentError("-k = " + std::to_string(*k) + " is outside [1, 100]"));
   const std::string stat = flags->Get("stat", "p");
   if (stat != "p" && stat != "next_p" && stat != "entropy" && stat != "kl") {
-    return Fail(InvalidArgumentError("--stat = '" + stat + "' is not one of p, next_p, entropy, kl"));
+    return Fail(kCommand, InvalidArgumentError("--stat = '" + stat + "' is not one of p, next_p, entropy, kl"));
   }
   StatusOr<Runtime> runtime = LoadRuntime(*flags);
-  if (!runtime.ok()) return Fail(runtime.status());
-  StatusOr<std::vector<int32_t>> ids = EncodePrompt(*runtime, flags->positional()[0], flags->Has("chat"));
-  if (!ids.ok()) return Fail(ids.status());
-  if (ids->empty()) return Fail(InvalidArgumentError("the prompt is empty (no tokens)"));
+  if (!runtime.ok()) return Fail(kCommand, runtime.status());
+  StatusOr<std::vector<int32_t>> ids = runtime->EncodePrompt(flags->positional()[0], flags->Has("chat"));
+  if (!ids.ok()) return Fail(kCommand, ids.status());
+  if (ids->empty()) return Fail(kCommand, InvalidArgumentError("the prompt is empty (no tokens)"));
   const ModelConfig& config = runtime->model->config();
   if (ids->size() > config.context_length) {
-    return Fail(OutOfRangeError("the prompt has " + std::to_string(ids->size()) + " tokens; the model's context holds " +
+    return Fail(kCommand, OutOfRangeError("the prompt has " + std::to_string(ids->size()) + " tokens; the model's context holds " +
                                 std::to_string(config.context_length)));
   }
   const size_t T = ids->size(), V = config.n_vocab, L = config.n_layers;
   Context ctx(*runtime->model, T, runtime->pool.get());
   std::vector<float> final_logits, layer_logits;
   ResidualTap tap;
-  if (Status s = ctx.Eval(*ids, Logits::kAll, &final_logits, &tap); !s.ok()) return Fail(s);
+  if (Status s = ctx.Eval(*ids, Logits::kAll, &final_logits, &tap); !s.ok()) return Fail(kCommand, s);
 
   // Final log-probabilities per position: T x V (the only such table kept);
   // each layer's T x V logits are summarised and dropped before the next.
@@ -187,7 +184,7 @@ int RunLens(const std::vector<std::string>& args) {
   std::vector<int32_t> final_top(T);
   for (size_t t = 0; t < T; ++t) {
     const std::span<const float> row(final_logits.data() + t * V, V);
-    if (Status s = LogSoftmax(row, 1.0f, final_lp[t]); !s.ok()) return Fail(s);
+    if (Status s = LogSoftmax(row, 1.0f, final_lp[t]); !s.ok()) return Fail(kCommand, s);
     final_top[t] = int32_t(std::max_element(row.begin(), row.end()) - row.begin());
   }
   std::vector<std::vector<Cell>> cells(L + 1, std::vector<Cell>(T));
@@ -195,13 +192,13 @@ int RunLens(const std::vector<std::string>& args) {
   Progress progress("lens", L + 1);
   for (size_t l = 0; l <= L; ++l) {
     if (l < L) {
-      if (Status s = ctx.Head(tap.residual[l], &layer_logits); !s.ok()) return Fail(s);
+      if (Status s = ctx.Head(tap.residual[l], &layer_logits); !s.ok()) return Fail(kCommand, s);
     } else {
       layer_logits = final_logits;
     }
     for (size_t t = 0; t < T; ++t) {
       if (Status s = LogSoftmax(std::span<const float>(layer_logits.data() + t * V, V), 1.0f, lp); !s.ok()) {
-        return Fail(s);
+        return Fail(kCommand, s);
       }
       const int32_t next = t + 1 < T ? (*ids)[t + 1] : -1;
       cells[l][t] = Summarise(lp, final_lp[t], final_top[t], next, size_t(*k));
@@ -215,14 +212,14 @@ int RunLens(const std::vector<std::string>& args) {
   if (flags->Has("svg") || flags->Has("html")) {
     const std::string svg = HeatmapSvg(cells, *ids, stat, piece);
     if (flags->Has("svg")) {
-      if (Status s = WriteText(flags->Get("svg", ""), svg); !s.ok()) return Fail(s);
+      if (Status s = WriteText(flags->Get("svg", ""), svg); !s.ok()) return Fail(kCommand, s);
     }
     if (flags->Has("html")) {
       const std::string html = "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>logit lens</title></head>"
                                "<body style=\"font-family:sans-serif\"><h3>" + Xml(flags->positional()[0]) +
                                "</h3><p>" + Xml(runtime->path) + " &mdash; hover a cell for its details</p>\n" + svg +
                                "</body></html>\n";
-      if (Status s = WriteText(flags->Get("html", ""), html); !s.ok()) return Fail(s);
+      if (Status s = WriteText(flags->Get("html", ""), html); !s.ok()) return Fail(kCommand, s);
     }
   }
 

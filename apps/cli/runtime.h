@@ -1,19 +1,19 @@
-// What the model commands (top, generate, ...) share: loading the model, its
-// tokenizer and a thread pool from --model / --threads, turning the prompt
-// into tokens (--chat), and evaluating a prompt with a progress line.
+// What the model commands (top, generate, ...) share: the model, its
+// tokenizer and a thread pool from --model / --threads (through the library's
+// one loader, with a progress line), and a progress line for long prompts.
 #ifndef LOGITKIT_APPS_CLI_RUNTIME_H_
 #define LOGITKIT_APPS_CLI_RUNTIME_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
-#include <vector>
 
 #include "flags.h"
-#include "logitkit/model.h"
+#include "logitkit/loaded_model.h"
 #include "logitkit/status.h"
-#include "logitkit/thread_pool.h"
-#include "logitkit/tokenizer.h"
+#include "terminal.h"
 
 namespace logitkit::cli {
 
@@ -24,28 +24,27 @@ inline const char* const kRuntimeFlagsHelp =
     "  --threads N       threads (default: one per core)\n";
 inline const std::set<std::string> kRuntimeFlags = {"model", "threads"};
 
-struct Runtime {
-  std::string path;
-  std::unique_ptr<Model> model;
-  std::optional<tokenizer::Tokenizer> tokenizer;
-  std::unique_ptr<ThreadPool> pool;
-};
+using Runtime = LoadedModel;
 
+// The model of --model (else the default) with --threads threads.
 StatusOr<Runtime> LoadRuntime(const Flags& flags);
-// The same for the model at `path` (--threads from flags).
+// The model at `path` (--threads from flags).
 StatusOr<Runtime> LoadRuntimeAt(const std::string& path, const Flags& flags);
-
-// The prompt's tokens. chat: wrapped in the model's chat format, known from
-// its tokenizer.chat_template (ChatML, Llama 3, or Llama 2 / Mistral [INST]);
-// the template's own markers are special tokens, the user's text never is.
-StatusOr<std::vector<int32_t>> EncodePrompt(const Runtime& runtime, const std::string& text, bool chat);
 
 // The process's peak resident memory so far, in MiB.
 double PeakRssMiB();
 
-// Evaluates tokens in chunks of 64 (a progress line on a terminal when there
-// are more than 64), returning the logits of the last one.
-Status EvalPrompt(Context& context, const std::vector<int32_t>& tokens, std::vector<float>* logits);
+// A progress line for evaluating n_tokens prompt tokens (shown on a terminal
+// when they take more than one forward pass): pass progress.callback() to
+// Context::Eval or Sequence::Start.
+class PromptProgress {
+ public:
+  explicit PromptProgress(size_t n_tokens);
+  std::function<void(size_t)> callback();
+
+ private:
+  std::optional<Progress> progress_;
+};
 
 }  // namespace logitkit::cli
 

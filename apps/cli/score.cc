@@ -37,10 +37,7 @@ options:
 %s  --help            this text
 )";
 
-int Fail(const Status& s) {
-  std::fprintf(stderr, "logitkit score: %s\n", s.message().c_str());
-  return s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kOutOfRange ? 2 : 1;
-}
+constexpr const char* kCommand = "score";
 
 struct Scored {
   int32_t id;
@@ -61,37 +58,37 @@ int RunScore(const std::vector<std::string>& args) {
   std::set<std::string> with_value = {"file"};
   with_value.insert(kRuntimeFlags.begin(), kRuntimeFlags.end());
   StatusOr<Flags> flags = Flags::Parse(args, with_value, {"json", "csv", "help"});
-  if (!flags.ok()) return Fail(flags.status());
+  if (!flags.ok()) return Fail(kCommand, flags.status());
   if (flags->Has("help")) {
     std::printf(kHelp, kRuntimeFlagsHelp);
     return 0;
   }
   if (flags->positional().size() > 1 || (flags->positional().size() == 1 && flags->Has("file"))) {
-    return Fail(InvalidArgumentError("expected one TEXT, as an argument, --file or standard input (see --help)"));
+    return Fail(kCommand, InvalidArgumentError("expected one TEXT, as an argument, --file or standard input (see --help)"));
   }
   std::string text;
   if (!flags->positional().empty()) {
     text = flags->positional()[0];
   } else if (flags->Has("file")) {
     std::ifstream in(flags->Get("file", ""), std::ios::binary);
-    if (!in) return Fail(Status(StatusCode::kNotFound, "--file: cannot read '" + flags->Get("file", "") + "'"));
+    if (!in) return Fail(kCommand, Status(StatusCode::kNotFound, "--file: cannot read '" + flags->Get("file", "") + "'"));
     text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   } else {
     text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   }
-  if (text.empty()) return Fail(InvalidArgumentError("the text is empty"));
+  if (text.empty()) return Fail(kCommand, InvalidArgumentError("the text is empty"));
   if (text.find('\0') != std::string::npos) {
-    return Fail(InvalidArgumentError("the text holds a NUL byte at offset " + std::to_string(text.find('\0')) +
+    return Fail(kCommand, InvalidArgumentError("the text holds a NUL byte at offset " + std::to_string(text.find('\0')) +
                                      ": binary input is not scored"));
   }
   StatusOr<Runtime> runtime = LoadRuntime(*flags);
-  if (!runtime.ok()) return Fail(runtime.status());
+  if (!runtime.ok()) return Fail(kCommand, runtime.status());
   StatusOr<std::vector<int32_t>> ids = runtime->tokenizer->Encode(text);
-  if (!ids.ok()) return Fail(ids.status());
-  if (ids->size() < 2) return Fail(InvalidArgumentError("the text has fewer than 2 tokens: nothing to score"));
+  if (!ids.ok()) return Fail(kCommand, ids.status());
+  if (ids->size() < 2) return Fail(kCommand, InvalidArgumentError("the text has fewer than 2 tokens: nothing to score"));
   const size_t context = runtime->model->config().context_length;
   if (ids->size() > context) {
-    return Fail(OutOfRangeError("the text has " + std::to_string(ids->size()) + " tokens; the model's context holds " +
+    return Fail(kCommand, OutOfRangeError("the text has " + std::to_string(ids->size()) + " tokens; the model's context holds " +
                                 std::to_string(context)));
   }
   const size_t V = runtime->model->config().n_vocab;
@@ -119,7 +116,7 @@ int RunScore(const std::vector<std::string>& args) {
     progress.Update(start + n + 1);
     return OkStatus();
   });
-  if (!scoring.ok()) return Fail(scoring);
+  if (!scoring.ok()) return Fail(kCommand, scoring);
   double nll = 0;
   size_t bytes = 0;
   for (const Scored& s : scored) {

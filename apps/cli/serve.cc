@@ -10,7 +10,9 @@
 #include "commands.h"
 #include "flags.h"
 #include "logitkit/chat.h"
+#include "logitkit/sampler_table.h"
 #include "runtime.h"
+#include "terminal.h"
 #include "server/engine.h"
 #include "server/http.h"
 #include "server/openai.h"
@@ -26,13 +28,14 @@ An OpenAI-compatible HTTP server for the model:
                               logprobs + top_logprobs, stream
   GET  /v1/models             the served model
   GET  /health                status and counters (requests, tokens, steps)
-Parameters: model, prompt / messages, max_tokens, temperature, top_p, n, stop,
-seed, stream (+ stream_options.include_usage), logprobs, top_logprobs, echo,
-logit_bias, presence_penalty, frequency_penalty; extensions top_k, min_p,
-repetition_penalty, ignore_eos and logprobs_mode (raw_logprobs,
-processed_logprobs, raw_logits, processed_logits). docs/server.md has the
-details. Requests in flight are decoded together, one token each per step; a
-request with a seed gives the same text whatever else runs.
+Parameters: model, prompt / messages, max_tokens, n, stop, seed, stream
+(+ stream_options.include_usage), logprobs, top_logprobs, echo, ignore_eos,
+logprobs_mode (raw_logprobs, processed_logprobs, raw_logits, processed_logits),
+and every sampling parameter, as in `logitkit generate` with '_' for '-':
+%s
+docs/server.md has the details. Requests in flight are decoded together, one
+token each per step; a request with a seed gives the same text whatever else
+runs.
 
 options:
   --host ADDR         address to listen on (default 127.0.0.1: this machine only)
@@ -50,10 +53,7 @@ It prints "listening on http://HOST:PORT" on stderr when ready and stops on
 SIGINT or SIGTERM.
 )";
 
-int Fail(const Status& s) {
-  std::fprintf(stderr, "logitkit serve: %s\n", s.message().c_str());
-  return s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kOutOfRange ? 2 : 1;
-}
+constexpr const char* kCommand = "serve";
 
 }  // namespace
 
@@ -61,21 +61,23 @@ int RunServe(const std::vector<std::string>& args) {
   std::set<std::string> with_value = {"host", "port", "model-name", "parallel", "queue", "ctx", "max-body"};
   with_value.insert(kRuntimeFlags.begin(), kRuntimeFlags.end());
   StatusOr<Flags> flags = Flags::Parse(args, with_value, {"int8", "help"});
-  if (!flags.ok()) return Fail(flags.status());
+  if (!flags.ok()) return Fail(kCommand, flags.status());
   if (flags->Has("help")) {
-    std::printf(kHelp, kRuntimeFlagsHelp);
+    std::string names;
+    for (const SamplerParam& p : SamplerParamTable()) names += std::string(names.empty() ? "" : ", ") + p.name;
+    std::printf(kHelp, Wrap(names, 78, "  ").c_str(), kRuntimeFlagsHelp);
     return 0;
   }
-  if (!flags->positional().empty()) return Fail(InvalidArgumentError("serve takes no positional arguments (see --help)"));
+  if (!flags->positional().empty()) return Fail(kCommand, InvalidArgumentError("serve takes no positional arguments (see --help)"));
   struct IntFlag { const char* name; long long def, lo, hi; long long value; };
   IntFlag ints[] = {{"port", 8080, 0, 65535, 0},      {"parallel", 16, 1, 256, 0},
                     {"queue", 256, 0, 1000000, 0},     {"ctx", 0, 0, 1 << 24, 0},
                     {"max-body", 1 << 20, 1024, 1ll << 30, 0}};
   for (IntFlag& f : ints) {
     StatusOr<long long> v = flags->GetInt(f.name, f.def);
-    if (!v.ok()) return Fail(v.status());
+    if (!v.ok()) return Fail(kCommand, v.status());
     if (*v < f.lo || *v > f.hi) {
-      return Fail(InvalidArgumentError("--" + std::string(f.name) + " = " + std::to_string(*v) + " is outside [" +
+      return Fail(kCommand, InvalidArgumentError("--" + std::string(f.name) + " = " + std::to_string(*v) + " is outside [" +
                                        std::to_string(f.lo) + ", " + std::to_string(f.hi) + "]"));
     }
     f.value = *v;
@@ -88,7 +90,7 @@ int RunServe(const std::vector<std::string>& args) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   StatusOr<Runtime> runtime = LoadRuntime(*flags);
-  if (!runtime.ok()) return Fail(runtime.status());
+  if (!runtime.ok()) return Fail(kCommand, runtime.status());
   const ModelConfig& config = runtime->model->config();
 
   server::EngineOptions engine_options;
@@ -98,7 +100,7 @@ int RunServe(const std::vector<std::string>& args) {
   server::ApiContext ctx;
   ctx.model_id = flags->Get("model-name", std::filesystem::path(runtime->path).stem().string());
   ctx.tok = &*runtime->tokenizer;
-  ctx.chat_format = tokenizer::DetectChatFormat(runtime->model->file());
+  ctx.chat_format = runtime->chat_format;
   ctx.n_vocab = config.n_vocab;
   ctx.context_length = ints[3].value == 0 ? config.context_length
                                           : std::min<size_t>(config.context_length, size_t(ints[3].value));
@@ -119,7 +121,7 @@ int RunServe(const std::vector<std::string>& args) {
     std::fprintf(stderr, "logitkit serve: listening on http://%s:%d\n", http.host.c_str(), port);
     std::fflush(stderr);
   });
-  if (!s.ok()) return Fail(s);
+  if (!s.ok()) return Fail(kCommand, s);
   std::fprintf(stderr, "logitkit serve: stopped\n");
   return 0;
 }

@@ -52,6 +52,23 @@ std::string Pad(const std::string& text, size_t width) {
   return text + std::string(columns < width ? width - columns : 0, ' ');
 }
 
+std::string Wrap(const std::string& text, size_t width, const std::string& indent) {
+  std::string out, line;
+  size_t start = text.find_first_not_of(' ');
+  while (start != std::string::npos) {
+    const size_t end = std::min(text.find(' ', start), text.size());
+    const std::string word = text.substr(start, end - start);
+    if (!line.empty() && indent.size() + line.size() + 1 + word.size() > width) {
+      out += (out.empty() ? "" : "\n") + indent + line;
+      line.clear();
+    }
+    line += (line.empty() ? "" : " ") + word;
+    start = text.find_first_not_of(' ', end);
+  }
+  if (!line.empty()) out += (out.empty() ? "" : "\n") + indent + line;
+  return out;
+}
+
 Progress::Progress(std::string label, size_t total)
     : label_(std::move(label)), total_(total), enabled_(isatty(STDERR_FILENO) == 1) {}
 

@@ -17,6 +17,10 @@ std::string Visible(std::string_view text);
 // Pads to `width` terminal columns, counting UTF-8 code points, not bytes.
 std::string Pad(const std::string& text, size_t width);
 
+// Breaks text at spaces into lines of at most `width` columns (a longer word
+// stays whole), each starting with `indent`; no final newline.
+std::string Wrap(const std::string& text, size_t width, const std::string& indent);
+
 // "label [#####.....] done/total  rate/s  ETA m:ss" on one stderr line,
 // redrawn at most 10 times a second, erased when done; silent when stderr is
 // not a terminal. The rate counts from the first Update.

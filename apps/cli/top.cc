@@ -32,10 +32,7 @@ options:
 %s  --help            this text
 )";
 
-int Fail(const Status& s) {
-  std::fprintf(stderr, "logitkit top: %s\n", s.message().c_str());
-  return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
-}
+constexpr const char* kCommand = "top";
 
 }  // namespace
 
@@ -43,46 +40,47 @@ int RunTop(const std::vector<std::string>& args) {
   std::set<std::string> with_value = {"n", "temperature"};
   with_value.insert(kRuntimeFlags.begin(), kRuntimeFlags.end());
   StatusOr<Flags> flags = Flags::Parse(args, with_value, {"json", "chat", "help"});
-  if (!flags.ok()) return Fail(flags.status());
+  if (!flags.ok()) return Fail(kCommand, flags.status());
   if (flags->Has("help")) {
     std::printf(kHelp, kRuntimeFlagsHelp);
     return 0;
   }
   if (flags->positional().size() != 1) {
-    return Fail(InvalidArgumentError("expected one PROMPT argument (see --help)"));
+    return Fail(kCommand, InvalidArgumentError("expected one PROMPT argument (see --help)"));
   }
   StatusOr<long long> n = flags->GetInt("n", 10);
-  if (!n.ok()) return Fail(n.status());
+  if (!n.ok()) return Fail(kCommand, n.status());
   StatusOr<std::vector<double>> temps = flags->GetDoubles("temperature");
-  if (!temps.ok()) return Fail(temps.status());
+  if (!temps.ok()) return Fail(kCommand, temps.status());
   std::vector<double> temperatures = temps->empty() ? std::vector<double>{1.0} : *temps;
   for (double t : temperatures) {
     if (!(t > 0) || !std::isfinite(t)) {
-      return Fail(InvalidArgumentError("--temperature = " + std::to_string(t) + " must be positive and finite"));
+      return Fail(kCommand, InvalidArgumentError("--temperature = " + std::to_string(t) + " must be positive and finite"));
     }
   }
   StatusOr<Runtime> runtime = LoadRuntime(*flags);
-  if (!runtime.ok()) return Fail(runtime.status());
+  if (!runtime.ok()) return Fail(kCommand, runtime.status());
   const size_t V = runtime->model->config().n_vocab;
   if (*n < 1 || size_t(*n) > V) {
-    return Fail(InvalidArgumentError("-n = " + std::to_string(*n) + " is outside [1, " + std::to_string(V) + "]"));
+    return Fail(kCommand, InvalidArgumentError("-n = " + std::to_string(*n) + " is outside [1, " + std::to_string(V) + "]"));
   }
-  StatusOr<std::vector<int32_t>> ids = EncodePrompt(*runtime, flags->positional()[0], flags->Has("chat"));
-  if (!ids.ok()) return Fail(ids.status());
+  StatusOr<std::vector<int32_t>> ids = runtime->EncodePrompt(flags->positional()[0], flags->Has("chat"));
+  if (!ids.ok()) return Fail(kCommand, ids.status());
   Context context(*runtime->model, ids->size(), runtime->pool.get());
   std::vector<float> logits;
-  if (Status s = EvalPrompt(context, *ids, &logits); !s.ok()) return Fail(s);
+  PromptProgress progress(ids->size());
+  if (Status s = context.Eval(*ids, Logits::kLast, &logits, nullptr, progress.callback()); !s.ok()) return Fail(kCommand, s);
 
   // Probabilities per temperature and logprobs at T = 1, through the decode head.
   std::vector<std::vector<float>> probs(temperatures.size(), std::vector<float>(V));
   for (size_t c = 0; c < temperatures.size(); ++c) {
-    if (Status s = Softmax(logits, float(temperatures[c]), probs[c]); !s.ok()) return Fail(s);
+    if (Status s = Softmax(logits, float(temperatures[c]), probs[c]); !s.ok()) return Fail(kCommand, s);
   }
   std::vector<float> logprobs(V);
-  if (Status s = LogSoftmax(logits, 1.0f, logprobs); !s.ok()) return Fail(s);
+  if (Status s = LogSoftmax(logits, 1.0f, logprobs); !s.ok()) return Fail(kCommand, s);
   std::vector<float> ranked = logits;
   StatusOr<size_t> kept = TopK(ranked, int32_t(*n));
-  if (!kept.ok()) return Fail(kept.status());
+  if (!kept.ok()) return Fail(kCommand, kept.status());
   std::vector<int32_t> order;
   for (size_t i = 0; i < V; ++i) {
     if (ranked[i] != -INFINITY) order.push_back(int32_t(i));

@@ -1,13 +1,14 @@
 // The server's engine: one thread that owns the model and runs every request
-// in flight together. Each step it draws one token for every active sequence
-// with one DecodeHead::DecodeBatch call and runs them through the model with
-// one Context::EvalBatch, so the weights are read once per step for all.
-// New requests are prefilled (their prompts evaluated) between steps.
+// in flight together. Each choice of a request is a logitkit::Sequence (the
+// library's generator, logitkit/generate.h); each step advances all of them
+// with one Stepper::Step (one DecodeBatch, one EvalBatch), so the weights are
+// read once per step for all. New requests are prefilled (their prompts
+// evaluated) between steps.
 //
-// Determinism: a sequence's logits do not depend on the others in its batch
-// (EvalBatch is bitwise batch-invariant) and its draws are keyed by (seed,
-// choice index, position), so a seeded request gives the same tokens
-// whatever else is running, and the same as `logitkit generate --seed`.
+// Determinism: the generator's: a choice's draws are keyed by (seed, choice
+// index, position) and its logits do not depend on what shares its steps, so
+// a seeded request gives the same tokens whatever else is running, and the
+// same as `logitkit generate --seed` and Python's Model.generate.
 #ifndef LOGITKIT_APPS_SERVER_ENGINE_H_
 #define LOGITKIT_APPS_SERVER_ENGINE_H_
 
@@ -23,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "logitkit/generate.h"
 #include "logitkit/head.h"
 #include "logitkit/model.h"
 #include "logitkit/status.h"
@@ -56,14 +58,12 @@ struct TokenInfo {
 
 struct GenerationSpec {
   std::vector<int32_t> prompt;  // non-empty
-  int n = 1;                    // choices, each its own sequence
-  size_t max_tokens = 16;       // new tokens per choice (0: prefill only, for prompt logprobs);
-                                // prompt + max_tokens <= context
-  SamplerParams sampler;        // the engine sets the outputs
-  uint64_t seed = 0;
-  std::vector<std::string> stop;  // stop strings (not in the text)
-  bool ignore_eos = false;        // go on past end-of-generation tokens (benchmarks)
-  bool strip_space_prefix = false;  // drop a SentencePiece vocabulary's leading space (chat replies)
+  int n = 1;                    // choices, each its own sequence (stream = its index)
+  // Sampling parameters, seed, max_tokens (0: prefill only, for prompt
+  // logprobs; prompt + max_tokens <= context), stop strings, ignore_eos,
+  // strip_space_prefix. The engine sets the stream, the logprob outputs and
+  // prompt_logprobs from the fields below.
+  GenerateOptions generate;
   int top_logprobs = -1;          // -1: no logprobs; else 0..20 alternatives
   LogprobsMode logprobs_mode = LogprobsMode::kRawLogprobs;
   bool prompt_logprobs = false;   // also the prompt tokens' values (echo)
@@ -77,6 +77,7 @@ struct Event {
   std::string text;                // kToken, kFinish: text released to the client
   std::vector<TokenInfo> prompt;   // kPrompt: one per prompt token
   std::string finish_reason;       // kFinish: "stop" or "length"
+  std::string stop_string;         // kFinish: the stop string that ended the text, if one did
   Status error;                    // kError: the request is over
 };
 
@@ -133,22 +134,20 @@ class Engine {
   size_t context_length() const;
 
  private:
-  struct Sequence;
+  struct Choice;
   void Loop();
   void Prefill(const std::shared_ptr<Request>& request);
   void Step();
-  void Finish(Sequence& seq, const char* reason);
   void Fail(const std::shared_ptr<Request>& request, Status status);
-  // The token's value and alternatives as the request's logprobs_mode asks
-  // (nothing without logprobs); row: the logits it was drawn from.
-  TokenInfo Describe(const Sequence& seq, std::span<const float> row, const DecodeResult& r,
-                     const RowState& state);
+  // The last token's value and alternatives as the request's logprobs_mode
+  // asks (nothing without logprobs).
+  TokenInfo Describe(const Choice& choice) const;
 
   const Model& model_;
   const tokenizer::Tokenizer& tok_;
   ThreadPool* pool_;
   EngineOptions options_;
-  DecodeHead head_;
+  Stepper stepper_;
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -157,7 +156,7 @@ class Engine {
   std::once_flag shutdown_;
   EngineStats stats_;
 
-  std::vector<std::unique_ptr<Sequence>> active_;  // engine thread only
+  std::vector<std::unique_ptr<Choice>> active_;  // engine thread only
   std::thread thread_;
 };
 

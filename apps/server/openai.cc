@@ -5,6 +5,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <string_view>
+
+#include "logitkit/sampler_table.h"
 
 namespace logitkit::server {
 namespace {
@@ -191,24 +194,117 @@ void ReadStops(Fields& f, std::vector<std::string>* stops) {
   }
 }
 
-void ReadLogitBias(Fields& f, const ApiContext& ctx, std::vector<TokenBias>* out) {
-  if (f.error() || !f.Has("logit_bias")) return;
-  const Json& j = f.Get("logit_bias");
-  if (!j.is_object()) return f.Fail("logit_bias", "logit_bias must be an object {token id: bias}");
-  if (j.size() > 1024) return f.Fail("logit_bias", "logit_bias has " + std::to_string(j.size()) + " entries; at most 1024");
+// logit_bias in OpenAI's form: {"token id": bias}, biases in [-100, 100].
+std::vector<TokenBias> ReadLogitBias(Fields& f, const char* name, const ApiContext& ctx) {
+  const Json& j = f.Get(name);
+  std::vector<TokenBias> out;
+  if (!j.is_object()) return f.Fail(name, std::string(name) + " must be an object {token id: bias}"), out;
+  if (j.size() > 1024) {
+    return f.Fail(name, std::string(name) + " has " + std::to_string(j.size()) + " entries; at most 1024"), out;
+  }
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& key = it.key();
     const bool digits = !key.empty() && key.size() <= 10 &&
                         std::all_of(key.begin(), key.end(), [](char c) { return c >= '0' && c <= '9'; });
     const long long id = digits ? std::stoll(key) : -1;
     if (!digits || id >= (long long)ctx.n_vocab) {
-      return f.Fail("logit_bias", "logit_bias key '" + key + "' is not a token id in [0, " +
-                                      std::to_string(ctx.n_vocab) + ")");
+      return f.Fail(name, std::string(name) + " key '" + key + "' is not a token id in [0, " +
+                              std::to_string(ctx.n_vocab) + ")"),
+             out;
     }
-    if (!it.value().is_number() || !std::isfinite(it.value().get<double>()) || std::fabs(it.value().get<double>()) > 100) {
-      return f.Fail("logit_bias", "logit_bias['" + key + "'] = " + it.value().dump() + " is not a number in [-100, 100]");
+    if (!it.value().is_number() || !std::isfinite(it.value().get<double>()) ||
+        std::fabs(it.value().get<double>()) > 100) {
+      return f.Fail(name, std::string(name) + "['" + key + "'] = " + it.value().dump() +
+                              " is not a number in [-100, 100]"),
+             out;
     }
-    out->push_back({int32_t(id), float(it.value().get<double>())});
+    out.push_back({int32_t(id), float(it.value().get<double>())});
+  }
+  return out;
+}
+
+// OpenAI's own limits on its parameters, narrower than the head's ranges
+// (a client written for OpenAI expects these 400s).
+struct ProtocolLimit {
+  const char* name;
+  double lo, hi;
+};
+constexpr ProtocolLimit kOpenAiLimits[] = {
+    {"temperature", 0, 2}, {"presence_penalty", -2, 2}, {"frequency_penalty", -2, 2}};
+
+// Every sampling parameter of the table, as the JSON field of its name:
+// numbers, arrays of token ids, logit_bias in OpenAI's form, stage names.
+// Extensions follow vLLM where it has the name; top_k -1 is off, as there.
+void ReadSampling(Fields& f, const ApiContext& ctx, SamplerParams* p) {
+  for (const SamplerParam& e : SamplerParamTable()) {
+    if (f.error() || !f.Has(e.name)) continue;
+    const Json& j = f.Get(e.name);
+    Status set;
+    switch (e.type) {
+      case ParamType::kFloat: {
+        double lo = -INFINITY, hi = INFINITY;
+        for (const ProtocolLimit& limit : kOpenAiLimits) {
+          if (std::string_view(limit.name) == e.name) lo = limit.lo, hi = limit.hi;
+        }
+        const double v = f.Number(e.name, 0, lo, hi);
+        if (!f.error()) set = e.SetNumber(v, p);
+        break;
+      }
+      case ParamType::kInt: {
+        int64_t v = f.Integer(e.name, 0, INT64_MIN, INT64_MAX);
+        if (std::string_view(e.name) == "top_k" && v == -1) v = 0;
+        if (!f.error()) set = e.SetNumber(double(v), p);
+        break;
+      }
+      case ParamType::kTokens: {
+        std::vector<int32_t> ids;
+        if (!j.is_array()) {
+          f.Fail(e.name, std::string(e.name) + " must be an array of token ids, not " + TypeName(j));
+          break;
+        }
+        for (size_t i = 0; i < j.size(); ++i) {
+          if (!j[i].is_number_integer() || j[i].get<int64_t>() < 0 || j[i].get<int64_t>() >= int64_t(ctx.n_vocab)) {
+            f.Fail(e.name, std::string(e.name) + "[" + std::to_string(i) + "] = " + j[i].dump() +
+                               " is not a token id in [0, " + std::to_string(ctx.n_vocab) + ")");
+            break;
+          }
+          ids.push_back(int32_t(j[i].get<int64_t>()));
+        }
+        if (!f.error()) set = e.SetTokens(std::move(ids), p);
+        break;
+      }
+      case ParamType::kTokenBias: {
+        std::vector<TokenBias> bias = ReadLogitBias(f, e.name, ctx);
+        if (!f.error()) set = e.SetBias(std::move(bias), p);
+        break;
+      }
+      case ParamType::kStages: {
+        std::vector<Stage> stages;
+        if (!j.is_array()) {
+          f.Fail(e.name, std::string(e.name) + " must be an array of stage names, not " + TypeName(j));
+          break;
+        }
+        for (const Json& name : j) {
+          StatusOr<Stage> stage = name.is_string() ? ParseStage(name.get<std::string>())
+                                                   : StatusOr<Stage>(InvalidArgumentError(
+                                                         std::string(e.name) + " holds " + TypeName(name) +
+                                                         ", not a stage name"));
+          if (!stage.ok()) {
+            f.Fail(e.name, stage.status().message());
+            break;
+          }
+          stages.push_back(*stage);
+        }
+        if (!f.error()) set = e.SetStages(std::move(stages), p);
+        break;
+      }
+    }
+    if (!set.ok()) f.Fail(e.name, set.message());
+  }
+  // What only the whole set can tell (a filter set but left out of order).
+  for (const SamplerParam& e : SamplerParamTable()) {
+    if (f.error()) return;
+    if (Status s = e.Check(*p, ctx.n_vocab); !s.ok()) f.Fail(e.name, s.message());
   }
 }
 
@@ -246,6 +342,10 @@ size_t NestingDepth(const std::string& body) {
 }
 
 constexpr size_t kMaxNesting = 32;
+
+// vLLM's stop_reason: the stop string that ended the text; null otherwise
+// (an end-of-generation token, or the length).
+Json StopReason(const std::string& stop_string) { return stop_string.empty() ? Json() : Json(stop_string); }
 
 std::optional<ApiError> Parse(const std::string& body, Endpoint endpoint, const ApiContext& ctx, ApiRequest* out);
 
@@ -316,17 +416,8 @@ std::optional<ApiError> Parse(const std::string& body, Endpoint endpoint, const 
   }
   const size_t room = ctx.context_length - spec.prompt.size();
 
-  SamplerParams& p = spec.sampler;
-  p.temperature = float(f.Number("temperature", 1.0, 0.0, 2.0));
-  p.top_p = float(f.Number("top_p", 1.0, 0.0, 1.0, /*lo_open=*/true));
-  p.presence_penalty = float(f.Number("presence_penalty", 0.0, -2.0, 2.0));
-  p.frequency_penalty = float(f.Number("frequency_penalty", 0.0, -2.0, 2.0));
-  // Extensions (vLLM's names): top_k (-1 or 0: off), min_p, repetition_penalty.
-  const int64_t top_k = f.Integer("top_k", 0, -1, int64_t(ctx.n_vocab));
-  p.top_k = top_k < 0 ? 0 : int32_t(top_k);
-  p.min_p = float(f.Number("min_p", 0.0, 0.0, 1.0));
-  p.repetition_penalty = float(f.Number("repetition_penalty", 1.0, 0.0, 10.0, /*lo_open=*/true));
-  spec.ignore_eos = f.Bool("ignore_eos", false);
+  ReadSampling(f, ctx, &spec.generate.sampler);
+  spec.generate.ignore_eos = f.Bool("ignore_eos", false);
   spec.n = int(f.Integer("n", 1, 1, ctx.max_n));
   const char* max_name = chat && f.Has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
   // max_tokens 0 scores the prompt: completions with echo (logprobs of the prompt only).
@@ -338,16 +429,15 @@ std::optional<ApiError> Parse(const std::string& body, Endpoint endpoint, const 
                                  std::to_string(spec.prompt.size()) + " tokens + " + std::to_string(max_tokens) +
                                  " exceed the context of " + std::to_string(ctx.context_length) + " tokens");
   }
-  spec.max_tokens = size_t(max_tokens);
+  spec.generate.max_tokens = size_t(max_tokens);
   if (f.Has("seed")) {
-    spec.seed = uint64_t(f.Integer("seed", 0, INT64_MIN, INT64_MAX));
+    spec.generate.seed = uint64_t(f.Integer("seed", 0, INT64_MIN, INT64_MAX));
   } else {
     std::random_device entropy;
-    spec.seed = (uint64_t(entropy()) << 32) ^ entropy();
+    spec.generate.seed = (uint64_t(entropy()) << 32) ^ entropy();
   }
-  ReadStops(f, &spec.stop);
-  ReadLogitBias(f, ctx, &p.logit_bias);
-  spec.strip_space_prefix = chat;  // a completion continues the prompt's text: keep its spaces
+  ReadStops(f, &spec.generate.stop);
+  spec.generate.strip_space_prefix = chat;  // a completion continues the prompt's text: keep its spaces
   out->stream = f.Bool("stream", false);
   if (f.Has("stream_options")) {
     const Json& so = f.Get("stream_options");
@@ -414,6 +504,7 @@ void ResponseWriter::Add(const Event& e) {
       Choice& c = choices_[size_t(e.choice)];
       c.text += e.text;
       c.finish_reason = e.finish_reason;
+      c.stop_string = e.stop_string;
       break;
     }
     case Event::Kind::kError: break;
@@ -474,7 +565,7 @@ Json ResponseWriter::Build() const {
   Json choices = Json::array();
   for (size_t i = 0; i < choices_.size(); ++i) {
     const Choice& c = choices_[i];
-    Json choice = {{"index", i}, {"finish_reason", c.finish_reason}};
+    Json choice = {{"index", i}, {"finish_reason", c.finish_reason}, {"stop_reason", StopReason(c.stop_string)}};
     if (chat) {
       choice["message"] = {{"role", "assistant"}, {"content", c.text}, {"refusal", Json()}};
       choice["logprobs"] = request_.logprobs ? ChatLogprobs(c.tokens) : Json();
@@ -542,10 +633,11 @@ std::vector<Json> ResponseWriter::Chunks(const Event& e) {
     }
   }
   if (e.kind == Event::Kind::kFinish) {
+    const Json stop = StopReason(e.stop_string);
     if (chat) {
-      chunk(e.choice, {{"delta", Json::object()}, {"logprobs", Json()}, {"finish_reason", finish}});
+      chunk(e.choice, {{"delta", Json::object()}, {"logprobs", Json()}, {"finish_reason", finish}, {"stop_reason", stop}});
     } else {
-      chunk(e.choice, {{"text", ""}, {"logprobs", Json()}, {"finish_reason", finish}});
+      chunk(e.choice, {{"text", ""}, {"logprobs", Json()}, {"finish_reason", finish}, {"stop_reason", stop}});
     }
   }
   return chunks;

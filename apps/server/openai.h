@@ -94,6 +94,7 @@ class ResponseWriter {
     std::string text;
     std::vector<TokenInfo> tokens;
     std::string finish_reason;
+    std::string stop_string;  // vLLM's stop_reason: the stop string that ended the text
   };
   Json Head(const char* object) const;
   Json Usage() const;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "logitkit/chat.h"
+#include "logitkit/gguf.h"
 #include "logitkit/model.h"
 #include "logitkit/status.h"
 #include "logitkit/thread_pool.h"
@@ -37,6 +38,12 @@ std::string CacheDir();
 // The model read when none is named: $LOGITKIT_MODEL, else the default model
 // in the cache (CacheDir()/SmolLM2-135M-Instruct.Q4_1.gguf).
 std::string DefaultModelPath();
+// path, or DefaultModelPath() if path is empty.
+std::string ResolveModelPath(const std::string& path);
+
+// Opens the GGUF file at path ("" : DefaultModelPath()). A missing default
+// model is a kNotFound error that says how to fetch it.
+StatusOr<gguf::File> OpenModelFile(const std::string& path);
 
 // Loads the model at path ("" : DefaultModelPath()) with a pool of `threads`
 // threads (0: one per core, at most 256). progress(k) is called as each of

@@ -24,10 +24,13 @@ from ._logitkit import (
     Score,
     TokenLogprob,
     __version__,
+    cache_dir,
     calibrate,
+    default_model_path,
     log_softmax,
     min_p,
     sample,
+    sampler_parameters,
     simd_target,
     softmax,
     top_k,
@@ -36,12 +39,11 @@ from ._logitkit import (
     typical_p,
 )
 from ._logitkit import Model as _Model
-from ._model_path import DEFAULT_MODEL, cache_dir, default_model_path
 
 __all__ = [
     "DecodeHead", "Decoded", "DecodedBatch", "Generation", "Model", "Score", "TokenLogprob",
-    "calibrate", "decode", "default_model_path", "log_softmax", "min_p", "sample",
-    "simd_target", "softmax", "top_k", "top_n_sigma", "top_p", "typical_p",
+    "cache_dir", "calibrate", "decode", "default_model_path", "log_softmax", "min_p", "sample",
+    "sampler_parameters", "simd_target", "softmax", "top_k", "top_n_sigma", "top_p", "typical_p",
 ]
 
 
@@ -54,13 +56,7 @@ class Model(_Model):
     """
 
     def __init__(self, path=None, threads=0):
-        if path is None:
-            path = default_model_path()
-            if not _os.path.exists(path) and not _os.environ.get("LOGITKIT_MODEL"):
-                raise FileNotFoundError(
-                    f"the default model {path} is not there: run scripts/fetch-model, "
-                    "or pass Model(path) (or set LOGITKIT_MODEL)")
-        super().__init__(_os.fspath(path), threads)
+        super().__init__("" if path is None else _os.fspath(path), threads)
 
     def __repr__(self):
         return f"Model({self.path!r}, n_vocab={self.n_vocab}, n_layers={self.n_layers})"

@@ -66,6 +66,10 @@ LogitsArg GetLogits(py::handle obj, const char* name, bool allow_f16) {
     ThrowValueError(std::string(name) + " must be C-contiguous (it is read in place, without a copy)" + how);
   }
   if (a.n_vocab == 0) ThrowValueError(std::string(name) + " has n_vocab = 0: a row needs at least one logit");
+  if (a.n_vocab > kMaxVocab) {  // before any function copies the rows
+    ThrowValueError(std::string(name) + " has n_vocab = " + std::to_string(a.n_vocab) +
+                    ", more than the supported maximum " + std::to_string(kMaxVocab));
+  }
   a.data = b.ptr;
   return a;
 }
@@ -90,8 +94,9 @@ std::vector<int32_t> GetTokenIds(py::handle obj, const char* name, size_t n_voca
     const int64_t v = values.data()[i];
     const int64_t limit = n_vocab > 0 ? int64_t(n_vocab) : int64_t(INT32_MAX) + 1;
     if (v < 0 || v >= limit) {
-      ThrowValueError(std::string(name) + "[" + std::to_string(i) + "] = " + std::to_string(v) +
-                      " is outside [0, " + std::to_string(limit) + ")");
+      ThrowIfError(OutOfRangeError(std::string(name) + "[" + std::to_string(i) + "] = " + std::to_string(v) +
+                                   " is outside [0, " + (n_vocab > 0 ? "n_vocab = " : "") + std::to_string(limit) +
+                                   ")"));
     }
     ids.push_back(int32_t(v));
   }

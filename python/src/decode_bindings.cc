@@ -19,6 +19,7 @@
 #include "bindings.h"
 #include "errors.h"
 #include "logitkit/head.h"
+#include "sampler_kwargs.h"
 
 namespace py = pybind11;
 
@@ -85,25 +86,6 @@ uint32_t ParseOutputs(py::handle obj) {
   return flags;
 }
 
-std::vector<Stage> ParseOrder(py::handle obj) {
-  static const std::pair<const char*, Stage> kNames[] = {
-      {"temperature", Stage::kTemperature}, {"top_k", Stage::kTopK},         {"top_p", Stage::kTopP},
-      {"min_p", Stage::kMinP},              {"typical_p", Stage::kTypicalP}, {"top_n_sigma", Stage::kTopNSigma}};
-  std::vector<Stage> order;
-  for (py::handle h : py::reinterpret_borrow<py::iterable>(obj)) {
-    const std::string n = py::str(h).cast<std::string>();
-    bool found = false;
-    for (const auto& [name, stage] : kNames) {
-      if (n == name) order.push_back(stage), found = true;
-    }
-    if (!found) {
-      ThrowValueError("order: unknown stage '" + n +
-                      "' (expected temperature, top_k, top_p, min_p, typical_p, top_n_sigma)");
-    }
-  }
-  return order;
-}
-
 // An integer argument; out of T's range (e.g. a negative seed) is a ValueError.
 template <typename T>
 T IntArg(py::handle h, const std::string& name) {
@@ -133,7 +115,7 @@ std::vector<T> PerRow(py::handle obj, const char* name, size_t n_rows) {
 
 // One sequence for every row, or (for a batch) one per row: a list of
 // sequences or a 2-D integer array.
-std::vector<std::vector<int32_t>> Histories(py::handle obj, size_t n_rows, bool batched) {
+std::vector<std::vector<int32_t>> Histories(py::handle obj, size_t n_rows, bool batched, size_t n_vocab) {
   if (obj.is_none()) return {std::vector<int32_t>()};
   bool per_row = false;
   if (batched) {
@@ -144,10 +126,10 @@ std::vector<std::vector<int32_t>> Histories(py::handle obj, size_t n_rows, bool 
       per_row = !py::isinstance<py::int_>(first) && py::hasattr(first, "__len__");
     }
   }
-  if (!per_row) return {GetTokenIds(obj, "history")};
+  if (!per_row) return {GetTokenIds(obj, "history", n_vocab)};
   std::vector<std::vector<int32_t>> rows;
   for (py::handle h : py::reinterpret_borrow<py::iterable>(obj)) {
-    rows.push_back(GetTokenIds(h, ("history[" + std::to_string(rows.size()) + "]").c_str()));
+    rows.push_back(GetTokenIds(h, ("history[" + std::to_string(rows.size()) + "]").c_str(), n_vocab));
   }
   if (rows.size() != n_rows) {
     ThrowValueError("history has " + std::to_string(rows.size()) + " sequences for " + std::to_string(n_rows) +
@@ -200,37 +182,22 @@ DecodedBatch ToBatch(std::vector<DecodeResult>& results, size_t n_top) {
   return b;
 }
 
-py::object Decode(PyDecodeHead& self, const py::object& logits, float temperature, int32_t top_k, float top_p,
-                  float min_p, float typical_p, float top_n_sigma, float repetition_penalty,
-                  float frequency_penalty, float presence_penalty, int32_t penalty_window, const py::object& history,
-                  const py::object& logit_bias, const py::object& allowed_tokens, const py::object& banned_tokens, int32_t min_tokens,
-                  const py::object& eos_tokens, const py::object& n_generated, const py::object& order, const py::object& seed,
-                  const py::object& stream, const py::object& step, int32_t top_logprobs, const std::string& alternatives,
-                  const py::object& outputs) {
+// A keyword argument, or its default.
+py::object Kw(const py::kwargs& kwargs, const char* name, py::object fallback) {
+  return kwargs.contains(name) ? py::reinterpret_borrow<py::object>(kwargs[name]) : std::move(fallback);
+}
+
+py::object Decode(PyDecodeHead& self, const py::object& logits, const py::kwargs& kwargs) {
   LogitsArg a = GetLogits(logits, "logits", /*allow_f16=*/true);
   SamplerParams p;
-  p.temperature = temperature;
-  p.top_k = top_k;
-  p.top_p = top_p;
-  p.min_p = min_p;
-  p.typical_p = typical_p;
-  p.top_n_sigma = top_n_sigma;
-  p.repetition_penalty = repetition_penalty;
-  p.frequency_penalty = frequency_penalty;
-  p.presence_penalty = presence_penalty;
-  p.penalty_window = penalty_window;
-  p.min_tokens = min_tokens;
-  if (!logit_bias.is_none()) {
-    if (!py::isinstance<py::dict>(logit_bias)) ThrowTypeError("logit_bias must be a dict {token: bias}");
-    for (auto [token, bias] : py::reinterpret_borrow<py::dict>(logit_bias)) {
-      p.logit_bias.push_back({IntArg<int32_t>(token, "logit_bias key"), bias.cast<float>()});
-    }
-  }
-  if (!allowed_tokens.is_none()) p.allowed_tokens = GetTokenIds(allowed_tokens, "allowed_tokens");
-  if (!banned_tokens.is_none()) p.banned_tokens = GetTokenIds(banned_tokens, "banned_tokens");
-  if (!eos_tokens.is_none()) p.eos_tokens = GetTokenIds(eos_tokens, "eos_tokens");
-  if (!order.is_none()) p.order = ParseOrder(order);
+  ReadSamplerKwargs(kwargs, a.n_vocab, &p, "decode",
+                    {"history", "eos_tokens", "n_generated", "seed", "stream", "step", "top_logprobs",
+                     "alternatives", "outputs"});
+  const py::object eos_tokens = Kw(kwargs, "eos_tokens", py::none());
+  if (!eos_tokens.is_none()) p.eos_tokens = GetTokenIds(eos_tokens, "eos_tokens", a.n_vocab);
+  const int32_t top_logprobs = IntArg<int32_t>(Kw(kwargs, "top_logprobs", py::int_(0)), "top_logprobs");
   p.top_logprobs = top_logprobs;
+  const std::string alternatives = py::str(Kw(kwargs, "alternatives", py::str("raw"))).cast<std::string>();
   if (alternatives == "raw") {
     p.alternatives_from = Alternatives::kRaw;
   } else if (alternatives == "final") {
@@ -238,10 +205,13 @@ py::object Decode(PyDecodeHead& self, const py::object& logits, float temperatur
   } else {
     ThrowValueError("alternatives = '" + alternatives + "' is not 'raw' or 'final'");
   }
-  p.outputs = ParseOutputs(outputs);
+  p.outputs = ParseOutputs(Kw(kwargs, "outputs", py::make_tuple("raw_logprob", "logprob")));
+  const py::object history = Kw(kwargs, "history", py::none()), seed = Kw(kwargs, "seed", py::int_(0)),
+                   stream = Kw(kwargs, "stream", py::int_(0)), step = Kw(kwargs, "step", py::int_(0)),
+                   n_generated = Kw(kwargs, "n_generated", py::int_(0));
 
   const size_t n = a.n_rows;
-  const std::vector<std::vector<int32_t>> histories = Histories(history, n, a.batched);
+  const std::vector<std::vector<int32_t>> histories = Histories(history, n, a.batched, a.n_vocab);
   const std::vector<uint64_t> seeds = PerRow<uint64_t>(seed, "seed", n);
   const std::vector<uint64_t> streams = PerRow<uint64_t>(stream, "stream", n);
   const std::vector<uint64_t> steps = PerRow<uint64_t>(step, "step", n);
@@ -317,22 +287,16 @@ void BindDecode(py::module_& m) {
                            "The token depends only on the row, the parameters and (seed, stream, step).")
       .def(py::init<size_t>(), py::arg("threads") = 1)
       .def_property_readonly("threads", &PyDecodeHead::threads)
-      .def("decode", &Decode, py::arg("logits"), py::kw_only(), py::arg("temperature") = 1.0f,
-           py::arg("top_k") = 0, py::arg("top_p") = 1.0f, py::arg("min_p") = 0.0f, py::arg("typical_p") = 1.0f,
-           py::arg("top_n_sigma") = 0.0f, py::arg("repetition_penalty") = 1.0f,
-           py::arg("frequency_penalty") = 0.0f, py::arg("presence_penalty") = 0.0f,
-           py::arg("penalty_window") = 0, py::arg("history") = py::none(), py::arg("logit_bias") = py::none(),
-           py::arg("allowed_tokens") = py::none(), py::arg("banned_tokens") = py::none(),
-           py::arg("min_tokens") = 0, py::arg("eos_tokens") = py::none(), py::arg("n_generated") = 0,
-           py::arg("order") = py::none(), py::arg("seed") = 0, py::arg("stream") = 0, py::arg("step") = 0,
-           py::arg("top_logprobs") = 0, py::arg("alternatives") = "raw",
-           py::arg("outputs") = py::make_tuple("raw_logprob", "logprob"),
-           "decode(logits, *, temperature=1, top_k=0, top_p=1, min_p=0, typical_p=1, top_n_sigma=0, ...)\n"
-           "logits: [n_vocab] -> Decoded; [n_rows, n_vocab] -> DecodedBatch. float32 or float16,\n"
-           "C-contiguous, read in place. seed/stream/step/n_generated: an int or one per row;\n"
-           "history: token ids (every row) or one sequence per row; logit_bias: {token: bias};\n"
-           "order: stage names; outputs: names among raw_logprob, logprob, rank, raw_entropy,\n"
-           "entropy, n_kept (or 'all'); top_logprobs: alternatives per row, from 'raw' or 'final'.");
+      .def("decode", &Decode, py::arg("logits"),
+           ("decode(logits, **parameters)\n"
+            "logits: [n_vocab] -> Decoded; [n_rows, n_vocab] -> DecodedBatch. float32 or float16,\n"
+            "C-contiguous, read in place. Per call: seed, stream, step, n_generated (an int or one\n"
+            "per row); history (token ids for every row, or one sequence per row); eos_tokens (for\n"
+            "min_tokens); top_logprobs alternatives per row, from alternatives='raw' or 'final';\n"
+            "outputs: names among raw_logprob, logprob, rank, raw_entropy, entropy, n_kept (or 'all').\n"
+            "Sampling parameters (logitkit.sampler_parameters()):\n" +
+            SamplerKwargsDoc())
+               .c_str());
 }
 
 }  // namespace logitkit::python

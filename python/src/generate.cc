@@ -1,94 +1,149 @@
-// Model.generate: the prompt through the model, then token by token through
-// the decode head, as `logitkit generate` does (step = position, the history
-// the penalties count = prompt + output). Stops at an end-of-generation token
-// (unless ignore_eos), a stop string, or max_tokens. Runs without the GIL.
+// Model.generate: the library's generator (logitkit/generate.h), as the CLI
+// and the server run it. One prompt, or several stepped together (and n
+// choices each); every sampling parameter of the table is a keyword. Runs
+// without the GIL.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "arrays.h"
 #include "bindings.h"
 #include "errors.h"
-#include "logitkit/head.h"
+#include "logitkit/generate.h"
 #include "model.h"
+#include "sampler_kwargs.h"
 
 namespace py = pybind11;
 
 namespace logitkit::python {
 namespace {
 
+// One sequence's result.
 struct Generation {
   std::string text;            // the continuation, cut before a stop string
   std::vector<int32_t> tokens;  // generated ids (with the one that completed a stop string)
   std::vector<float> raw_logprob, logprob;  // per token: model distribution; sampling distribution
   std::vector<std::vector<TokenLogprob>> top;  // per token: top_logprobs alternatives (raw distribution)
-  std::string finish_reason;   // "eos", "stop" or "max_tokens"
+  std::string finish_reason;   // "stop" or "length"
+  std::string stop_string;     // the stop string that ended the text ("" if none)
   size_t prompt_tokens = 0;
 };
 
-struct GenerateArgs {
-  SamplerParams params;
-  uint64_t seed = 0;
-  size_t max_tokens = 128;
-  std::vector<std::string> stops;
-  bool ignore_eos = false;
-};
-
-// REQUIRES: the GIL is released.
-Generation Run(const PyModel& m, const std::vector<int32_t>& prompt, const GenerateArgs& args) {
+Generation ResultOf(const Sequence& seq) {
   Generation g;
-  g.prompt_tokens = prompt.size();
-  const size_t context_length = m.config().context_length;
-  if (prompt.size() >= context_length) {
-    ThrowIfError(OutOfRangeError("the prompt has " + std::to_string(prompt.size()) +
-                                 " tokens; the model's context holds " + std::to_string(context_length)));
-  }
-  Context context(m.model(), std::min(context_length, prompt.size() + args.max_tokens), m.pool());
-  std::vector<float> logits;
-  ThrowIfError(context.Eval(prompt, Logits::kLast, &logits));
-  DecodeHead head(m.pool());
-  tokenizer::StreamDecoder decoder(m.tok());
-  std::vector<int32_t> history = prompt;
-  size_t longest_stop = 0;
-  for (const std::string& s : args.stops) longest_stop = std::max(longest_stop, s.size());
-  g.finish_reason = "max_tokens";
-  while (g.tokens.size() < args.max_tokens) {
-    RowState state;
-    state.history = history;
-    state.n_generated = int64_t(g.tokens.size());
-    state.seed = args.seed;
-    state.step = history.size();
-    DecodeResult r = head.Decode(logits, args.params, state);
-    ThrowIfError(r.status);
-    if (!args.ignore_eos && m.tok().IsEndOfGeneration(r.token)) {
-      g.finish_reason = "eos";
-      break;
-    }
-    g.tokens.push_back(r.token);
+  g.text = seq.text();
+  g.tokens.assign(seq.generated().begin(), seq.generated().end());
+  for (const DecodeResult& r : seq.records()) {
     g.raw_logprob.push_back(r.raw_logprob);
     g.logprob.push_back(r.logprob);
-    g.top.push_back(std::move(r.top));
-    history.push_back(r.token);
-    const size_t before = g.text.size();
-    g.text += ValueOrThrow(decoder.Push(r.token));
-    // A stop string can only end in the new text: search from where it could start.
-    size_t cut = std::string::npos;
-    const size_t from = before >= longest_stop ? before - longest_stop + 1 : 0;
-    for (const std::string& s : args.stops) cut = std::min(cut, g.text.find(s, from));
-    if (cut != std::string::npos) {
-      g.text.resize(cut);
-      g.finish_reason = "stop";
-      return g;
-    }
-    if (g.tokens.size() == args.max_tokens) break;
-    ThrowIfError(context.Eval(std::span<const int32_t>(&r.token, 1), Logits::kLast, &logits));
+    g.top.push_back(r.top);
   }
-  g.text += decoder.Flush();
+  g.finish_reason = FinishReasonName(seq.finish_reason());
+  g.stop_string = seq.stop_string();
+  g.prompt_tokens = seq.prompt().size();
   return g;
+}
+
+// The prompts of `prompt`: a str, token ids, or a list of either; with chat,
+// a str is the user's message and a list of {"role", "content"} dicts is a
+// conversation. batched: a list of prompts was given.
+std::vector<std::vector<int32_t>> Prompts(const PyModel& m, const py::object& prompt, bool chat, bool* batched) {
+  auto one = [&](py::handle p) -> std::vector<int32_t> {
+    if (chat && py::isinstance<py::str>(p)) {
+      return ValueOrThrow(m.loaded().EncodePrompt(p.cast<std::string>(), /*chat=*/true));
+    }
+    if (chat && py::isinstance<py::list>(p) && py::len(p) > 0 && py::isinstance<py::dict>(p.cast<py::list>()[0])) {
+      std::vector<tokenizer::ChatMessage> messages;
+      for (py::handle h : p) {
+        const py::dict d = h.cast<py::dict>();
+        if (!d.contains("role") || !d.contains("content")) ThrowValueError("a chat message needs 'role' and 'content'");
+        messages.push_back({py::str(d["role"]).cast<std::string>(), py::str(d["content"]).cast<std::string>()});
+      }
+      return ValueOrThrow(tokenizer::EncodeChat(m.tok(), m.loaded().chat_format, messages));
+    }
+    return m.Tokens(p, "prompt");
+  };
+  // A list whose items are themselves prompts: strs, sequences of ids, conversations.
+  *batched = false;
+  if (py::isinstance<py::list>(prompt) && py::len(prompt) > 0) {
+    const py::object first = prompt.cast<py::list>()[0];
+    *batched = py::isinstance<py::str>(first) || (py::hasattr(first, "__len__") && !py::isinstance<py::dict>(first));
+  }
+  if (!*batched) return {one(prompt)};
+  std::vector<std::vector<int32_t>> prompts;
+  for (py::handle p : prompt) prompts.push_back(one(p));
+  return prompts;
+}
+
+template <typename T>
+T Kw(const py::kwargs& kwargs, const char* name, T fallback) {
+  if (!kwargs.contains(name)) return fallback;
+  try {
+    return py::cast<T>(kwargs[name]);
+  } catch (const py::cast_error&) {
+    ThrowTypeError(std::string(name) + " = " + py::repr(kwargs[name]).cast<std::string>() + " has the wrong type");
+  }
+}
+
+py::object Generate(const PyModel& m, const py::object& prompt, const py::kwargs& kwargs) {
+  GenerateOptions options;
+  ReadSamplerKwargs(kwargs, m.config().n_vocab, &options.sampler, "generate",
+                    {"max_tokens", "seed", "stop", "ignore_eos", "top_logprobs", "chat", "n"});
+  const long long max_tokens = Kw<long long>(kwargs, "max_tokens", 128);
+  if (max_tokens < 1 || max_tokens > 1000000) {
+    ThrowValueError("max_tokens = " + std::to_string(max_tokens) + " is outside [1, 1000000]");
+  }
+  const long long n = Kw<long long>(kwargs, "n", 1);
+  if (n < 1 || n > 256) ThrowValueError("n = " + std::to_string(n) + " is outside [1, 256]");
+  const long long top_logprobs = Kw<long long>(kwargs, "top_logprobs", 0);
+  if (top_logprobs < 0 || top_logprobs > 100) {
+    ThrowValueError("top_logprobs = " + std::to_string(top_logprobs) + " is outside [0, 100]");
+  }
+  options.max_tokens = size_t(max_tokens);
+  options.seed = Kw<uint64_t>(kwargs, "seed", 0);
+  options.ignore_eos = Kw<bool>(kwargs, "ignore_eos", false);
+  options.sampler.top_logprobs = int32_t(top_logprobs);
+  const bool chat = Kw<bool>(kwargs, "chat", false);
+  options.strip_space_prefix = chat;  // a continuation keeps its leading space; a reply does not
+  if (kwargs.contains("stop") && !kwargs["stop"].is_none()) {
+    options.stop = py::isinstance<py::str>(kwargs["stop"]) ? std::vector<std::string>{kwargs["stop"].cast<std::string>()}
+                                                           : Kw<std::vector<std::string>>(kwargs, "stop", {});
+  }
+  bool batched = false;
+  const std::vector<std::vector<int32_t>> prompts = Prompts(m, prompt, chat, &batched);
+  std::vector<Sequence> seqs;
+  for (const std::vector<int32_t>& ids : prompts) {
+    for (long long choice = 0; choice < n; ++choice) {
+      GenerateOptions o = options;
+      o.stream = uint64_t(choice);  // as the server numbers a request's choices
+      seqs.emplace_back(m.tok(), ids, std::move(o));
+    }
+  }
+  std::vector<Generation> results;
+  {
+    py::gil_scoped_release release;
+    std::vector<Sequence*> live;
+    for (Sequence& seq : seqs) {
+      ThrowIfError(seq.Start(m.model(), m.pool()));
+      live.push_back(&seq);
+    }
+    Stepper stepper(m.pool());
+    std::vector<StepOutput> outputs;
+    for (bool running = true; running;) {
+      stepper.Step(live, &outputs);
+      running = false;
+      for (const Sequence* seq : live) {
+        ThrowIfError(seq->status());
+        running |= !seq->done();
+      }
+    }
+    for (const Sequence& seq : seqs) results.push_back(ResultOf(seq));
+  }
+  if (!batched && n == 1) return py::cast(std::move(results[0]));
+  return py::cast(std::move(results));
 }
 
 }  // namespace
@@ -97,18 +152,14 @@ void BindGenerate(py::class_<PyModel>& model) {
   py::class_<Generation>(model, "Generation", "The result of Model.generate.")
       .def_readonly("text", &Generation::text)
       .def_readonly("tokens", &Generation::tokens)
-      .def_property_readonly("raw_logprob",
-                             [](const Generation& g) {
-                               return ToArray(g.raw_logprob);
-                             },
+      .def_property_readonly("raw_logprob", [](const Generation& g) { return ToArray(g.raw_logprob); },
                              "[n] float32: each token's logprob under the model's distribution (T = 1)")
-      .def_property_readonly("logprob",
-                             [](const Generation& g) {
-                               return ToArray(g.logprob);
-                             },
+      .def_property_readonly("logprob", [](const Generation& g) { return ToArray(g.logprob); },
                              "[n] float32: under the distribution it was drawn from")
       .def_readonly("top", &Generation::top, "per token, the top_logprobs most likely alternatives")
-      .def_readonly("finish_reason", &Generation::finish_reason, "'eos', 'stop' or 'max_tokens'")
+      .def_readonly("finish_reason", &Generation::finish_reason,
+                    "'stop' (an end-of-generation token or a stop string) or 'length'")
+      .def_readonly("stop_string", &Generation::stop_string, "the stop string that ended the text, or ''")
       .def_readonly("prompt_tokens", &Generation::prompt_tokens)
       .def("__str__", [](const Generation& g) { return g.text; })
       .def("__repr__", [](const Generation& g) {
@@ -116,53 +167,18 @@ void BindGenerate(py::class_<PyModel>& model) {
                std::to_string(g.tokens.size()) + ", finish_reason='" + g.finish_reason + "')";
       });
 
-  model.def(
-      "generate",
-      [](const PyModel& m, const py::object& prompt, size_t max_tokens, float temperature, int32_t top_k, float top_p,
-         float min_p, float typical_p, float top_n_sigma, float repetition_penalty, float frequency_penalty,
-         float presence_penalty, int32_t penalty_window, uint64_t seed, const py::object& stop, bool ignore_eos,
-         int32_t top_logprobs) {
-        GenerateArgs a;
-        SamplerParams& p = a.params;
-        p.temperature = temperature;
-        p.top_k = top_k;
-        p.top_p = top_p;
-        p.min_p = min_p;
-        p.typical_p = typical_p;
-        p.top_n_sigma = top_n_sigma;
-        p.repetition_penalty = repetition_penalty;
-        p.frequency_penalty = frequency_penalty;
-        p.presence_penalty = presence_penalty;
-        p.penalty_window = penalty_window;
-        p.outputs = kOutputRawLogprob | kOutputLogprob;
-        p.top_logprobs = top_logprobs;
-        a.seed = seed;
-        if (max_tokens < 1 || max_tokens > 1000000) {
-          ThrowIfError(InvalidArgumentError("max_tokens = " + std::to_string(max_tokens) +
-                                            " is outside [1, 1000000]"));
-        }
-        a.max_tokens = max_tokens;
-        a.ignore_eos = ignore_eos;
-        if (py::isinstance<py::str>(stop)) {
-          a.stops.push_back(stop.cast<std::string>());
-        } else if (!stop.is_none()) {
-          a.stops = stop.cast<std::vector<std::string>>();
-        }
-        for (const std::string& s : a.stops) {
-          if (s.empty()) ThrowIfError(InvalidArgumentError("stop: an empty stop string"));
-        }
-        const std::vector<int32_t> ids = m.Tokens(prompt, "prompt");
-        py::gil_scoped_release release;
-        return Run(m, ids, a);
-      },
-      py::arg("prompt"), py::kw_only(), py::arg("max_tokens") = 128, py::arg("temperature") = 1.0f,
-      py::arg("top_k") = 0, py::arg("top_p") = 1.0f, py::arg("min_p") = 0.0f, py::arg("typical_p") = 1.0f,
-      py::arg("top_n_sigma") = 0.0f, py::arg("repetition_penalty") = 1.0f, py::arg("frequency_penalty") = 0.0f,
-      py::arg("presence_penalty") = 0.0f, py::arg("penalty_window") = 0, py::arg("seed") = 0,
-      py::arg("stop") = py::none(), py::arg("ignore_eos") = false, py::arg("top_logprobs") = 0,
+  static const std::string doc =
+      "generate(prompt, *, max_tokens=128, seed=0, stop=None, ignore_eos=False, top_logprobs=0,\n"
+      "         chat=False, n=1, **sampling) -> Generation, or a list of them\n"
       "Continues prompt (a str, or token ids) and returns a Generation: text, tokens, logprobs,\n"
-      "finish_reason. temperature=0 is greedy; the same seed gives the same text. stop: a str or\n"
-      "a list of them (the text is cut before the first one).");
+      "finish_reason ('stop' or 'length'), stop_string. A list of prompts (or n > 1 choices, drawn\n"
+      "with stream = the choice's index, as the server numbers them) runs together, batched, and\n"
+      "returns a list, prompt by prompt. chat: a str is the user's message in the model's chat\n"
+      "format, or pass a list of {'role', 'content'} dicts. stop: a str or a list of them (the text\n"
+      "ends before the first). The same seed and parameters give the same tokens and logprobs as\n"
+      "`logitkit generate` and `logitkit serve`. Sampling parameters:\n" +
+      SamplerKwargsDoc();
+  model.def("generate", &Generate, py::arg("prompt"), doc.c_str());
 }
 
 }  // namespace logitkit::python

@@ -1,5 +1,5 @@
-// What a Python logitkit.Model holds: the GGUF file's model (weights
-// memory-mapped), its tokenizer and a thread pool. Immutable after loading,
+// What a Python logitkit.Model holds: the loaded model (weights
+// memory-mapped), its tokenizer, chat format and a thread pool. Immutable after loading,
 // so methods may run from several Python threads at once (each call makes its
 // own Context; the pool serialises their matrix products).
 #ifndef LOGITKIT_PYTHON_MODEL_H_
@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "logitkit/loaded_model.h"
 #include "logitkit/model.h"
 #include "logitkit/thread_pool.h"
 #include "logitkit/tokenizer.h"
@@ -20,15 +21,17 @@ namespace logitkit::python {
 
 class PyModel {
  public:
-  // Loads model and tokenizer from `path`; threads: 0 = one per core.
-  // Errors (as exceptions) name the file.
+  // Loads model and tokenizer from `path` ("" : the default model) through
+  // the library's loader; threads: 0 = one per core. Errors (as exceptions)
+  // name the file.
   PyModel(const std::string& path, size_t threads);
 
-  const std::string& path() const { return path_; }
-  const Model& model() const { return *model_; }
-  const ModelConfig& config() const { return model_->config(); }
-  const tokenizer::Tokenizer& tok() const { return *tokenizer_; }
-  ThreadPool* pool() const { return pool_.get(); }
+  const std::string& path() const { return loaded_.path; }
+  const LoadedModel& loaded() const { return loaded_; }
+  const Model& model() const { return *loaded_.model; }
+  const ModelConfig& config() const { return loaded_.config(); }
+  const tokenizer::Tokenizer& tok() const { return *loaded_.tokenizer; }
+  ThreadPool* pool() const { return loaded_.pool.get(); }
 
   // The tokens of `text_or_ids`: a str is encoded (no special tokens parsed;
   // BOS as the vocabulary says), anything else is read as token ids and
@@ -39,10 +42,7 @@ class PyModel {
   std::string Piece(int32_t id) const;
 
  private:
-  std::string path_;
-  std::unique_ptr<Model> model_;
-  std::optional<tokenizer::Tokenizer> tokenizer_;
-  std::unique_ptr<ThreadPool> pool_;
+  LoadedModel loaded_;
 };
 
 }  // namespace logitkit::python

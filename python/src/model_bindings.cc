@@ -19,23 +19,9 @@ namespace py = pybind11;
 
 namespace logitkit::python {
 
-PyModel::PyModel(const std::string& path, size_t threads) : path_(path) {
+PyModel::PyModel(const std::string& path, size_t threads) {
   py::gil_scoped_release release;  // loading maps the file and checks every tensor
-  StatusOr<gguf::File> file = gguf::File::Open(path);
-  ThrowIfError(file.status());
-  auto shared = std::make_shared<const gguf::File>(std::move(*file));
-  StatusOr<tokenizer::Tokenizer> tok = tokenizer::Tokenizer::FromGguf(*shared);
-  ThrowIfError(tok.status().WithContext(path + ": "));
-  StatusOr<std::unique_ptr<Model>> model = Model::FromFile(shared);
-  ThrowIfError(model.status().WithContext(path + ": "));
-  if (tok->n_vocab() != (*model)->config().n_vocab) {
-    ThrowIfError(InvalidArgumentError(path + ": the tokenizer has " + std::to_string(tok->n_vocab()) +
-                                      " tokens but the model's embedding has " +
-                                      std::to_string((*model)->config().n_vocab) + " rows"));
-  }
-  model_ = std::move(*model);
-  tokenizer_.emplace(std::move(*tok));
-  pool_ = std::make_unique<ThreadPool>(threads);
+  loaded_ = ValueOrThrow(LoadModel(path, threads));
 }
 
 std::vector<int32_t> PyModel::Tokens(py::handle text_or_ids, const char* name) const {
@@ -172,6 +158,10 @@ void BindModel(py::module_& m) {
   py::class_<PyModel> model(m, "Model",
                             "Model(path, threads=0): a GGUF model and its tokenizer (threads 0 = one per core).\n"
                             "logitkit.Model() with no path loads the default model (see default_model_path()).");
+  m.def("default_model_path", [] { return DefaultModelPath(); },
+        "The model Model() loads: $LOGITKIT_MODEL, else the default model that scripts/fetch-model\n"
+        "puts in the cache (cache_dir()).");
+  m.def("cache_dir", [] { return CacheDir(); }, "$LOGITKIT_CACHE, else ~/.cache/logitkit.");
   model.def(py::init<const std::string&, size_t>(), py::arg("path"), py::arg("threads") = 0)
       .def_property_readonly("path", &PyModel::path)
       .def_property_readonly("n_vocab", [](const PyModel& p) { return p.config().n_vocab; })

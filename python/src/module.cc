@@ -1,9 +1,10 @@
 // _logitkit: the compiled half of `import logitkit` (python/logitkit/__init__.py
-// re-exports it and adds the default model path).
+// re-exports it).
 #include <pybind11/pybind11.h>
 
 #include "bindings.h"
 #include "logitkit/head.h"
+#include "sampler_kwargs.h"
 
 PYBIND11_MODULE(_logitkit, m) {
   m.doc() = "logitkit: the decode head (logits -> token, with logprobs) and the GGUF model runtime";
@@ -12,6 +13,7 @@ PYBIND11_MODULE(_logitkit, m) {
         "The SIMD target the decode head dispatched to, e.g. 'AVX2'.");
   logitkit::python::BindErrors(m);
   logitkit::python::BindHead(m);
+  logitkit::python::BindSamplerTable(m);
   logitkit::python::BindDecode(m);
   logitkit::python::BindModel(m);
   logitkit::python::BindAnalysis(m);

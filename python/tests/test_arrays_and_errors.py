@@ -71,7 +71,7 @@ def test_library_errors_carry_the_library_message():
          "temperature = -1 must be finite and >= 0 (0 = greedy)"),
         (lambda: logitkit.softmax(np.zeros(4, np.float32), -1), "temperature = -1 must be finite and > 0"),
         (lambda: logitkit.decode(np.zeros(4, np.float32), top_p=0), "top_p = 0 is outside (0, 1]"),
-        (lambda: logitkit.decode(np.zeros((2, 4), np.float32), top_p=0), "row 0: top_p = 0 is outside (0, 1]"),
+        (lambda: logitkit.decode(np.zeros((2, 4), np.float32), top_p=0), "top_p = 0 is outside (0, 1]"),
         (lambda: logitkit.decode(np.zeros(4, np.float32), history=[7], presence_penalty=1),
          "history[0] = 7 is outside [0, n_vocab = 4)"),
         (lambda: logitkit.decode(np.full(4, -np.inf, np.float32)),

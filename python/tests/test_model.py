@@ -33,7 +33,7 @@ def test_tokenize_round_trip(model):
 def test_greedy_generation_follows_the_logits(model):
     g = model.generate(PROMPT, max_tokens=12, temperature=0, top_logprobs=3)
     assert "Paris" in g.text and g.prompt_tokens == len(model.tokenize(PROMPT))
-    assert g.finish_reason in ("max_tokens", "eos") and len(g.tokens) <= 12
+    assert g.finish_reason in ("length", "stop") and len(g.tokens) <= 12
     # Each greedy token is the argmax of the logits of everything before it.
     logits = model.logits(model.tokenize(PROMPT) + g.tokens)
     ref = reference_log_softmax(logits)
@@ -86,7 +86,7 @@ def test_lens_last_layer_is_the_models_logits(model):
 def test_model_errors(model):
     with pytest.raises(ValueError, match="text_or_tokens is empty"):
         model.logits("")
-    with pytest.raises(ValueError, match=r"text_or_tokens\[1\] = 49152 is outside \[0, 49152\)"):
+    with pytest.raises(ValueError, match=r"text_or_tokens\[1\] = 49152 is outside \[0, n_vocab = 49152\)"):
         model.logits([1, model.n_vocab])
     with pytest.raises(ValueError, match="fewer than 2 tokens"):
         model.score("Hi")

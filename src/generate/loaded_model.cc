@@ -21,17 +21,24 @@ std::string DefaultModelPath() {
   return CacheDir() + "/" + kDefaultModel;
 }
 
+std::string ResolveModelPath(const std::string& path) { return path.empty() ? DefaultModelPath() : path; }
+
+StatusOr<gguf::File> OpenModelFile(const std::string& given) {
+  const std::string path = ResolveModelPath(given);
+  if (path == CacheDir() + "/" + kDefaultModel && !std::filesystem::exists(path)) {
+    return Status(StatusCode::kNotFound, "the default model " + path +
+                                             " is not there: run scripts/fetch-model, or name a model file "
+                                             "(or set LOGITKIT_MODEL)");
+  }
+  return gguf::File::Open(path);
+}
+
 StatusOr<LoadedModel> LoadModel(const std::string& path_or_empty, size_t threads,
                                 const std::function<void(int)>& progress) {
   if (threads > 256) return InvalidArgumentError("threads = " + std::to_string(threads) + " is outside [0, 256]");
   LoadedModel m;
-  m.path = path_or_empty.empty() ? DefaultModelPath() : path_or_empty;
-  if (m.path == CacheDir() + "/" + kDefaultModel && !std::filesystem::exists(m.path)) {
-    return Status(StatusCode::kNotFound, "the default model " + m.path +
-                                             " is not there: run scripts/fetch-model, or name a model file "
-                                             "(or set LOGITKIT_MODEL)");
-  }
-  StatusOr<gguf::File> file = gguf::File::Open(m.path);
+  m.path = ResolveModelPath(path_or_empty);
+  StatusOr<gguf::File> file = OpenModelFile(m.path);
   if (!file.ok()) return file.status();
   if (progress) progress(1);
   auto shared = std::make_shared<const gguf::File>(std::move(*file));
