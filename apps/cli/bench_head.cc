@@ -15,11 +15,12 @@
 
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include "commands.h"
 #include "flags.h"
 #include "base/format.h"
 #include "head/synthetic.h"
-#include "json.h"
 #include "logitkit/head.h"
 #include "logitkit/thread_pool.h"
 #include "ops/row_ops.h"
@@ -321,26 +322,29 @@ int RunBenchHead(const std::vector<std::string>& args) {
 
   const std::string cpu = CpuName();
   if (json) {
-    std::string o = "{\"machine\":{\"cpu\":" + JsonString(cpu) + ",\"simd_target\":" +
-                    JsonString(SimdTargetName()) + ",\"compiler\":" + JsonString(__VERSION__) +
-                    "},\"yardsticks\":{\"exp_pass_us\":" + JsonNumber(exp_us) +
-                    ",\"softmax_us\":" + JsonNumber(softmax_us) + ",\"bandwidth_gb_s\":" +
-                    JsonNumber(bandwidth_gbs) + ",\"row_from_dram_us\":" +
-                    JsonNumber(kV * 4.0 / bandwidth_gbs / 1e3) + "},\"ratios\":[";
-    for (size_t i = 0; i < ratios.size(); ++i) {
-      o += std::string(i ? "," : "") + "{\"name\":" + JsonString(ratios[i].name) + ",\"value\":" +
-           JsonNumber(ratios[i].value) + ",\"target\":" + JsonString(ratios[i].target) +
-           ",\"met\":" + (ratios[i].met ? "true" : "false") + "}";
+    nlohmann::json ratios_json = nlohmann::json::array();
+    for (const Ratio& r : ratios) {
+      ratios_json.push_back({{"name", r.name}, {"value", r.value}, {"target", r.target}, {"met", r.met}});
     }
-    o += "],\"cases\":[";
-    for (size_t i = 0; i < cases.size(); ++i) {
-      const Case& c = cases[i];
-      o += std::string(i ? "," : "") + "{\"vocab\":" + std::to_string(c.vocab) + ",\"batch\":" +
-           std::to_string(c.batch) + ",\"threads\":" + std::to_string(c.threads) + ",\"dist\":" +
-           JsonString(c.dist) + ",\"setting\":" + JsonString(c.setting) + ",\"us_per_row\":" +
-           JsonNumber(c.us_per_row) + "}";
+    nlohmann::json cases_json = nlohmann::json::array();
+    for (const Case& c : cases) {
+      cases_json.push_back({{"vocab", c.vocab},
+                            {"batch", c.batch},
+                            {"threads", c.threads},
+                            {"dist", c.dist},
+                            {"setting", c.setting},
+                            {"us_per_row", c.us_per_row}});
     }
-    std::printf("%s]}\n", o.c_str());
+    const nlohmann::json o = {
+        {"machine", {{"cpu", cpu}, {"simd_target", SimdTargetName()}, {"compiler", __VERSION__}}},
+        {"yardsticks",
+         {{"exp_pass_us", exp_us},
+          {"softmax_us", softmax_us},
+          {"bandwidth_gb_s", bandwidth_gbs},
+          {"row_from_dram_us", kV * 4.0 / bandwidth_gbs / 1e3}}},
+        {"ratios", std::move(ratios_json)},
+        {"cases", std::move(cases_json)}};
+    PrintJson(o);
     return 0;
   }
   std::printf("machine: %s, SIMD target %s, %s\n", cpu.c_str(), SimdTargetName(), __VERSION__);

@@ -7,9 +7,10 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "commands.h"
 #include "flags.h"
-#include "json.h"
 #include "logitkit/tensor_types.h"
 #include "model/weights.h"
 #include "ops/row_ops.h"
@@ -160,20 +161,24 @@ int RunBenchModel(const std::vector<std::string>& args) {
   const double bound_tps = bandwidth * 1e9 / bytes_per_token;
 
   if (flags->Has("json")) {
-    std::string o = "{\"model\":" + JsonString(runtime->path) + ",\"activations\":" +
-                    JsonString(activations == Activations::kInt8 ? "int8" : "float32") +
-                    ",\"kernel_target\":" + JsonString(gguf::TensorKernelTarget()) +
-                    ",\"prompt_tokens\":" + std::to_string(prompt.size()) + ",\"gen_tokens\":" +
-                    std::to_string(*gen_n) + ",\"reps\":" + std::to_string(*reps) + ",\"results\":[";
-    for (size_t i = 0; i < rows.size(); ++i) {
-      o += std::string(i ? "," : "") + "{\"threads\":" + std::to_string(rows[i].threads) +
-           ",\"prompt_tokens_per_s\":" + JsonNumber(rows[i].prompt_tps) +
-           ",\"gen_tokens_per_s\":" + JsonNumber(rows[i].gen_tps) + "}";
+    nlohmann::json results = nlohmann::json::array();
+    for (const Row& row : rows) {
+      results.push_back({{"threads", row.threads},
+                         {"prompt_tokens_per_s", row.prompt_tps},
+                         {"gen_tokens_per_s", row.gen_tps}});
     }
-    o += "],\"weight_bytes_per_token\":" + JsonNumber(bytes_per_token) + ",\"read_bandwidth_gb_s\":" +
-         JsonNumber(bandwidth) + ",\"memory_bound_tokens_per_s\":" + JsonNumber(bound_tps) +
-         ",\"peak_rss_mib\":" + JsonNumber(peak_mib) + "}";
-    std::printf("%s\n", o.c_str());
+    const nlohmann::json o = {{"model", runtime->path},
+                              {"activations", activations == Activations::kInt8 ? "int8" : "float32"},
+                              {"kernel_target", gguf::TensorKernelTarget()},
+                              {"prompt_tokens", prompt.size()},
+                              {"gen_tokens", *gen_n},
+                              {"reps", *reps},
+                              {"results", std::move(results)},
+                              {"weight_bytes_per_token", bytes_per_token},
+                              {"read_bandwidth_gb_s", bandwidth},
+                              {"memory_bound_tokens_per_s", bound_tps},
+                              {"peak_rss_mib", peak_mib}};
+    PrintJson(o);
     return 0;
   }
   std::printf("%s (%s activations, %s kernels)\n", runtime->path.c_str(),

@@ -8,10 +8,11 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "commands.h"
 #include "corpus.h"
 #include "flags.h"
-#include "json.h"
 #include "logitkit/calibration.h"
 #include "npy.h"
 #include "reliability_svg.h"
@@ -106,63 +107,83 @@ class Feeder {
   ThreadPool* pool_;
 };
 
-std::string BinsJson(const std::vector<Bin>& bins) {
-  std::string o = "[";
-  for (size_t i = 0; i < bins.size(); ++i) {
-    const Bin& b = bins[i];
-    o += std::string(i ? "," : "") + "{\"lo\":" + JsonNumber(b.lo) + ",\"hi\":" + JsonNumber(b.hi) +
-         ",\"count\":" + std::to_string(b.count) + ",\"confidence\":" + JsonNumber(b.confidence()) +
-         ",\"accuracy\":" + JsonNumber(b.accuracy()) + "}";
+nlohmann::json BinsJson(const std::vector<Bin>& bins) {
+  nlohmann::json o = nlohmann::json::array();
+  for (const Bin& b : bins) {
+    o.push_back({{"lo", b.lo},
+                 {"hi", b.hi},
+                 {"count", b.count},
+                 {"confidence", b.confidence()},
+                 {"accuracy", b.accuracy()}});
   }
-  return o + "]";
+  return o;
 }
 
-std::string ErrorsJson(const analysis::CalibrationErrors& e) {
-  return "{\"ece\":" + JsonNumber(e.ece) + ",\"rms\":" + JsonNumber(e.rms) + ",\"mce\":" + JsonNumber(e.mce) + "}";
+nlohmann::json ErrorsJson(const analysis::CalibrationErrors& e) {
+  return {{"ece", e.ece}, {"rms", e.rms}, {"mce", e.mce}};
 }
 
-std::string TopJson(const analysis::TopLabelSummary& t) {
-  return "{\"positions\":" + std::to_string(t.positions) + ",\"nll\":" + JsonNumber(t.nll) +
-         ",\"perplexity\":" + JsonNumber(std::exp(t.nll)) + ",\"accuracy\":" + JsonNumber(t.accuracy) +
-         ",\"brier\":" + JsonNumber(t.brier) + ",\"equal_width\":" + ErrorsJson(t.errors) +
-         ",\"bins\":" + BinsJson(t.bins) + "}";
+nlohmann::json TopJson(const analysis::TopLabelSummary& t) {
+  return {{"positions", t.positions},
+          {"nll", t.nll},
+          {"perplexity", std::exp(t.nll)},
+          {"accuracy", t.accuracy},
+          {"brier", t.brier},
+          {"equal_width", ErrorsJson(t.errors)},
+          {"bins", BinsJson(t.bins)}};
 }
 
-std::string SummaryJson(const CalibrationSummary& s, const std::string& source, const std::string& model, size_t ctx,
-                        double seconds) {
-  std::string o = "{\"source\":" + JsonString(source) + ",\"model\":" + JsonString(model) +
-                  ",\"ctx\":" + std::to_string(ctx) + ",\"n_vocab\":" + std::to_string(s.n_vocab) +
-                  ",\"bins\":" + std::to_string(s.bins) + ",\"seconds\":" + JsonNumber(seconds) +
-                  ",\"positions_per_second\":" + JsonNumber(s.top.positions / std::max(seconds, 1e-9)) +
-                  ",\"peak_rss_mib\":" + JsonNumber(PeakRssMiB()) +
-                  ",\"top\":" + TopJson(s.top) + ",\"equal_mass\":" + ErrorsJson(s.equal_mass_errors) +
-                  ",\"equal_mass_bins\":" + BinsJson(s.equal_mass) + ",\"full\":" + ErrorsJson(s.full_errors) +
-                  ",\"full_bins\":" + BinsJson(s.full_bins) + ",\"full_octaves\":" + BinsJson(s.full_octaves) +
-                  ",\"sampling\":[";
-  for (size_t i = 0; i < s.sampling.size(); ++i) {
-    const analysis::SamplingSetSummary& set = s.sampling[i];
+nlohmann::json SummaryJson(const CalibrationSummary& s, const std::string& source, const std::string& model,
+                           size_t ctx, double seconds) {
+  nlohmann::json sampling = nlohmann::json::array();
+  for (const analysis::SamplingSetSummary& set : s.sampling) {
     const analysis::SamplingSetting& k = set.setting;
-    o += std::string(i ? "," : "") + "{\"label\":" + JsonString(k.Label()) + ",\"temperature\":" +
-         JsonNumber(k.temperature) + ",\"top_k\":" + std::to_string(k.top_k) + ",\"top_p\":" + JsonNumber(k.top_p) +
-         ",\"min_p\":" + JsonNumber(k.min_p) + ",\"positions\":" + std::to_string(set.positions) +
-         ",\"mean_mass\":" + JsonNumber(set.mean_mass) + ",\"coverage\":" + JsonNumber(set.coverage) +
-         ",\"mean_kept\":" + JsonNumber(set.mean_kept) + ",\"errors\":" + ErrorsJson(set.errors) +
-         ",\"bins\":" + BinsJson(set.bins) + "}";
+    sampling.push_back({{"label", k.Label()},
+                        {"temperature", k.temperature},
+                        {"top_k", k.top_k},
+                        {"top_p", k.top_p},
+                        {"min_p", k.min_p},
+                        {"positions", set.positions},
+                        {"mean_mass", set.mean_mass},
+                        {"coverage", set.coverage},
+                        {"mean_kept", set.mean_kept},
+                        {"errors", ErrorsJson(set.errors)},
+                        {"bins", BinsJson(set.bins)}});
   }
   const analysis::TemperatureFit& t = s.temperature;
-  o += "],\"temperature\":{\"fitted\":" + std::string(t.fitted ? "true" : "false");
+  nlohmann::json temperature = {{"fitted", t.fitted}};
   if (t.fitted) {
-    o += ",\"fit_positions\":" + std::to_string(t.fit_positions) + ",\"temperature\":" + JsonNumber(t.temperature) +
-         ",\"at_grid_edge\":" + (t.at_grid_edge ? "true" : "false") + ",\"fit_nll_at_1\":" +
-         JsonNumber(t.fit_nll_at_1) + ",\"fit_nll_at_fit\":" + JsonNumber(t.fit_nll_at_fit) + ",\"curve\":[";
+    nlohmann::json curve = nlohmann::json::array();
     for (size_t i = 0; i < t.curve_temperature.size(); ++i) {
-      o += std::string(i ? "," : "") + "{\"t\":" + JsonNumber(t.curve_temperature[i]) +
-           ",\"nll\":" + JsonNumber(t.curve_nll[i]) + "}";
+      curve.push_back({{"t", t.curve_temperature[i]}, {"nll", t.curve_nll[i]}});
     }
-    o += "]";
-    if (t.after.positions > 0) o += ",\"before\":" + TopJson(t.before) + ",\"after\":" + TopJson(t.after);
+    temperature["fit_positions"] = t.fit_positions;
+    temperature["temperature"] = t.temperature;
+    temperature["at_grid_edge"] = t.at_grid_edge;
+    temperature["fit_nll_at_1"] = t.fit_nll_at_1;
+    temperature["fit_nll_at_fit"] = t.fit_nll_at_fit;
+    temperature["curve"] = std::move(curve);
+    if (t.after.positions > 0) {
+      temperature["before"] = TopJson(t.before);
+      temperature["after"] = TopJson(t.after);
+    }
   }
-  return o + "}}";
+  return {{"source", source},
+          {"model", model},
+          {"ctx", ctx},
+          {"n_vocab", s.n_vocab},
+          {"bins", s.bins},
+          {"seconds", seconds},
+          {"positions_per_second", s.top.positions / std::max(seconds, 1e-9)},
+          {"peak_rss_mib", PeakRssMiB()},
+          {"top", TopJson(s.top)},
+          {"equal_mass", ErrorsJson(s.equal_mass_errors)},
+          {"equal_mass_bins", BinsJson(s.equal_mass)},
+          {"full", ErrorsJson(s.full_errors)},
+          {"full_bins", BinsJson(s.full_bins)},
+          {"full_octaves", BinsJson(s.full_octaves)},
+          {"sampling", std::move(sampling)},
+          {"temperature", std::move(temperature)}};
 }
 
 void PrintText(const CalibrationSummary& s, const std::string& title) {
@@ -325,9 +346,8 @@ int RunCalibrate(const std::vector<std::string>& args) {
     StatusOr<CorpusCount> count = CountCorpus(*runtime->tokenizer, source, window, uint64_t(*max_tokens));
     if (!count.ok()) return Fail(kCommand, count.status());
     if (flags->Has("count")) {
-      std::printf("{\"positions\":%llu,\"windows\":%llu,\"ctx\":%zu}\n",
-                  static_cast<unsigned long long>(count->scored), static_cast<unsigned long long>(count->windows),
-                  window);
+      const nlohmann::json o = {{"positions", count->scored}, {"windows", count->windows}, {"ctx", window}};
+      std::printf("%s\n", o.dump().c_str());
       return 0;
     }
     StatusOr<Calibration> c = Calibration::Create(V, options);
@@ -373,7 +393,7 @@ int RunCalibrate(const std::vector<std::string>& args) {
     if (Status s = WriteText(flags->Get("svg", ""), ReliabilitySvg(summary, title)); !s.ok()) return Fail(kCommand, s);
   }
   if (flags->Has("json")) {
-    std::printf("%s\n", SummaryJson(summary, source, model_path, window, seconds).c_str());
+    PrintJson(SummaryJson(summary, source, model_path, window, seconds));
   } else {
     PrintText(summary, title);
     std::printf("\n%.1f s, %.1f positions/s, peak memory %.0f MiB\n", seconds,

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include <nlohmann/json.hpp>
+
 namespace logitkit::cli {
 
 int Fail(const char* command, const Status& status) {
@@ -13,5 +15,11 @@ int Fail(const char* command, const Status& status) {
     default: return 1;
   }
 }
+
+std::string JsonText(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+void PrintJson(const nlohmann::json& value) { std::printf("%s\n", JsonText(value).c_str()); }
 
 }  // namespace logitkit::cli

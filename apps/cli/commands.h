@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "logitkit/status.h"
 
 namespace logitkit::cli {
@@ -14,6 +16,12 @@ namespace logitkit::cli {
 // for a bad argument or input (kInvalidArgument, kOutOfRange, kNotFound),
 // else 1.
 int Fail(const char* command, const Status& status);
+
+// A JSON value as one line of text, as every --json prints it: invalid UTF-8
+// in a string becomes U+FFFD, a non-finite number null.
+std::string JsonText(const nlohmann::json& value);
+// Prints JsonText(value) and a newline on stdout.
+void PrintJson(const nlohmann::json& value);
 
 int RunDemo(const std::vector<std::string>& args);
 int RunBench(const std::vector<std::string>& args);

@@ -8,10 +8,11 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "commands.h"
 #include "corpus.h"
 #include "flags.h"
-#include "json.h"
 #include "logitkit/divergence.h"
 #include "npy.h"
 #include "runtime.h"
@@ -56,6 +57,12 @@ options:
 
 constexpr const char* kCommand = "compare";
 
+// `text` as a JSON string literal (quoted, escaped, invalid UTF-8 replaced),
+// for error messages.
+std::string Quoted(const std::string& text) {
+  return JsonText(nlohmann::json(text));
+}
+
 // The first id whose token differs, or an error naming the difference.
 Status SameVocabulary(const Runtime& a, const Runtime& b) {
   const tokenizer::Tokenizer &ta = *a.tokenizer, &tb = *b.tokenizer;
@@ -66,20 +73,17 @@ Status SameVocabulary(const Runtime& a, const Runtime& b) {
   for (size_t id = 0; id < ta.n_vocab(); ++id) {
     if (ta.token_text(int32_t(id)) != tb.token_text(int32_t(id))) {
       return InvalidArgumentError("the models have different vocabularies: token " + std::to_string(id) + " is " +
-                                  JsonString(ta.token_text(int32_t(id))) + " in A and " +
-                                  JsonString(tb.token_text(int32_t(id))) + " in B");
+                                  Quoted(ta.token_text(int32_t(id))) + " in A and " +
+                                  Quoted(tb.token_text(int32_t(id))) + " in B");
     }
   }
   return OkStatus();
 }
 
-std::string PercentilesJson(const std::vector<analysis::Percentile>& ps) {
-  std::string o = "[";
-  for (size_t i = 0; i < ps.size(); ++i) {
-    o += std::string(i ? "," : "") + "{\"percent\":" + JsonNumber(ps[i].percent) +
-         ",\"value\":" + JsonNumber(ps[i].value) + "}";
-  }
-  return o + "]";
+nlohmann::json PercentilesJson(const std::vector<analysis::Percentile>& ps) {
+  nlohmann::json o = nlohmann::json::array();
+  for (const analysis::Percentile& p : ps) o.push_back({{"percent", p.percent}, {"value", p.value}});
+  return o;
 }
 
 std::string PercentilesText(const std::vector<analysis::Percentile>& ps, const char* format) {
@@ -243,17 +247,27 @@ int RunCompare(const std::vector<std::string>& args) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const DivergenceSummary s = divergence->Summary();
   if (flags->Has("json")) {
-    std::printf("{\"a\":%s,\"b\":%s,\"source\":%s,\"ctx\":%zu,\"n_vocab\":%lld,\"positions\":%lld,"
-                "\"seconds\":%s,\"kl_mean\":%s,\"kl_standard_error\":%s,\"kl_percentiles\":%s,"
-                "\"top_agreement\":%s,\"dp_mean\":%s,\"dp_rms\":%s,\"dp_percentiles\":%s,\"nll_a\":%s,\"nll_b\":%s,"
-                "\"perplexity_a\":%s,\"perplexity_b\":%s,\"perplexity_ratio\":%s,\"peak_rss_mib\":%s}\n",
-                JsonString(path_a).c_str(), JsonString(path_b).c_str(), JsonString(source).c_str(), window,
-                static_cast<long long>(s.n_vocab), static_cast<long long>(s.positions), JsonNumber(seconds).c_str(),
-                JsonNumber(s.kl_mean).c_str(), JsonNumber(s.kl_standard_error).c_str(),
-                PercentilesJson(s.kl).c_str(), JsonNumber(s.top_agreement).c_str(), JsonNumber(s.dp_mean).c_str(),
-                JsonNumber(s.dp_rms).c_str(), PercentilesJson(s.dp).c_str(), JsonNumber(s.nll_a).c_str(),
-                JsonNumber(s.nll_b).c_str(), JsonNumber(s.perplexity_a).c_str(), JsonNumber(s.perplexity_b).c_str(),
-                JsonNumber(s.perplexity_ratio).c_str(), JsonNumber(PeakRssMiB()).c_str());
+    const nlohmann::json o = {{"a", path_a},
+                              {"b", path_b},
+                              {"source", source},
+                              {"ctx", window},
+                              {"n_vocab", s.n_vocab},
+                              {"positions", s.positions},
+                              {"seconds", seconds},
+                              {"kl_mean", s.kl_mean},
+                              {"kl_standard_error", s.kl_standard_error},
+                              {"kl_percentiles", PercentilesJson(s.kl)},
+                              {"top_agreement", s.top_agreement},
+                              {"dp_mean", s.dp_mean},
+                              {"dp_rms", s.dp_rms},
+                              {"dp_percentiles", PercentilesJson(s.dp)},
+                              {"nll_a", s.nll_a},
+                              {"nll_b", s.nll_b},
+                              {"perplexity_a", s.perplexity_a},
+                              {"perplexity_b", s.perplexity_b},
+                              {"perplexity_ratio", s.perplexity_ratio},
+                              {"peak_rss_mib", PeakRssMiB()}};
+    PrintJson(o);
     return 0;
   }
   auto base = [](const std::string& p) { return p.substr(p.find_last_of('/') + 1); };

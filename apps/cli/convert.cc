@@ -8,9 +8,10 @@
 #include <system_error>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "commands.h"
 #include "flags.h"
-#include "json.h"
 #include "logitkit/gguf.h"
 #include "logitkit/gguf_convert.h"
 #include "logitkit/loaded_model.h"
@@ -137,13 +138,17 @@ int RunConvert(const std::vector<std::string>& args) {
   }
   const size_t tensors = stats->tensors_converted + stats->tensors_copied;
   if (flags->Has("json")) {
-    std::printf(
-        "{\"model\":%s,\"output\":%s,\"type\":%s,\"file_type\":%u,\"tensors\":%zu,"
-        "\"converted\":%zu,\"copied\":%zu,\"bytes_in\":%llu,\"bytes_out\":%llu,\"seconds\":%s}\n",
-        JsonString(path).c_str(), JsonString(out).c_str(), JsonString(type_name).c_str(),
-        gguf::LlamaFileType(target->type), tensors, stats->tensors_converted, stats->tensors_copied,
-        static_cast<unsigned long long>(stats->bytes_in),
-        static_cast<unsigned long long>(stats->bytes_out), JsonNumber(seconds).c_str());
+    const nlohmann::json o = {{"model", path},
+                              {"output", out},
+                              {"type", type_name},
+                              {"file_type", gguf::LlamaFileType(target->type)},
+                              {"tensors", tensors},
+                              {"converted", stats->tensors_converted},
+                              {"copied", stats->tensors_copied},
+                              {"bytes_in", stats->bytes_in},
+                              {"bytes_out", stats->bytes_out},
+                              {"seconds", seconds}};
+    PrintJson(o);
     return 0;
   }
   std::printf("%s: %s, %zu tensors (%zu converted, %zu copied), %.1f MiB -> %.1f MiB in %.2f s\n",

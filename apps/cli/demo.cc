@@ -4,9 +4,11 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "base/format.h"
 #include "commands.h"
 #include "flags.h"
-#include "json.h"
 #include "logitkit/head.h"
 #include "terminal.h"
 
@@ -75,7 +77,7 @@ int RunDemo(const std::vector<std::string>& args) {
       continue;
     }
     Status s = Softmax(logits, static_cast<float>(temperatures[c]), probs[c]);
-    if (!s.ok()) return Fail(kCommand, s.WithContext("--temperature " + JsonNumber(temperatures[c]) + ": "));
+    if (!s.ok()) return Fail(kCommand, s.WithContext("--temperature " + base::Num(temperatures[c]) + ": "));
   }
   std::vector<float> logprobs(kVocab);
   if (Status s = LogSoftmax(logits, 1.0f, logprobs); !s.ok()) return Fail(kCommand, s);
@@ -101,22 +103,30 @@ int RunDemo(const std::vector<std::string>& args) {
   }
 
   if (flags->Has("json")) {
-    std::string out = "{\"prompt\":\"The capital of France is\",\"temperatures\":[";
-    for (size_t c = 0; c < temperatures.size(); ++c) out += (c ? "," : "") + JsonNumber(temperatures[c]);
-    out += "],\"seed\":" + std::to_string(*seed) + ",\"draws\":" + std::to_string(*draws) +
-           ",\"top_p\":" + JsonNumber(*top_p) + ",\"tokens\":[";
+    nlohmann::json tokens = nlohmann::json::array();
     for (size_t i = 0; i < kVocab; ++i) {
-      out += std::string(i ? "," : "") + "{\"token\":" + JsonString(kRow[i].text) +
-             ",\"logit\":" + JsonNumber(kRow[i].logit) + ",\"logprob\":" + JsonNumber(logprobs[i]) +
-             ",\"in_top_p\":" + (nucleus[i] != -INFINITY ? "true" : "false") + ",\"probs\":[";
-      for (size_t c = 0; c < temperatures.size(); ++c) out += (c ? "," : "") + JsonNumber(probs[c][i]);
-      out += "],\"counts\":[";
-      for (size_t c = 0; c < temperatures.size(); ++c) out += (c ? "," : "") + std::to_string(counts[c][i]);
-      out += "]}";
+      nlohmann::json token_probs = nlohmann::json::array(), token_counts = nlohmann::json::array();
+      for (size_t c = 0; c < temperatures.size(); ++c) {
+        token_probs.push_back(probs[c][i]);
+        token_counts.push_back(counts[c][i]);
+      }
+      tokens.push_back({{"token", kRow[i].text},
+                        {"logit", kRow[i].logit},
+                        {"logprob", logprobs[i]},
+                        {"in_top_p", nucleus[i] != -INFINITY},
+                        {"probs", std::move(token_probs)},
+                        {"counts", std::move(token_counts)}});
     }
-    out += "],\"first_sample\":[";
-    for (size_t c = 0; c < temperatures.size(); ++c) out += (c ? "," : "") + JsonString(kRow[first_draw[c]].text);
-    std::printf("%s]}\n", out.c_str());
+    nlohmann::json first_sample = nlohmann::json::array();
+    for (int32_t token : first_draw) first_sample.push_back(kRow[token].text);
+    const nlohmann::json out = {{"prompt", "The capital of France is"},
+                                {"temperatures", temperatures},
+                                {"seed", *seed},
+                                {"draws", *draws},
+                                {"top_p", *top_p},
+                                {"tokens", std::move(tokens)},
+                                {"first_sample", std::move(first_sample)}};
+    PrintJson(out);
     return 0;
   }
 

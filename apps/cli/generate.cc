@@ -154,9 +154,7 @@ int RunGenerate(const std::vector<std::string>& args) {
   const double prompt_tps = double(prompt->size()) / Seconds(t1 - t0);
   const double gen_tps = n_generated == 0 ? 0.0 : double(n_generated) / Seconds(t2 - t1);
   if (json) {
-    std::printf("%s\n", ResultJson(prompt_text, seq, tok, show_logprobs, prompt_tps, gen_tps)
-                            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-                            .c_str());
+    PrintJson(ResultJson(prompt_text, seq, tok, show_logprobs, prompt_tps, gen_tps));
   } else if (!show_logprobs) {
     std::printf("\n");
   }

@@ -4,9 +4,10 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "commands.h"
 #include "flags.h"
-#include "json.h"
 #include "logitkit/gguf.h"
 #include "logitkit/model_config.h"
 #include "logitkit/loaded_model.h"
@@ -38,34 +39,43 @@ std::string Shape(const gguf::Tensor& t) {
   return s;
 }
 
-std::string JsonValue(const gguf::Value& v, size_t max_elements) {
+// A metadata value as JSON: a string, bool or number as itself; an array as
+// {"type": "array", "element_type", "count", "first": its first max_elements}.
+nlohmann::json JsonValue(const gguf::Value& v, size_t max_elements) {
   using gguf::ValueType;
   switch (v.type) {
-    case ValueType::kString: return JsonString(v.str);
-    case ValueType::kBool: return v.u ? "true" : "false";
-    case ValueType::kFloat32: case ValueType::kFloat64: return JsonNumber(v.f);
+    case ValueType::kString: return std::string(v.str);
+    case ValueType::kBool: return v.u != 0;
+    case ValueType::kFloat32: case ValueType::kFloat64: return v.f;
     case ValueType::kArray: {
-      std::string s = "{\"type\":\"array\",\"element_type\":" +
-                      JsonString(gguf::ValueTypeName(v.element_type)) +
-                      ",\"count\":" + std::to_string(v.count) + ",\"first\":[";
+      nlohmann::json first = nlohmann::json::array();
       for (size_t k = 0; k < v.count && k < max_elements; ++k) {
-        s += (k ? "," : "") + JsonValue(v.At(k), max_elements);
+        first.push_back(JsonValue(v.At(k), max_elements));
       }
-      return s + "]}";
+      return {{"type", "array"},
+              {"element_type", gguf::ValueTypeName(v.element_type)},
+              {"count", v.count},
+              {"first", std::move(first)}};
     }
-    default: return v.ToString();
+    default: break;
   }
+  if (gguf::IsSignedType(v.type)) return v.i;
+  return v.u;
 }
 
-std::string ModelJson(const ModelConfig& c) {
-  return "{\"architecture\":" + JsonString(c.architecture) + ",\"name\":" + JsonString(c.name) +
-         ",\"blocks\":" + std::to_string(c.n_layers) + ",\"d_model\":" + std::to_string(c.d_model) +
-         ",\"d_ff\":" + std::to_string(c.d_ff) + ",\"heads\":" + std::to_string(c.n_heads) +
-         ",\"kv_heads\":" + std::to_string(c.n_kv_heads) + ",\"head_dim\":" + std::to_string(c.head_dim) +
-         ",\"context_length\":" + std::to_string(c.context_length) +
-         ",\"vocab\":" + std::to_string(c.n_vocab) +
-         ",\"tied_embeddings\":" + (c.tied_embeddings ? "true" : "false") +
-         ",\"lm_head_type\":" + JsonString(gguf::TensorTypeName(c.lm_head_type)) + "}";
+nlohmann::json ModelJson(const ModelConfig& c) {
+  return {{"architecture", c.architecture},
+          {"name", c.name},
+          {"blocks", c.n_layers},
+          {"d_model", c.d_model},
+          {"d_ff", c.d_ff},
+          {"heads", c.n_heads},
+          {"kv_heads", c.n_kv_heads},
+          {"head_dim", c.head_dim},
+          {"context_length", c.context_length},
+          {"vocab", c.n_vocab},
+          {"tied_embeddings", c.tied_embeddings},
+          {"lm_head_type", gguf::TensorTypeName(c.lm_head_type)}};
 }
 
 void PrintModel(const ModelConfig& c) {
@@ -116,27 +126,24 @@ int RunInspect(const std::vector<std::string>& args) {
   uint64_t total_bytes = 0;
   for (const gguf::Tensor& t : file->tensors()) total_bytes += t.bytes;
   if (flags->Has("json")) {
-    std::string o = "{\"file\":" + JsonString(path) +
-                    ",\"version\":" + std::to_string(file->version()) +
-                    ",\"bytes\":" + std::to_string(file->size_bytes()) +
-                    ",\"alignment\":" + std::to_string(file->alignment());
-    if (model && model->ok()) o += ",\"model\":" + ModelJson(**model);
-    o += ",\"metadata\":{";
-    bool first = true;
-    for (const auto& [key, value] : file->metadata()) {
-      o += (first ? "" : ",") + JsonString(key) + ":" + JsonValue(value, shown);
-      first = false;
-    }
-    o += "},\"tensors\":[";
-    first = true;
+    nlohmann::json o = {{"file", path},
+                        {"version", file->version()},
+                        {"bytes", file->size_bytes()},
+                        {"alignment", file->alignment()}};
+    if (model && model->ok()) o["model"] = ModelJson(**model);
+    nlohmann::json metadata = nlohmann::json::object();
+    for (const auto& [key, value] : file->metadata()) metadata[std::string(key)] = JsonValue(value, shown);
+    o["metadata"] = std::move(metadata);
+    nlohmann::json tensors = nlohmann::json::array();
     for (const gguf::Tensor& t : file->tensors()) {
-      o += std::string(first ? "" : ",") + "{\"name\":" + JsonString(t.name) + ",\"type\":" +
-           JsonString(gguf::TensorTypeName(t.type)) + ",\"shape\":[";
-      for (size_t d = 0; d < t.dims.size(); ++d) o += (d ? "," : "") + std::to_string(t.dims[d]);
-      o += "],\"bytes\":" + std::to_string(t.bytes) + ",\"offset\":" + std::to_string(t.offset) + "}";
-      first = false;
+      tensors.push_back({{"name", t.name},
+                         {"type", gguf::TensorTypeName(t.type)},
+                         {"shape", t.dims},
+                         {"bytes", t.bytes},
+                         {"offset", t.offset}});
     }
-    std::printf("%s]}\n", o.c_str());
+    o["tensors"] = std::move(tensors);
+    PrintJson(o);
     return report_model_error();
   }
   std::printf("%s: GGUF v%u, %zu bytes, %zu metadata keys, %zu tensors (%.1f MiB of data)\n\n",

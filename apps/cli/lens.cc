@@ -8,9 +8,11 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "base/format.h"
 #include "commands.h"
 #include "flags.h"
-#include "json.h"
 #include "logitkit/head.h"
 #include "runtime.h"
 #include "svg.h"
@@ -106,7 +108,7 @@ std::string HeatmapSvg(const std::vector<std::vector<Cell>>& cells, const std::v
   std::string o = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(width) + "\" height=\"" +
                   std::to_string(height) + "\" font-family=\"monospace\" font-size=\"11\">\n";
   o += "<text x=\"4\" y=\"14\" font-size=\"12\">logit lens: top token per layer and position, colour = " +
-       Xml(stat) + " (0 .. " + JsonNumber(scale) + ")</text>\n";
+       Xml(stat) + " (0 .. " + base::Num(scale) + ")</text>\n";
   for (size_t t = 0; t < cols; ++t) {
     o += "<text x=\"" + std::to_string(kLeft + int(t) * kCellW + 4) + "\" y=\"" + std::to_string(kTop - 8) + "\">" +
          Xml(Visible(piece(ids[t])).substr(0, 40)) + "</text>\n";
@@ -224,34 +226,36 @@ int RunLens(const std::vector<std::string>& args) {
   }
 
   if (flags->Has("json")) {
-    std::string o = "{\"model\":" + JsonString(runtime->path) + ",\"prompt\":" + JsonString(flags->positional()[0]) +
-                    ",\"tokens\":[";
-    for (size_t t = 0; t < T; ++t) {
-      o += std::string(t ? "," : "") + "{\"id\":" + std::to_string((*ids)[t]) + ",\"token\":" +
-           JsonString(tokenizer::SanitizeUtf8(piece((*ids)[t]))) + "}";
-    }
-    o += "],\"layers\":[";
+    nlohmann::json tokens = nlohmann::json::array();
+    for (int32_t id : *ids) tokens.push_back({{"id", id}, {"token", piece(id)}});
+    nlohmann::json layers = nlohmann::json::array();
     for (size_t l = 0; l <= L; ++l) {
-      o += std::string(l ? "," : "") + "{\"layer\":" + (l < L ? std::to_string(l) : std::string("\"final\"")) +
-           ",\"positions\":[";
+      nlohmann::json positions = nlohmann::json::array();
       for (size_t t = 0; t < T; ++t) {
         const Cell& c = cells[l][t];
-        o += std::string(t ? "," : "") + "{\"top\":[";
+        nlohmann::json top = nlohmann::json::array();
         for (size_t i = 0; i < c.top.size(); ++i) {
-          o += std::string(i ? "," : "") + "{\"id\":" + std::to_string(c.top[i]) + ",\"token\":" +
-               JsonString(tokenizer::SanitizeUtf8(piece(c.top[i]))) + ",\"p\":" + JsonNumber(c.top_p[i]) + "}";
+          top.push_back({{"id", c.top[i]}, {"token", piece(c.top[i])}, {"p", c.top_p[i]}});
         }
-        o += "],\"entropy\":" + JsonNumber(c.entropy) + ",\"kl_final_layer\":" + JsonNumber(c.kl) +
-             ",\"final_top_rank\":" + std::to_string(c.final_top_rank) + ",\"final_top_p\":" +
-             JsonNumber(c.final_top_p);
+        nlohmann::json position = {{"top", std::move(top)},
+                                   {"entropy", c.entropy},
+                                   {"kl_final_layer", c.kl},
+                                   {"final_top_rank", c.final_top_rank},
+                                   {"final_top_p", c.final_top_p}};
         if (t + 1 < T) {
-          o += ",\"next_rank\":" + std::to_string(c.next_rank) + ",\"next_p\":" + JsonNumber(c.next_p);
+          position["next_rank"] = c.next_rank;
+          position["next_p"] = c.next_p;
         }
-        o += "}";
+        positions.push_back(std::move(position));
       }
-      o += "]}";
+      layers.push_back({{"layer", l < L ? nlohmann::json(l) : nlohmann::json("final")},
+                        {"positions", std::move(positions)}});
     }
-    std::printf("%s]}\n", o.c_str());
+    const nlohmann::json o = {{"model", runtime->path},
+                              {"prompt", flags->positional()[0]},
+                              {"tokens", std::move(tokens)},
+                              {"layers", std::move(layers)}};
+    PrintJson(o);
     return 0;
   }
   constexpr size_t kWidth = 14;

@@ -9,9 +9,10 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "commands.h"
 #include "flags.h"
-#include "json.h"
 #include "logitkit/head.h"
 #include "runtime.h"
 #include "terminal.h"
@@ -127,18 +128,24 @@ int RunScore(const std::vector<std::string>& args) {
   const double bits_per_byte = bytes ? nll / std::log(2.0) / double(bytes) : 0.0;
 
   if (flags->Has("json")) {
-    std::string o = "{\"model\":" + JsonString(runtime->path) + ",\"tokens_in_text\":" +
-                    std::to_string(ids->size()) + ",\"first_id\":" + std::to_string((*ids)[0]) + ",\"tokens\":[";
-    for (size_t i = 0; i < scored.size(); ++i) {
-      const Scored& s = scored[i];
-      o += std::string(i ? "," : "") + "{\"id\":" + std::to_string(s.id) + ",\"token\":" +
-           JsonString(tokenizer::SanitizeUtf8(s.piece)) + ",\"logprob\":" + JsonNumber(s.logprob) +
-           ",\"rank\":" + std::to_string(s.rank) + ",\"entropy\":" + JsonNumber(s.entropy) + "}";
+    nlohmann::json tokens = nlohmann::json::array();
+    for (const Scored& s : scored) {
+      tokens.push_back({{"id", s.id},
+                        {"token", tokenizer::SanitizeUtf8(s.piece)},
+                        {"logprob", s.logprob},
+                        {"rank", s.rank},
+                        {"entropy", s.entropy}});
     }
-    o += "],\"scored\":" + std::to_string(scored.size()) + ",\"nll\":" + JsonNumber(mean_nll) +
-         ",\"perplexity\":" + JsonNumber(std::exp(mean_nll)) + ",\"bits_per_byte\":" + JsonNumber(bits_per_byte) +
-         ",\"bytes\":" + std::to_string(bytes) + "}";
-    std::printf("%s\n", o.c_str());
+    const nlohmann::json o = {{"model", runtime->path},
+                              {"tokens_in_text", ids->size()},
+                              {"first_id", (*ids)[0]},
+                              {"tokens", std::move(tokens)},
+                              {"scored", scored.size()},
+                              {"nll", mean_nll},
+                              {"perplexity", std::exp(mean_nll)},
+                              {"bits_per_byte", bits_per_byte},
+                              {"bytes", bytes}};
+    PrintJson(o);
     return 0;
   }
   if (flags->Has("csv")) {

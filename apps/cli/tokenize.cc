@@ -7,9 +7,10 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "commands.h"
 #include "flags.h"
-#include "json.h"
 #include "logitkit/tokenizer.h"
 
 namespace logitkit::cli {
@@ -102,15 +103,14 @@ std::string IdsLine(const std::vector<TokenId>& ids) {
 }
 
 StatusOr<std::string> IdsJson(const Tokenizer& tok, const std::vector<TokenId>& ids) {
-  std::string s = "{\"ids\":[" ;
-  for (size_t i = 0; i < ids.size(); ++i) s += (i ? "," : "") + std::to_string(ids[i]);
-  s += "],\"pieces\":[";
-  for (size_t i = 0; i < ids.size(); ++i) {
-    StatusOr<std::string> piece = tok.TokenToPiece(ids[i], /*render_special=*/true);
+  nlohmann::json pieces = nlohmann::json::array();
+  for (TokenId id : ids) {
+    StatusOr<std::string> piece = tok.TokenToPiece(id, /*render_special=*/true);
     if (!piece.ok()) return piece.status();
-    s += (i ? "," : "") + JsonString(tokenizer::SanitizeUtf8(*piece));
+    pieces.push_back(tokenizer::SanitizeUtf8(*piece));
   }
-  return s + "]}";
+  const nlohmann::json o = {{"ids", ids}, {"pieces", std::move(pieces)}};
+  return JsonText(o);
 }
 
 // One unit of work: text -> ids line (or JSON), or ids -> text (or JSON).
@@ -124,7 +124,10 @@ StatusOr<std::string> Process(const Tokenizer& tok, std::string_view input, cons
     decode.render_special = flags.Has("special");
     StatusOr<std::string> text = tok.Decode(*ids, decode);
     if (!text.ok()) return text.status();
-    if (json) return "{\"text\":" + JsonString(tokenizer::SanitizeUtf8(*text)) + "}";
+    if (json) {
+      const nlohmann::json o = {{"text", tokenizer::SanitizeUtf8(*text)}};
+      return JsonText(o);
+    }
     return *text;
   }
   StatusOr<std::vector<TokenId>> ids = tok.Encode(input, encode);

@@ -6,10 +6,11 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "commands.h"
 #include "flags.h"
 #include "base/format.h"
-#include "json.h"
 #include "logitkit/head.h"
 #include "runtime.h"
 #include "terminal.h"
@@ -92,21 +93,25 @@ int RunTop(const std::vector<std::string>& args) {
 
   const tokenizer::Tokenizer& tok = *runtime->tokenizer;
   if (flags->Has("json")) {
-    std::string o = "{\"model\":" + JsonString(runtime->path) + ",\"prompt\":" +
-                    JsonString(flags->positional()[0]) + ",\"prompt_tokens\":" + std::to_string(ids->size()) +
-                    ",\"temperatures\":[";
-    for (size_t c = 0; c < temperatures.size(); ++c) o += (c ? "," : "") + JsonNumber(temperatures[c]);
-    o += "],\"top\":[";
+    nlohmann::json top = nlohmann::json::array();
     for (size_t r = 0; r < order.size(); ++r) {
       const int32_t id = order[r];
       StatusOr<std::string> piece = tok.TokenToPiece(id, true);
-      o += std::string(r ? "," : "") + "{\"rank\":" + std::to_string(r + 1) + ",\"id\":" + std::to_string(id) +
-           ",\"token\":" + JsonString(tokenizer::SanitizeUtf8(piece.ok() ? *piece : "")) +
-           ",\"logit\":" + JsonNumber(logits[id]) + ",\"logprob\":" + JsonNumber(logprobs[id]) + ",\"p\":[";
-      for (size_t c = 0; c < temperatures.size(); ++c) o += (c ? "," : "") + JsonNumber(probs[c][id]);
-      o += "]}";
+      nlohmann::json p = nlohmann::json::array();
+      for (size_t c = 0; c < temperatures.size(); ++c) p.push_back(probs[c][id]);
+      top.push_back({{"rank", r + 1},
+                     {"id", id},
+                     {"token", tokenizer::SanitizeUtf8(piece.ok() ? *piece : "")},
+                     {"logit", logits[id]},
+                     {"logprob", logprobs[id]},
+                     {"p", std::move(p)}});
     }
-    std::printf("%s]}\n", o.c_str());
+    const nlohmann::json o = {{"model", runtime->path},
+                              {"prompt", flags->positional()[0]},
+                              {"prompt_tokens", ids->size()},
+                              {"temperatures", temperatures},
+                              {"top", std::move(top)}};
+    PrintJson(o);
     return 0;
   }
   std::printf("%s  (%zu prompt tokens)\n\n", flags->positional()[0].c_str(), ids->size());

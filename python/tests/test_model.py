@@ -51,7 +51,7 @@ def test_sampled_generation_is_reproducible_and_stops(model):
     b = model.generate(PROMPT, max_tokens=10, temperature=0.8, top_p=0.95, seed=7)
     assert a.text == b.text and a.tokens == b.tokens
     s = model.generate(PROMPT, max_tokens=20, temperature=0, stop=[" is", "."])
-    assert s.finish_reason == "stop" and "." not in s.text and " is" not in s.text
+    assert s.finish_reason == "stop" and "." not in s.text and " is" not in s.text and s.stop_string in (" is", ".")
 
 
 def test_score_matches_numpy(model):
@@ -94,3 +94,55 @@ def test_model_errors(model):
         model.generate(PROMPT, top_p=1.5)
     with pytest.raises(ValueError, match="positions = 'some'"):
         model.lens(PROMPT, positions="some")
+
+
+def test_a_batch_of_prompts_gives_what_each_gives_alone(model):
+    prompts = ["Once upon a time", model.tokenize("The capital of France is")]
+    kw = dict(max_tokens=8, temperature=0.9, top_k=50, seed=21, top_logprobs=2)
+    together = model.generate(prompts, **kw)
+    assert isinstance(together, list) and len(together) == 2
+    for prompt, g in zip(prompts, together):
+        alone = model.generate(prompt, **kw)
+        assert g.tokens == alone.tokens and g.text == alone.text
+        np.testing.assert_array_equal(g.logprob, alone.logprob)
+        np.testing.assert_array_equal(g.raw_logprob, alone.raw_logprob)
+
+
+def test_n_choices_are_streams_and_choice_zero_is_the_single_run(model):
+    kw = dict(max_tokens=8, temperature=1.0, seed=5)
+    choices = model.generate(PROMPT, n=3, **kw)
+    assert len(choices) == 3
+    assert choices[0].tokens == model.generate(PROMPT, **kw).tokens
+    assert len({tuple(c.tokens) for c in choices}) > 1  # other streams, other draws
+
+
+def test_chat_wraps_the_prompt_in_the_chat_format(model):
+    a = model.generate("Name a color.", chat=True, temperature=0, max_tokens=12)
+    b = model.generate([{"role": "user", "content": "Name a color."}], chat=True, temperature=0, max_tokens=12)
+    assert a.text == b.text and a.tokens == b.tokens
+    assert not a.text.startswith(" ")  # a reply drops a leading space
+    assert a.prompt_tokens > len(model.tokenize("Name a color."))  # the format's markers
+
+
+def test_generate_names_bad_arguments(model):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'tempreature'"):
+        model.generate(PROMPT, tempreature=0.5)
+    with pytest.raises(TypeError, match="top_k must be an integer, not float"):
+        model.generate(PROMPT, top_k=2.5)
+    with pytest.raises(ValueError, match=r"banned_tokens\[0\] = 49152 is outside \[0, n_vocab = 49152\)"):
+        model.generate(PROMPT, banned_tokens=[49152])
+    with pytest.raises(ValueError, match="order: unknown stage 'warmth'"):
+        model.generate(PROMPT, order=["warmth"])
+    with pytest.raises(ValueError, match=r"stop\[0\] is empty"):
+        model.generate(PROMPT, stop="")
+    with pytest.raises(ValueError, match=r"max_tokens = 0 is outside \[1, 1000000\]"):
+        model.generate(PROMPT, max_tokens=0)
+
+
+def test_the_parameter_table_is_exported():
+    table = {p["name"]: p for p in logitkit.sampler_parameters()}
+    assert table["top_p"]["default"] == 1.0 and table["top_p"]["min_open"] and table["top_p"]["max"] == 1.0
+    assert table["top_k"]["type"] == "int" and table["top_k"]["flag"] == "--top-k"
+    assert table["order"]["default"] == ["temperature", "top_k", "top_p", "min_p", "typical_p", "top_n_sigma"]
+    for name in table:
+        assert name in logitkit.Model.generate.__doc__ and name in logitkit.DecodeHead.decode.__doc__

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "logitkit/loaded_model.h"
+#include "model/testing/tiny_model.h"
 
 namespace logitkit {
 namespace {
@@ -274,6 +275,38 @@ TEST_F(Generate, BadInputsAreNamedErrors) {
   ASSERT_TRUE(seq.Start(*model_->model, model_->pool.get()).ok());
   EXPECT_EQ(RunToEnd(seq, model_->pool.get()).message(),
             "no token left to choose: every logit is -inf or masked by the processors");
+}
+
+// A context that fills up ends the sequence with "length": a tiny model of 16
+// positions with GPT-2's vocabulary (no model file needed).
+TEST(GenerateTiny, AFullContextEndsWithLength) {
+  StatusOr<gguf::File> vocab =
+      gguf::File::Open(std::string(LOGITKIT_SHARED_DIR) + "/data/tokenizer-vectors/ggml-vocab-gpt-2.gguf");
+  ASSERT_TRUE(vocab.ok()) << vocab.status().ToString();
+  StatusOr<tokenizer::Tokenizer> tok = tokenizer::Tokenizer::FromGguf(*vocab);
+  ASSERT_TRUE(tok.ok()) << tok.status().ToString();
+  testing::Tiny tiny;
+  tiny.vocab = uint32_t(tok->n_vocab());
+  tiny.context = 16;
+  std::vector<uint8_t> storage;
+  StatusOr<std::unique_ptr<Model>> model = Model::FromFile(testing::Build(tiny, &storage));
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  ThreadPool pool(2);
+  GenerateOptions o;
+  o.max_tokens = 100;
+  o.ignore_eos = true;
+  o.seed = 3;
+  Sequence seq(*tok, std::vector<int32_t>(10, 42), o);
+  ASSERT_TRUE(seq.Start(**model, &pool).ok());
+  ASSERT_TRUE(RunToEnd(seq, &pool).ok());
+  EXPECT_EQ(seq.finish_reason(), FinishReason::kLength);
+  EXPECT_EQ(seq.generated().size(), 16u - 10u + 1u);  // the last token is drawn, never evaluated
+  // A prompt that fills the context leaves no room for a token.
+  Sequence full(*tok, std::vector<int32_t>(16, 42), o);
+  EXPECT_EQ(full.Start(**model, &pool).message(), "the prompt has 16 tokens; the model's context holds 16");
+  o.max_tokens = 0;  // ... but can be scored
+  Sequence scored(*tok, std::vector<int32_t>(16, 42), o);
+  EXPECT_TRUE(scored.Start(**model, &pool).ok());
 }
 
 }  // namespace

@@ -350,7 +350,7 @@ StatusOr<ConvertStats> ConvertFile(const File& in, TensorType type, const std::s
     PutString(header, key);
     if (key == "general.file_type") {
       Value v = value;
-      if (!IsIntegerType(v.type)) {  // a malformed key: now a uint32
+      if (!IsIntegerType(v.type)) {  // a malformed key is written as a uint32
         v = Value();
         v.type = ValueType::kUint32;
       }

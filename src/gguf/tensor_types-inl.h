@@ -283,8 +283,7 @@ HWY_INLINE void DequantizeBlocks(const uint8_t* src, size_t n, float* dst) {
 // Two accumulators, alternate vectors: every block holds an even number of
 // vectors (32 or 256 elements, at most 16 lanes), so both stay in registers.
 // Q4_0 and Q4_1 skip the decoded copy: their nibbles go from the block's
-// bytes straight into float lanes (1.35x and 1.5x on AVX2; Q8_0 gained
-// nothing that way).
+// bytes straight into float lanes (bench/model-files.md has the gain).
 template <TensorType kType>
 HWY_INLINE float DotBlocks(const uint8_t* src, const float* x, size_t n) {
   using F = Format<kType>;

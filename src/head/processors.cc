@@ -13,17 +13,6 @@ namespace {
 
 using base::Num;
 
-Status CheckTokens(std::span<const int32_t> tokens, const char* name, size_t n_vocab) {
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    if (tokens[i] < 0 || static_cast<size_t>(tokens[i]) >= n_vocab) {
-      return OutOfRangeError(std::string(name) + "[" + std::to_string(i) + "] = " +
-                             std::to_string(tokens[i]) + " is outside [0, n_vocab = " +
-                             std::to_string(n_vocab) + ")");
-    }
-  }
-  return OkStatus();
-}
-
 Status Bad(const char* name, double value, const char* expected) {
   return InvalidArgumentError(std::string(name) + " = " + Num(value) + " " + expected);
 }
@@ -47,11 +36,22 @@ bool IsMasked(const SamplerParams& p, const RowState& state, int32_t token) {
 
 }  // namespace
 
+Status CheckTokenIds(std::span<const int32_t> tokens, const char* name, size_t n_vocab) {
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] < 0 || static_cast<size_t>(tokens[i]) >= n_vocab) {
+      return OutOfRangeError(std::string(name) + "[" + std::to_string(i) + "] = " +
+                             std::to_string(tokens[i]) + " is outside [0, n_vocab = " +
+                             std::to_string(n_vocab) + ")");
+    }
+  }
+  return OkStatus();
+}
+
 Status ValidateParams(const SamplerParams& p, const RowState& state, size_t n_vocab) {
   LOGITKIT_RETURN_IF_ERROR(CheckSamplerParams(p, n_vocab));
   if (p.top_logprobs < 0) return Bad("top_logprobs", p.top_logprobs, "must be >= 0");
-  LOGITKIT_RETURN_IF_ERROR(CheckTokens(p.eos_tokens, "eos_tokens", n_vocab));
-  LOGITKIT_RETURN_IF_ERROR(CheckTokens(state.history, "history", n_vocab));
+  LOGITKIT_RETURN_IF_ERROR(CheckTokenIds(p.eos_tokens, "eos_tokens", n_vocab));
+  LOGITKIT_RETURN_IF_ERROR(CheckTokenIds(state.history, "history", n_vocab));
   if (state.n_generated < 0) {
     return InvalidArgumentError("n_generated = " + std::to_string(state.n_generated) +
                                 " must be >= 0");

@@ -4,6 +4,8 @@
 #define LOGITKIT_HEAD_PROCESSORS_H_
 
 #include <cstddef>
+#include <cstdint>
+#include <span>
 
 #include "head/candidates.h"
 #include "logitkit/head.h"
@@ -15,6 +17,9 @@ namespace logitkit::head {
 // n_generated >= 0). The message names the parameter and the value (the
 // caller adds the row).
 Status ValidateParams(const SamplerParams& params, const RowState& state, size_t n_vocab);
+
+// Every id in [0, n_vocab), else kOutOfRange: "name[i] = id is outside [0, n_vocab = V)".
+Status CheckTokenIds(std::span<const int32_t> ids, const char* name, size_t n_vocab);
 
 // Whether any processor would change a logit.
 bool HasProcessors(const SamplerParams& params, const RowState& state);

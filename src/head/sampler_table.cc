@@ -95,17 +95,6 @@ Status CheckNumber(const SamplerParam& e, double v) {
   return InvalidArgumentError(message);
 }
 
-Status CheckIds(std::span<const int32_t> ids, const char* name, size_t n_vocab) {
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (ids[i] < 0 || static_cast<size_t>(ids[i]) >= n_vocab) {
-      return OutOfRangeError(std::string(name) + "[" + std::to_string(i) + "] = " +
-                             std::to_string(ids[i]) + " is outside [0, n_vocab = " +
-                             std::to_string(n_vocab) + ")");
-    }
-  }
-  return OkStatus();
-}
-
 Status CheckBias(std::span<const TokenBias> bias, size_t n_vocab) {
   for (const TokenBias& b : bias) {
     if (b.token < 0 || static_cast<size_t>(b.token) >= n_vocab) {
@@ -328,7 +317,7 @@ Status SamplerParam::Check(const SamplerParams& p, size_t n_vocab) const {
   switch (type) {
     case ParamType::kFloat:
     case ParamType::kInt: return CheckNumber(*this, Number(p));
-    case ParamType::kTokens: return CheckIds(Get<std::vector<int32_t>>(*this, p), name, n_vocab);
+    case ParamType::kTokens: return head::CheckTokenIds(Get<std::vector<int32_t>>(*this, p), name, n_vocab);
     case ParamType::kTokenBias: return CheckBias(Get<std::vector<TokenBias>>(*this, p), n_vocab);
     case ParamType::kStages: return CheckStages(p);
   }
