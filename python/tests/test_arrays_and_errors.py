@@ -120,6 +120,25 @@ def test_bad_arguments_name_the_parameter():
         logitkit.decode(x, alternatives="x")
 
 
+def test_rows_beyond_the_largest_vocabulary_are_refused_before_any_copy():
+    # 4 GiB of address space that is never touched: the check comes before the copy.
+    huge = np.empty(2**30 + 1, np.float32)
+    for call in (lambda: logitkit.top_k(huge, 5), lambda: logitkit.softmax(huge), lambda: logitkit.decode(huge)):
+        with pytest.raises(ValueError, match="n_vocab = 1073741825, more than the supported maximum 1073741824"):
+            call()
+
+
+def test_token_ids_are_checked_against_the_rows_vocabulary():
+    x = np.zeros(10, np.float32)
+    for name in ("banned_tokens", "allowed_tokens", "eos_tokens", "history"):
+        with pytest.raises(ValueError, match=rf"{name}\[1\] = -3 is outside \[0, n_vocab = 10\)"):
+            logitkit.decode(x, **{name: [1, -3]})
+    with pytest.raises(ValueError, match=r"logit_bias: token 12 is outside \[0, n_vocab = 10\)"):
+        logitkit.decode(x, logit_bias={1: 0.5, 12: 1.0})
+    with pytest.raises(ValueError, match="n_generated = -1 must be >= 0"):
+        logitkit.decode(x, n_generated=-1)
+
+
 def test_missing_files_and_corrupt_files(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="cannot open"):
         logitkit.Model(str(tmp_path / "none.gguf"))
