@@ -374,8 +374,7 @@ int RunBench(const std::vector<std::string>& args) {
   }
   if (args[0] == "head") return RunBenchHead(std::vector<std::string>(args.begin() + 1, args.end()));
   if (args[0] == "model") return RunBenchModel(std::vector<std::string>(args.begin() + 1, args.end()));
-  std::fprintf(stderr, "logitkit bench: unknown benchmark '%s' (available: head, model)\n", args[0].c_str());
-  return 2;
+  return Fail("bench", InvalidArgumentError("unknown benchmark '" + args[0] + "' (available: head, model)"));
 }
 
 }  // namespace logitkit::cli

@@ -1,5 +1,6 @@
 // The logitkit subcommands. Each takes the arguments after its name and
-// returns the process exit code (0 ok, 1 runtime error, 2 usage error).
+// returns the process exit code: 0 ok, 1 a runtime failure (a corrupt file,
+// an I/O error), 2 a bad argument or input (a missing file too); see Fail.
 #ifndef LOGITKIT_APPS_CLI_COMMANDS_H_
 #define LOGITKIT_APPS_CLI_COMMANDS_H_
 

@@ -20,6 +20,8 @@
 namespace logitkit::cli {
 namespace {
 
+constexpr const char* kCommand = "convert";
+
 constexpr const char* kHelp =
     R"(usage: logitkit convert [MODEL.gguf] --type f32|f16|bf16|q8_0 -o OUT.gguf [options]
 
@@ -83,13 +85,9 @@ bool SameFile(const std::string& a, const std::string& b) {
 int RunConvert(const std::vector<std::string>& args) {
   StatusOr<Flags> flags = Flags::Parse(args, {"type", "o", "out", "model"}, {"json", "help"});
   const auto usage = [](const std::string& m) {
-    std::fprintf(stderr, "logitkit convert: %s (see --help)\n", m.c_str());
-    return 2;
+    return Fail(kCommand, InvalidArgumentError(m + " (see --help)"));
   };
-  if (!flags.ok()) {
-    std::fprintf(stderr, "logitkit convert: %s\n", flags.status().message().c_str());
-    return 2;
-  }
+  if (!flags.ok()) return Fail(kCommand, flags.status());
   if (flags->Has("help")) {
     std::fputs(kHelp, stdout);
     return 0;
@@ -115,10 +113,7 @@ int RunConvert(const std::vector<std::string>& args) {
   }
 
   StatusOr<gguf::File> file = OpenModelFile(path);
-  if (!file.ok()) {
-    std::fprintf(stderr, "logitkit convert: %s\n", file.status().message().c_str());
-    return 1;
-  }
+  if (!file.ok()) return Fail(kCommand, file.status());
   const char* type_name = gguf::TensorTypeName(static_cast<uint32_t>(target->type));
   const auto start = std::chrono::steady_clock::now();
   std::optional<Progress> mib;  // a bar in MiB of output, erased when done
@@ -131,11 +126,7 @@ int RunConvert(const std::vector<std::string>& args) {
   mib.reset();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (!stats.ok()) {
-    std::fprintf(stderr, "logitkit convert: %s: %s\n", path.c_str(),
-                 stats.status().message().c_str());
-    return 1;
-  }
+  if (!stats.ok()) return Fail(kCommand, stats.status().WithContext(path + ": "));
   const size_t tensors = stats->tensors_converted + stats->tensors_copied;
   if (flags->Has("json")) {
     const nlohmann::json o = {{"model", path},

@@ -1,6 +1,7 @@
 // `logitkit generate "PROMPT"`: streams a continuation from the model through
 // the library's generator (logitkit/generate.h), with every sampling
 // parameter of the table as a flag.
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -43,6 +44,21 @@ output:
   --int8                    int8 activations (llama.cpp's scheme; faster, less exact)
 %s  --help                    this text
 )";
+
+// --seed: an integer in [-2^63, 2^64); a negative seed is taken modulo 2^64,
+// as the server and Python take it.
+StatusOr<uint64_t> SeedFlag(const Flags& flags) {
+  const std::string text = flags.Get("seed", "0");
+  const bool negative = !text.empty() && text[0] == '-';
+  uint64_t u = 0;
+  int64_t s = 0;
+  const char* end = text.data() + text.size();
+  const auto [at, ec] = negative ? std::from_chars(text.data(), end, s) : std::from_chars(text.data(), end, u);
+  if (ec != std::errc() || at != end) {
+    return InvalidArgumentError("--seed = '" + text + "' is not an integer in [-2^63, 2^64)");
+  }
+  return negative ? uint64_t(s) : u;
+}
 
 double Seconds(std::chrono::steady_clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -100,7 +116,7 @@ int RunGenerate(const std::vector<std::string>& args) {
   if (Status s = ReadSamplingFlags(*flags, &options.sampler); !s.ok()) return Fail(kCommand, s);
   if (flags->Has("greedy")) options.sampler.temperature = 0.0f;
   StatusOr<long long> max_tokens = flags->GetInt("max-tokens", 128);
-  StatusOr<long long> seed = flags->GetInt("seed", 0);
+  StatusOr<uint64_t> seed = SeedFlag(*flags);
   StatusOr<long long> n_logprobs = flags->GetInt("logprobs", 0);
   for (const Status* s : {&max_tokens.status(), &seed.status(), &n_logprobs.status()}) {
     if (!s->ok()) return Fail(kCommand, *s);
@@ -113,7 +129,7 @@ int RunGenerate(const std::vector<std::string>& args) {
     return Fail(kCommand, InvalidArgumentError("--logprobs = " + std::to_string(*n_logprobs) +
                                                 " is outside [0, 100]"));
   }
-  options.seed = uint64_t(*seed);
+  options.seed = *seed;
   options.max_tokens = size_t(*max_tokens);
   options.stop = flags->GetAll("stop");
   options.ignore_eos = flags->Has("ignore-eos");

@@ -15,6 +15,8 @@
 namespace logitkit::cli {
 namespace {
 
+constexpr const char* kCommand = "inspect";
+
 constexpr const char* kHelp = R"(usage: logitkit inspect [MODEL.gguf] [options]
 
 Reads a GGUF file (checking every field) and prints its metadata and its
@@ -90,38 +92,29 @@ void PrintModel(const ModelConfig& c) {
 
 int RunInspect(const std::vector<std::string>& args) {
   StatusOr<Flags> flags = Flags::Parse(args, {"max-elements", "model"}, {"json", "help"});
-  if (!flags.ok()) {
-    std::fprintf(stderr, "logitkit inspect: %s\n", flags.status().message().c_str());
-    return 2;
-  }
+  if (!flags.ok()) return Fail(kCommand, flags.status());
   if (flags->Has("help")) {
     std::fputs(kHelp, stdout);
     return 0;
   }
   if (flags->positional().size() > 1 || (flags->positional().size() == 1 && flags->Has("model"))) {
-    std::fprintf(stderr, "logitkit inspect: expected one MODEL.gguf (as an argument or --model; see --help)\n");
-    return 2;
+    return Fail(kCommand, InvalidArgumentError("expected one MODEL.gguf (as an argument or --model; see --help)"));
   }
   const std::string path =
       ResolveModelPath(flags->positional().empty() ? flags->Get("model", "") : flags->positional()[0]);
   StatusOr<long long> max_elements = flags->GetInt("max-elements", 8);
   if (!max_elements.ok() || *max_elements < 0 || *max_elements > 1000000) {
-    std::fprintf(stderr, "logitkit inspect: --max-elements must be an integer in [0, 1e6]\n");
-    return 2;
+    return Fail(kCommand, InvalidArgumentError("--max-elements must be an integer in [0, 1e6]"));
   }
   const size_t shown = static_cast<size_t>(*max_elements);
   StatusOr<gguf::File> file = OpenModelFile(path);
-  if (!file.ok()) {
-    std::fprintf(stderr, "logitkit inspect: %s\n", file.status().message().c_str());
-    return 1;
-  }
+  if (!file.ok()) return Fail(kCommand, file.status());
   // A model summary for files with an embedding; its error is the exit status.
   std::optional<StatusOr<ModelConfig>> model;
   if (file->FindTensor("token_embd.weight") != nullptr) model = ModelConfig::FromGguf(*file);
   const bool model_ok = !model || model->ok();
   auto report_model_error = [&] {
-    if (!model_ok) std::fprintf(stderr, "logitkit inspect: %s: %s\n", path.c_str(), model->status().message().c_str());
-    return model_ok ? 0 : 1;
+    return model_ok ? 0 : Fail(kCommand, model->status().WithContext(path + ": "));
   };
   uint64_t total_bytes = 0;
   for (const gguf::Tensor& t : file->tensors()) total_bytes += t.bytes;

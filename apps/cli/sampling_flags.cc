@@ -25,16 +25,28 @@ std::string SamplingFlagsHelp() {
   return help;
 }
 
+namespace {
+
+// The table names the parameter ("top_p = ..."): the CLI names the flag.
+Status AsFlag(const SamplerParam& p, const Status& s) {
+  std::string message = s.message();
+  if (message.starts_with(p.name)) message = p.Flag() + message.substr(std::string(p.name).size());
+  return Status(s.code(), message);
+}
+
+}  // namespace
+
 Status ReadSamplingFlags(const Flags& flags, SamplerParams* params) {
   for (const SamplerParam& p : SamplerParamTable()) {
-    const std::string flag = p.Flag();
-    if (!flags.Has(flag.substr(2))) continue;
-    Status s = p.SetText(flags.Get(flag.substr(2), ""), params);
-    if (s.ok()) continue;
-    // The table names the parameter ("top_p = ..."): the CLI names the flag.
-    std::string message = s.message();
-    if (message.starts_with(p.name)) message = flag + message.substr(std::string(p.name).size());
-    return Status(s.code(), message);
+    const std::string name = p.Flag().substr(2);
+    if (!flags.Has(name)) continue;
+    if (Status s = p.SetText(flags.Get(name, ""), params); !s.ok()) return AsFlag(p, s);
+  }
+  // What only the whole set tells (a filter set but left out of --order);
+  // token ids are checked against the model's vocabulary when it is loaded.
+  for (const SamplerParam& p : SamplerParamTable()) {
+    if (p.type != ParamType::kStages) continue;
+    if (Status s = p.Check(*params, /*n_vocab=*/0); !s.ok()) return AsFlag(p, s);
   }
   return OkStatus();
 }

@@ -16,6 +16,8 @@
 namespace logitkit::cli {
 namespace {
 
+constexpr const char* kCommand = "tokenize";
+
 using tokenizer::TokenId;
 using tokenizer::Tokenizer;
 
@@ -140,17 +142,13 @@ StatusOr<std::string> Process(const Tokenizer& tok, std::string_view input, cons
 int RunTokenize(const std::vector<std::string>& args) {
   StatusOr<Flags> flags = Flags::Parse(args, {"vocab"},
                                        {"special", "bos", "no-bos", "lines", "decode", "json", "help"});
-  if (!flags.ok()) {
-    std::fprintf(stderr, "logitkit tokenize: %s\n", flags.status().message().c_str());
-    return 2;
-  }
+  if (!flags.ok()) return Fail(kCommand, flags.status());
   if (flags->Has("help")) {
     std::fputs(kHelp, stdout);
     return 0;
   }
   const auto usage = [](const std::string& m) {
-    std::fprintf(stderr, "logitkit tokenize: %s (see --help)\n", m.c_str());
-    return 2;
+    return Fail(kCommand, InvalidArgumentError(m + " (see --help)"));
   };
   if (!flags->Has("vocab")) return usage("--vocab FILE.gguf is required");
   if (flags->Has("bos") && flags->Has("no-bos")) return usage("--bos and --no-bos conflict");
@@ -162,10 +160,7 @@ int RunTokenize(const std::vector<std::string>& args) {
     return usage("--lines reads standard input: give no TEXT argument");
   }
   StatusOr<Tokenizer> tok = Tokenizer::Open(flags->Get("vocab", ""));
-  if (!tok.ok()) {
-    std::fprintf(stderr, "logitkit tokenize: --vocab: %s\n", tok.status().message().c_str());
-    return 1;
-  }
+  if (!tok.ok()) return Fail(kCommand, tok.status().WithContext("--vocab: "));
   tokenizer::EncodeOptions encode;
   encode.parse_special = flags->Has("special");
   if (flags->Has("bos")) encode.add_bos = true;
@@ -175,8 +170,7 @@ int RunTokenize(const std::vector<std::string>& args) {
   if (!flags->positional().empty()) {
     input = flags->positional()[0];
   } else if (!ReadAll(stdin, &input)) {
-    std::fprintf(stderr, "logitkit tokenize: cannot read standard input\n");
-    return 1;
+    return Fail(kCommand, InternalError("cannot read standard input"));
   }
   std::vector<std::string_view> units;
   if (flags->Has("lines")) {
@@ -188,10 +182,8 @@ int RunTokenize(const std::vector<std::string>& args) {
   for (size_t i = 0; i < units.size(); ++i) {
     StatusOr<std::string> result = Process(*tok, units[i], *flags, encode);
     if (!result.ok()) {
-      std::fprintf(stderr, "logitkit tokenize: %s%s\n",
-                   flags->Has("lines") ? ("line " + std::to_string(i + 1) + ": ").c_str() : "",
-                   result.status().message().c_str());
-      return 1;
+      return Fail(kCommand, result.status().WithContext(flags->Has("lines") ? "line " + std::to_string(i + 1) + ": "
+                                                                            : std::string()));
     }
     out += *result;
     out += '\n';

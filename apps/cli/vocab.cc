@@ -11,6 +11,8 @@
 namespace logitkit::cli {
 namespace {
 
+constexpr const char* kCommand = "vocab";
+
 constexpr const char* kHelp = R"(usage: logitkit vocab convert (--tiktoken FILE | --sentencepiece FILE.model) --out OUT.gguf
 
 Writes a vocabulary-only GGUF file (tokenizer.ggml.* metadata, no tensors)
@@ -44,17 +46,13 @@ bool ReadFile(const std::string& path, std::string* out) {
 
 int RunVocab(const std::vector<std::string>& args) {
   StatusOr<Flags> flags = Flags::Parse(args, {"tiktoken", "sentencepiece", "out"}, {"help"});
-  if (!flags.ok()) {
-    std::fprintf(stderr, "logitkit vocab: %s\n", flags.status().message().c_str());
-    return 2;
-  }
+  if (!flags.ok()) return Fail(kCommand, flags.status());
   if (flags->Has("help")) {
     std::fputs(kHelp, stdout);
     return 0;
   }
   const auto usage = [](const std::string& m) {
-    std::fprintf(stderr, "logitkit vocab: %s (see --help)\n", m.c_str());
-    return 2;
+    return Fail(kCommand, InvalidArgumentError(m + " (see --help)"));
   };
   if (flags->positional().size() != 1 || flags->positional()[0] != "convert") {
     return usage("expected the subcommand 'convert'");
@@ -67,29 +65,20 @@ int RunVocab(const std::vector<std::string>& args) {
   const std::string out = flags->Get("out", "");
   std::string bytes;
   if (!ReadFile(in, &bytes)) {
-    std::fprintf(stderr, "logitkit vocab: %s %s: cannot read the file\n", flag.c_str(), in.c_str());
-    return 1;
+    return Fail(kCommand, Status(StatusCode::kNotFound, flag + " " + in + ": cannot read the file"));
   }
   StatusOr<gguf::Writer> w =
       tiktoken ? tokenizer::TiktokenToGguf(bytes) : tokenizer::SentencePieceToGguf(bytes);
-  if (!w.ok()) {
-    std::fprintf(stderr, "logitkit vocab: %s %s: %s\n", flag.c_str(), in.c_str(),
-                 w.status().message().c_str());
-    return 1;
-  }
+  if (!w.ok()) return Fail(kCommand, w.status().WithContext(flag + " " + in + ": "));
   const std::vector<uint8_t> gguf_bytes = w->Finish();
   StatusOr<gguf::File> file = gguf::File::FromBytes(gguf_bytes);
   StatusOr<tokenizer::Tokenizer> tok =
       file.ok() ? tokenizer::Tokenizer::FromGguf(*file) : StatusOr<tokenizer::Tokenizer>(file.status());
   if (!tok.ok()) {
-    std::fprintf(stderr, "logitkit vocab: %s %s: the converted vocabulary does not load: %s\n",
-                 flag.c_str(), in.c_str(), tok.status().message().c_str());
-    return 1;
+    return Fail(kCommand, InternalError(flag + " " + in + ": the converted vocabulary does not load: " +
+                                        tok.status().message()));
   }
-  if (Status st = w->WriteFile(out); !st.ok()) {
-    std::fprintf(stderr, "logitkit vocab: --out %s: %s\n", out.c_str(), st.message().c_str());
-    return 1;
-  }
+  if (Status st = w->WriteFile(out); !st.ok()) return Fail(kCommand, st.WithContext("--out " + out + ": "));
   std::printf("%s: %zu tokens (%s), %zu bytes\n", out.c_str(), tok->n_vocab(),
               tok->model() == tokenizer::Model::kBpe ? "byte-level BPE" : "SentencePiece BPE",
               gguf_bytes.size());

@@ -218,6 +218,9 @@ std::vector<TokenBias> ReadLogitBias(Fields& f, const char* name, const ApiConte
                               " is not a number in [-100, 100]"),
              out;
     }
+    if (std::any_of(out.begin(), out.end(), [&](const TokenBias& b) { return b.token == id; })) {
+      return f.Fail(name, std::string(name) + " names token " + std::to_string(id) + " twice ('" + key + "')"), out;
+    }
     out.push_back({int32_t(id), float(it.value().get<double>())});
   }
   return out;
@@ -262,10 +265,10 @@ void ReadSampling(Fields& f, const ApiContext& ctx, SamplerParams* p) {
           f.Fail(e.name, std::string(e.name) + " must be an array of token ids, not " + TypeName(j));
           break;
         }
-        for (size_t i = 0; i < j.size(); ++i) {
-          if (!j[i].is_number_integer() || j[i].get<int64_t>() < 0 || j[i].get<int64_t>() >= int64_t(ctx.n_vocab)) {
+        for (size_t i = 0; i < j.size(); ++i) {  // the range [0, n_vocab) is the table's check, below
+          if (!j[i].is_number_integer() || j[i].get<int64_t>() < INT32_MIN || j[i].get<int64_t>() > INT32_MAX) {
             f.Fail(e.name, std::string(e.name) + "[" + std::to_string(i) + "] = " + j[i].dump() +
-                               " is not a token id in [0, " + std::to_string(ctx.n_vocab) + ")");
+                               " is not a token id");
             break;
           }
           ids.push_back(int32_t(j[i].get<int64_t>()));
@@ -431,7 +434,11 @@ std::optional<ApiError> Parse(const std::string& body, Endpoint endpoint, const 
   }
   spec.generate.max_tokens = size_t(max_tokens);
   if (f.Has("seed")) {
-    spec.generate.seed = uint64_t(f.Integer("seed", 0, INT64_MIN, INT64_MAX));
+    // Any integer in [-2^63, 2^64); a negative seed is taken modulo 2^64, as
+    // the CLI and Python take it.
+    const Json& seed = f.Get("seed");
+    spec.generate.seed = seed.is_number_unsigned() ? seed.get<uint64_t>()
+                                                   : uint64_t(f.Integer("seed", 0, INT64_MIN, INT64_MAX));
   } else {
     std::random_device entropy;
     spec.generate.seed = (uint64_t(entropy()) << 32) ^ entropy();

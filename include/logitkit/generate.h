@@ -101,7 +101,8 @@ class Sequence {
   // progress(n) follows the prompt's evaluation. Errors name the field and
   // the value; after one, done() is true and status() holds it. With
   // max_tokens = 0 the sequence is done (finish "length") once started.
-  // model and pool must outlive the sequence.
+  // model and pool must outlive the sequence. A second Start is a
+  // kFailedPrecondition error and changes nothing.
   Status Start(const Model& model, ThreadPool* pool, Activations activations = Activations::kFloat32,
                const std::function<void(size_t)>& progress = {});
 
@@ -139,7 +140,7 @@ class Sequence {
 
   const tokenizer::Tokenizer* tok_;
   GenerateOptions options_;
-  std::vector<int32_t> tokens_;  // prompt, then generated tokens (capacity reserved: see StateOf)
+  std::vector<int32_t> tokens_;  // prompt, then generated tokens (StateOf's history points here)
   size_t n_prompt_ = 0;
   std::unique_ptr<Context> context_;
   std::vector<float> rows_[2];  // [n_vocab]: the next draw's logits, and the last draw's
@@ -165,7 +166,9 @@ class Stepper {
   // (*outputs)[i] says what happened to seqs[i]. A row's error (a parameter
   // the head refuses) or the forward pass failing ends only the sequences it
   // concerns. REQUIRES: the sequences are distinct and were started with one
-  // model, pool and activations.
+  // model, pool and activations (a sequence whose rows are not the batch's
+  // size fails rather than being read out of bounds; one of another model
+  // of the same vocabulary fails the step's EvalBatch).
   void Step(std::span<Sequence* const> seqs, std::vector<StepOutput>* outputs);
 
  private:

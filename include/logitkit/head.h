@@ -100,6 +100,7 @@ namespace logitkit {
 
 // The stages that SamplerParams::order arranges.
 enum class Stage : uint8_t { kTemperature, kTopK, kTopP, kMinP, kTypicalP, kTopNSigma };
+inline constexpr size_t kStageCount = 6;  // the Stage values are 0 .. kStageCount - 1
 const char* StageName(Stage stage);
 
 struct TokenBias {
@@ -200,10 +201,10 @@ struct LogitsBatch {
   size_t n_rows = 0;
   size_t n_vocab = 0;
   size_t row_stride = 0;  // elements; 0 means n_vocab
-  // Rows anywhere in memory (e.g. one buffer per sequence): when not null,
-  // row r starts at rows[r], n_rows pointers to n_vocab elements each, and
-  // data, size and row_stride are not used.
-  const void* const* rows = nullptr;
+  // float32 rows anywhere in memory (e.g. one buffer per sequence): when not
+  // null, row r is rows[r], n_rows pointers to n_vocab floats each; type is
+  // kF32 and data, size and row_stride are not used.
+  const float* const* rows = nullptr;
 
   static LogitsBatch F32(std::span<const float> logits, size_t n_rows, size_t n_vocab);
   static LogitsBatch F32Rows(std::span<const float* const> rows, size_t n_vocab);

@@ -56,6 +56,8 @@ class Model(_Model):
     """
 
     def __init__(self, path=None, threads=0):
+        if path is not None and not _os.fspath(path):
+            raise ValueError("path is empty: pass None (or nothing) for the default model")
         super().__init__("" if path is None else _os.fspath(path), threads)
 
     def __repr__(self):

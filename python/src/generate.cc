@@ -88,6 +88,26 @@ T Kw(const py::kwargs& kwargs, const char* name, T fallback) {
   }
 }
 
+// The seed: an integer in [-2^63, 2^64); a negative seed is taken modulo 2^64,
+// as the CLI and the server take it.
+uint64_t SeedOf(const py::kwargs& kwargs) {
+  if (!kwargs.contains("seed") || kwargs["seed"].is_none()) return 0;
+  const py::handle seed = kwargs["seed"];
+  if (py::isinstance<py::bool_>(seed) || !py::hasattr(seed, "__index__")) {
+    ThrowTypeError("seed must be an integer, not " + py::str(py::type::of(seed).attr("__name__")).cast<std::string>());
+  }
+  const py::int_ value = py::reinterpret_steal<py::int_>(PyNumber_Index(seed.ptr()));
+  if (value >= py::int_(0)) {
+    const unsigned long long u = PyLong_AsUnsignedLongLong(value.ptr());
+    if (!PyErr_Occurred()) return u;
+  } else {
+    const long long s = PyLong_AsLongLong(value.ptr());
+    if (!PyErr_Occurred()) return uint64_t(s);
+  }
+  PyErr_Clear();
+  ThrowValueError("seed = " + py::repr(value).cast<std::string>() + " is outside [-2^63, 2^64)");
+}
+
 py::object Generate(const PyModel& m, const py::object& prompt, const py::kwargs& kwargs) {
   GenerateOptions options;
   ReadSamplerKwargs(kwargs, m.config().n_vocab, &options.sampler, "generate",
@@ -103,7 +123,7 @@ py::object Generate(const PyModel& m, const py::object& prompt, const py::kwargs
     ThrowValueError("top_logprobs = " + std::to_string(top_logprobs) + " is outside [0, 100]");
   }
   options.max_tokens = size_t(max_tokens);
-  options.seed = Kw<uint64_t>(kwargs, "seed", 0);
+  options.seed = SeedOf(kwargs);
   options.ignore_eos = Kw<bool>(kwargs, "ignore_eos", false);
   options.sampler.top_logprobs = int32_t(top_logprobs);
   const bool chat = Kw<bool>(kwargs, "chat", false);
@@ -125,19 +145,24 @@ py::object Generate(const PyModel& m, const py::object& prompt, const py::kwargs
   std::vector<Generation> results;
   {
     py::gil_scoped_release release;
+    // An error ends the whole call, naming the prompt and choice it came from.
+    auto where = [&](size_t i) {
+      return seqs.size() == 1 ? std::string() : "prompt " + std::to_string(i / size_t(n)) + ", choice " +
+                                                    std::to_string(i % size_t(n)) + ": ";
+    };
     std::vector<Sequence*> live;
-    for (Sequence& seq : seqs) {
-      ThrowIfError(seq.Start(m.model(), m.pool()));
-      live.push_back(&seq);
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      ThrowIfError(seqs[i].Start(m.model(), m.pool()).WithContext(where(i)));
+      live.push_back(&seqs[i]);
     }
     Stepper stepper(m.pool());
     std::vector<StepOutput> outputs;
     for (bool running = true; running;) {
       stepper.Step(live, &outputs);
       running = false;
-      for (const Sequence* seq : live) {
-        ThrowIfError(seq->status());
-        running |= !seq->done();
+      for (size_t i = 0; i < live.size(); ++i) {
+        ThrowIfError(live[i]->status().WithContext(where(i)));
+        running |= !live[i]->done();
       }
     }
     for (const Sequence& seq : seqs) results.push_back(ResultOf(seq));
@@ -173,7 +198,8 @@ void BindGenerate(py::class_<PyModel>& model) {
       "Continues prompt (a str, or token ids) and returns a Generation: text, tokens, logprobs,\n"
       "finish_reason ('stop' or 'length'), stop_string. A list of prompts (or n > 1 choices, drawn\n"
       "with stream = the choice's index, as the server numbers them) runs together, batched, and\n"
-      "returns a list, prompt by prompt. chat: a str is the user's message in the model's chat\n"
+      "returns a list, prompt by prompt; an error in any of them raises, naming its prompt and\n"
+      "choice. chat: a str is the user's message in the model's chat\n"
       "format, or pass a list of {'role', 'content'} dicts. stop: a str or a list of them (the text\n"
       "ends before the first). The same seed and parameters give the same tokens and logprobs as\n"
       "`logitkit generate` and `logitkit serve`. Sampling parameters:\n" +

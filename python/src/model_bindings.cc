@@ -85,24 +85,31 @@ Score ScoreOf(const PyModel& m, const py::object& text_or_ids) {
   size_t n_bytes = 0;
   for (size_t t = 1; t < T; ++t) n_bytes += ValueOrThrow(m.tok().TokenToPiece(s.tokens[t], true)).size();
   {
+    // One pass of logits at a time (Context::EvalEach): memory stays that of
+    // one pass however long the text.
     py::gil_scoped_release release;
-    const std::vector<float> logits = AllLogits(m, s.tokens, nullptr);
+    Context context(m.model(), T, m.pool());
     std::vector<float> lp(V);
-    for (size_t t = 0; t + 1 < T; ++t) {
-      const std::span<const float> row(logits.data() + t * V, V);
-      ThrowIfError(LogSoftmax(row, 1.0f, lp).WithContext("position " + std::to_string(t) + ": "));
-      const int32_t next = s.tokens[t + 1];
-      double h = 0;
-      int64_t above = 0;
-      for (size_t v = 0; v < V; ++v) {
-        if (lp[v] > -INFINITY) h -= std::exp(double(lp[v])) * lp[v];
-        above += row[v] > row[next];
+    const std::span<const int32_t> inputs(s.tokens.data(), T - 1);  // the last token predicts nothing
+    ThrowIfError(context.EvalEach(inputs, [&](size_t first, std::span<const float> logits) -> Status {
+      for (size_t k = 0; k < logits.size() / V; ++k) {
+        const size_t t = first + k;
+        const std::span<const float> row = logits.subspan(k * V, V);
+        LOGITKIT_RETURN_IF_ERROR(LogSoftmax(row, 1.0f, lp).WithContext("position " + std::to_string(t) + ": "));
+        const int32_t next = s.tokens[t + 1];
+        double h = 0;
+        int64_t above = 0;
+        for (size_t v = 0; v < V; ++v) {
+          if (lp[v] > -INFINITY) h -= std::exp(double(lp[v])) * lp[v];
+          above += row[v] > row[next];
+        }
+        logprob[t] = lp[next];
+        entropy[t] = float(h);
+        rank[t] = above + 1;
+        sum_nll -= lp[next];
       }
-      logprob[t] = lp[next];
-      entropy[t] = float(h);
-      rank[t] = above + 1;
-      sum_nll -= lp[next];
-    }
+      return OkStatus();
+    }));
   }
   s.nll = sum_nll / double(T - 1);
   s.perplexity = std::exp(s.nll);

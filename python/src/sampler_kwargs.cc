@@ -2,6 +2,8 @@
 
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <climits>
 #include <cmath>
 #include <string_view>
 #include <vector>
@@ -28,22 +30,27 @@ const char* TypeName(ParamType type) {
 
 std::string PyType(py::handle h) { return py::str(py::type::of(h).attr("__name__")).cast<std::string>(); }
 
+// A Python number as a double: ints of any size (a huge one becomes ±inf,
+// which the range check names), floats, numpy scalars. Not bool.
+double NumberOf(py::handle value, const std::string& name, const char* kind) {
+  if (py::isinstance<py::bool_>(value) || !(py::hasattr(value, "__float__") || py::hasattr(value, "__index__"))) {
+    ThrowTypeError(name + " must be " + kind + ", not " + PyType(value));
+  }
+  const double v = py::hasattr(value, "__index__")
+                       ? PyLong_AsDouble(py::reinterpret_steal<py::object>(PyNumber_Index(value.ptr())).ptr())
+                       : PyFloat_AsDouble(value.ptr());
+  if (PyErr_Occurred()) {  // an int beyond a double
+    PyErr_Clear();
+    return py::int_(py::reinterpret_borrow<py::object>(value)) > py::int_(0) ? INFINITY : -INFINITY;
+  }
+  return v;
+}
+
 Status Set(const SamplerParam& e, py::handle value, size_t n_vocab, SamplerParams* p) {
   const std::string name = e.name;
   switch (e.type) {
-    case ParamType::kFloat:
-      if (py::isinstance<py::bool_>(value) || !(py::isinstance<py::float_>(value) || py::hasattr(value, "__float__"))) {
-        ThrowTypeError(name + " must be a number, not " + PyType(value));
-      }
-      return e.SetNumber(py::cast<double>(value), p);
-    case ParamType::kInt: {
-      if (py::isinstance<py::bool_>(value) || !py::hasattr(value, "__index__")) {
-        ThrowTypeError(name + " must be an integer, not " + PyType(value));
-      }
-      const py::int_ i = py::reinterpret_steal<py::int_>(PyNumber_Index(value.ptr()));
-      const double v = py::cast<double>(py::float_(i));  // exact below 2^53; larger is out of range anyway
-      return e.SetNumber(v, p);
-    }
+    case ParamType::kFloat: return e.SetNumber(NumberOf(value, name, "a number"), p);
+    case ParamType::kInt: return e.SetNumber(NumberOf(value, name, "an integer"), p);  // 40.0 is 40, as in JSON
     case ParamType::kTokens:
       return e.SetTokens(GetTokenIds(value, e.name, n_vocab), p);
     case ParamType::kTokenBias: {
@@ -53,13 +60,12 @@ Status Set(const SamplerParam& e, py::handle value, size_t n_vocab, SamplerParam
         if (py::isinstance<py::bool_>(k) || !py::hasattr(k, "__index__")) {
           ThrowTypeError(name + " keys must be token ids, not " + PyType(k));
         }
-        const long long id = py::cast<long long>(py::reinterpret_steal<py::int_>(PyNumber_Index(k.ptr())));
-        if (id < 0 || size_t(id) >= n_vocab) {
-          ThrowValueError(name + ": token " + std::to_string(id) + " is outside [0, n_vocab = " +
-                          std::to_string(n_vocab) + ")");
+        const double id = NumberOf(k, name + " key", "a token id");
+        if (!(id >= 0 && id < double(n_vocab))) {
+          return OutOfRangeError(name + ": token " + py::str(k).cast<std::string>() + " is outside [0, n_vocab = " +
+                                 std::to_string(n_vocab) + ")");
         }
-        if (!py::hasattr(b, "__float__")) ThrowTypeError(name + "[" + std::to_string(id) + "] must be a number");
-        bias.push_back({int32_t(id), py::cast<float>(b)});
+        bias.push_back({int32_t(id), float(NumberOf(b, name + "[" + std::to_string(int32_t(id)) + "]", "a number"))});
       }
       return e.SetBias(std::move(bias), p);
     }
@@ -99,7 +105,7 @@ void ReadSamplerKwargs(const py::kwargs& kwargs, size_t n_vocab, SamplerParams* 
   for (auto [key, value] : kwargs) {
     const std::string name = py::str(key).cast<std::string>();
     if (const SamplerParam* e = FindSamplerParam(name)) {
-      ThrowIfError(Set(*e, value, n_vocab, params));
+      if (!value.is_none()) ThrowIfError(Set(*e, value, n_vocab, params));  // None: the default, as JSON's null
       continue;
     }
     bool known = false;
@@ -130,8 +136,9 @@ void BindSamplerTable(py::module_& m) {
           d["type"] = TypeName(e.type);
           d["default"] = DefaultValue(e);
           const bool numeric = e.type == ParamType::kFloat || e.type == ParamType::kInt;
+          const double hi = e.type == ParamType::kInt ? std::min(e.hi, double(INT32_MAX)) : e.hi;
           d["min"] = numeric ? py::object(py::float_(e.lo)) : py::object(py::none());
-          d["max"] = numeric ? py::object(py::float_(e.hi)) : py::object(py::none());
+          d["max"] = numeric ? py::object(py::float_(hi)) : py::object(py::none());
           d["min_open"] = e.lo_open;
           d["max_open"] = e.hi_open;
           d["doc"] = e.doc;

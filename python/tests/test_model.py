@@ -127,8 +127,21 @@ def test_chat_wraps_the_prompt_in_the_chat_format(model):
 def test_generate_names_bad_arguments(model):
     with pytest.raises(TypeError, match="unexpected keyword argument 'tempreature'"):
         model.generate(PROMPT, tempreature=0.5)
-    with pytest.raises(TypeError, match="top_k must be an integer, not float"):
+    with pytest.raises(ValueError, match="top_k = 2.5 is not an integer"):
         model.generate(PROMPT, top_k=2.5)
+    with pytest.raises(TypeError, match="top_k must be an integer, not str"):
+        model.generate(PROMPT, top_k="40")
+    with pytest.raises(ValueError, match=r"top_k = 1e\+400 is outside \[0, 2147483647\]|top_k = inf"):
+        model.generate(PROMPT, top_k=10**400)
+    with pytest.raises(ValueError, match="prompt 1, choice 0: the prompt has 8192 tokens; the model's context holds 8192"):
+        model.generate(["a", [1] * 8192], max_tokens=2)
+    with pytest.raises(ValueError, match="prompt 0, choice 0: no token left to choose"):
+        model.generate("a", n=2, max_tokens=2, allowed_tokens=[5], banned_tokens=[5])
+    assert model.generate(PROMPT, max_tokens=2, top_k=40.0, top_p=None).tokens == \
+        model.generate(PROMPT, max_tokens=2, top_k=40).tokens  # 40.0 is 40; None is the default
+    assert model.generate(PROMPT, max_tokens=3, seed=-1).tokens == model.generate(PROMPT, max_tokens=3, seed=2**64 - 1).tokens
+    with pytest.raises(ValueError, match=r"seed = 18446744073709551616 is outside"):
+        model.generate(PROMPT, seed=2**64)
     with pytest.raises(ValueError, match=r"banned_tokens\[0\] = 49152 is outside \[0, n_vocab = 49152\)"):
         model.generate(PROMPT, banned_tokens=[49152])
     with pytest.raises(ValueError, match="order: unknown stage 'warmth'"):

@@ -76,7 +76,7 @@ GenerateOptions Busy(uint64_t seed) {
 // The documented semantics, written out: draw i sees history = prompt + i
 // tokens, n_generated = i, step = prompt.size() + i; an end token ends it.
 std::vector<DecodeResult> ReferenceLoop(const LoadedModel& m, std::vector<int32_t> tokens,
-                                        const GenerateOptions& o) {
+                                        const GenerateOptions& o, std::vector<std::vector<float>>* rows = nullptr) {
   Context context(*m.model, tokens.size() + o.max_tokens, m.pool.get());
   std::vector<float> logits;
   EXPECT_TRUE(context.Eval(tokens, Logits::kLast, &logits).ok());
@@ -97,6 +97,7 @@ std::vector<DecodeResult> ReferenceLoop(const LoadedModel& m, std::vector<int32_
     state.step = n_prompt + out.size();
     DecodeResult r = head.Decode(logits, p, state);
     EXPECT_TRUE(r.status.ok()) << r.status.ToString();
+    if (rows) rows->push_back(logits);
     if (m.tokenizer->IsEndOfGeneration(r.token) && !o.ignore_eos) break;
     tokens.push_back(r.token);
     out.push_back(r);
@@ -124,8 +125,14 @@ TEST_F(Generate, ASequenceFollowsTheDocumentedDraws) {
   for (uint64_t seed : {1, 2}) {
     GenerateOptions o = Busy(seed);
     Sequence seq = Started("Once upon a time", o);
-    ASSERT_TRUE(RunToEnd(seq, model_->pool.get()).ok());
-    ExpectSameRecords(seq.records(), ReferenceLoop(*model_, Encode("Once upon a time"), o));
+    std::vector<std::vector<float>> drawn_from;  // last_row() after each step with a token
+    ASSERT_TRUE(RunToEnd(seq, model_->pool.get(), [&](const StepOutput& out) {
+      if (out.has_token) drawn_from.emplace_back(seq.last_row().begin(), seq.last_row().end());
+    }).ok());
+    std::vector<std::vector<float>> rows;
+    ExpectSameRecords(seq.records(), ReferenceLoop(*model_, Encode("Once upon a time"), o, &rows));
+    rows.resize(seq.records().size());  // the reference's end token, if any, was drawn too
+    EXPECT_TRUE(drawn_from == rows) << "last_row() is not the row each token was drawn from";
     EXPECT_EQ(seq.records().size(), seq.generated().size());
     EXPECT_EQ(seq.finish_reason(), seq.records().size() == o.max_tokens ? FinishReason::kLength : FinishReason::kStop);
     // The text is the decoded tokens.

@@ -59,8 +59,8 @@ Status Sequence::Start(const Model& model, ThreadPool* pool, Activations activat
                        const std::function<void(size_t)>& progress) {
   const ModelConfig& c = model.config();
   const size_t n_vocab = c.n_vocab, context_length = c.context_length;
+  if (started() || done_) return FailedPreconditionError("the sequence was started already");
   Status s = [&]() -> Status {
-    if (started()) return FailedPreconditionError("the sequence was started already");
     if (n_prompt_ == 0) return InvalidArgumentError("the prompt is empty (no tokens)");
     for (size_t i = 0; i < n_prompt_; ++i) {
       if (tokens_[i] < 0 || size_t(tokens_[i]) >= n_vocab) {
@@ -88,8 +88,11 @@ Status Sequence::Start(const Model& model, ThreadPool* pool, Activations activat
     decoder_ = std::make_unique<tokenizer::StreamDecoder>(
         *tok_, tokenizer::DecodeOptions{.strip_space_prefix = options_.strip_space_prefix});
     stops_ = std::make_unique<generate::StopStrings>(options_.stop);
-    context_ = std::make_unique<Context>(model, std::min(context_length, n_prompt_ + options_.max_tokens), pool,
-                                         activations);
+    // A KV cache for the prompt and every token that may be evaluated (the
+    // last one drawn never is), at most the context.
+    const size_t capacity = options_.max_tokens >= context_length - n_prompt_ ? context_length
+                                                                               : n_prompt_ + options_.max_tokens;
+    context_ = std::make_unique<Context>(model, capacity, pool, activations);
     const std::span<const int32_t> prompt = std::span(tokens_).first(n_prompt_);
     std::vector<float>& row = rows_[current_];
     if (options_.prompt_logprobs < 0) return context_->Eval(prompt, Logits::kLast, &row, nullptr, progress);
@@ -198,6 +201,15 @@ void Stepper::Step(std::span<Sequence* const> seqs, std::vector<StepOutput>* out
   }
   if (live.empty()) return;
   const size_t n_vocab = seqs[live[0]]->rows_[seqs[live[0]]->current_].size();
+  std::erase_if(live, [&](size_t i) {  // another model's sequence cannot share the batch
+    Sequence& seq = *seqs[i];
+    if (seq.rows_[seq.current_].size() == n_vocab) return false;
+    seq.Fail(InvalidArgumentError("the sequence's rows have " + std::to_string(seq.rows_[seq.current_].size()) +
+                                  " logits, the batch's " + std::to_string(n_vocab) + ": step it with its own model"));
+    (*outputs)[i].stepped = true;
+    (*outputs)[i].status = seq.status();
+    return true;
+  });
   std::vector<const float*> rows;
   std::vector<SamplerParams> params;
   std::vector<RowState> states;

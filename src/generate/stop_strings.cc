@@ -7,33 +7,51 @@ namespace logitkit::generate {
 
 StopStrings::StopStrings(std::vector<std::string> stops) : stops_(std::move(stops)) {}
 
-std::string StopStrings::Push(const std::string& text) {
-  if (stopped()) return {};
-  pending_ += text;
-  size_t cut = std::string::npos;
+// The text is cut before the earliest occurrence of any stop string in the
+// whole text, whatever the pieces it arrives in. So a stop string found in
+// the pending text is only decided on when no other could still complete at
+// an earlier position; until then the text from that position is held back.
+std::string StopStrings::Scan(bool final) {
+  size_t found = std::string::npos;  // the earliest complete occurrence
+  std::string found_stop;
   for (const std::string& s : stops_) {
     const size_t at = pending_.find(s);
-    if (at < cut) cut = at, matched_ = s;
+    if (at < found) found = at, found_stop = s;
   }
-  if (cut != std::string::npos) {
-    std::string out = pending_.substr(0, cut);
-    pending_.clear();
-    return out;
-  }
-  size_t keep = 0;  // the longest end of pending_ that is a prefix of a stop string
-  for (const std::string& s : stops_) {
-    for (size_t k = std::min(s.size() - 1, pending_.size()); k > keep; --k) {
-      if (pending_.compare(pending_.size() - k, k, s, 0, k) == 0) {
-        keep = k;
-        break;
+  size_t open = pending_.size();  // the earliest start of a stop string that could still complete
+  if (!final) {
+    for (const std::string& s : stops_) {
+      // The longest end of pending_ that is a proper prefix of s starts earliest.
+      for (size_t k = std::min(s.size() - 1, pending_.size()); k > 0; --k) {
+        if (pending_.compare(pending_.size() - k, k, s, 0, k) == 0) {
+          open = std::min(open, pending_.size() - k);
+          break;
+        }
       }
     }
   }
-  std::string out = pending_.substr(0, pending_.size() - keep);
-  pending_.erase(0, pending_.size() - keep);
+  if (found != std::string::npos && found <= open) {
+    matched_ = found_stop;
+    std::string out = pending_.substr(0, found);
+    pending_.clear();
+    return out;
+  }
+  const size_t release = std::min(open, found);
+  std::string out = pending_.substr(0, release);
+  pending_.erase(0, release);
   return out;
 }
 
-std::string StopStrings::Flush() { return std::exchange(pending_, {}); }
+std::string StopStrings::Push(const std::string& text) {
+  if (stopped()) return {};
+  pending_ += text;
+  return Scan(/*final=*/false);
+}
+
+std::string StopStrings::Flush() {
+  if (stopped()) return {};
+  std::string out = Scan(/*final=*/true);
+  return out + std::exchange(pending_, {});
+}
 
 }  // namespace logitkit::generate

@@ -13,18 +13,23 @@ class StopStrings {
   // REQUIRES: every stop string is non-empty.
   explicit StopStrings(std::vector<std::string> stops);
 
-  // Adds text; returns what is safe to release: everything but the longest
-  // end of the pending text that is a prefix of a stop string. When a stop
-  // string appears, returns the text before its first occurrence (the
-  // earliest of any stop string), drops the rest and sets stopped().
+  // Adds text; returns what is safe to release. The text released over all
+  // calls and the final Flush is the whole text cut before the earliest
+  // occurrence of any stop string, however it was split: text that a stop
+  // string could still start in is held back, and a stop string found is
+  // decided on once none could complete earlier. Then stopped() is set and
+  // the rest is dropped.
   std::string Push(const std::string& text);
-  // The text held back (at the end of the sequence); empty once stopped.
+  // At the end of the text: the held-back text, cut at a stop string if one
+  // is complete in it; empty once stopped.
   std::string Flush();
 
   bool stopped() const { return !matched_.empty(); }
   const std::string& matched() const { return matched_; }  // the stop string found, or ""
 
  private:
+  std::string Scan(bool final);
+
   std::vector<std::string> stops_;
   std::string pending_;
   std::string matched_;

@@ -24,7 +24,7 @@ TEST(StopStrings, ReleasedTextIsTheTextBeforeTheFirstStopWhateverThePieces) {
   for (int trial = 0; trial < 2000; ++trial) {
     std::string text;
     for (int i = 0; i < 30; ++i) text += alphabet[rng() % alphabet.size()];
-    const std::vector<std::string> stops = {"a.b", "\n\n", "bbb"};
+    const std::vector<std::string> stops = {"a.b", "\n\n", "bbb", "b"};
     StopStrings filter(stops);
     std::string released;
     for (size_t at = 0; at < text.size() && !filter.stopped();) {
@@ -36,6 +36,29 @@ TEST(StopStrings, ReleasedTextIsTheTextBeforeTheFirstStopWhateverThePieces) {
     ASSERT_EQ(released, CutAtFirstStop(text, stops)) << "text " << text;
     EXPECT_EQ(filter.stopped(), released.size() < text.size());
   }
+}
+
+// A shorter stop string found first waits for a longer one that started earlier.
+TEST(StopStrings, AnEarlierLongerStopWinsWhateverThePieces) {
+  for (const std::vector<std::string>& pieces :
+       {std::vector<std::string>{"x", "abc", "d"}, {"xabcd"}, {"xa", "b", "cd", "e"}}) {
+    StopStrings filter({"abcd", "c"});
+    std::string released;
+    for (const std::string& piece : pieces) released += filter.Push(piece);
+    released += filter.Flush();
+    EXPECT_EQ(released, "x");
+    EXPECT_EQ(filter.matched(), "abcd");
+  }
+  StopStrings filter({"abcd", "c"});  // the longer one never completes: the shorter one cuts
+  std::string released = filter.Push("xabc");
+  released += filter.Push("e");
+  EXPECT_EQ(released, "xab");
+  EXPECT_EQ(filter.matched(), "c");
+  StopStrings at_end({"abcd", "c"});  // the text ends while the longer one is open
+  released = at_end.Push("xabc");
+  released += at_end.Flush();
+  EXPECT_EQ(released, "xab");
+  EXPECT_EQ(at_end.matched(), "c");
 }
 
 TEST(StopStrings, HoldsBackOnlyWhatCouldStartAStop) {

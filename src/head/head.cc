@@ -339,7 +339,7 @@ LogitsBatch LogitsBatch::F32Rows(std::span<const float* const> rows, size_t n_vo
   batch.type = LogitsType::kF32;
   batch.n_rows = rows.size();
   batch.n_vocab = n_vocab;
-  batch.rows = reinterpret_cast<const void* const*>(rows.data());
+  batch.rows = rows.data();
   return batch;
 }
 
@@ -354,6 +354,9 @@ Status CheckBatchShape(const LogitsBatch& logits) {
                                 " exceeds the supported maximum " + std::to_string(kMaxVocab));
   }
   if (logits.rows != nullptr) {
+    if (logits.type != LogitsType::kF32) {
+      return InvalidArgumentError("logits.rows is set for a batch that is not float32");
+    }
     for (size_t r = 0; r < logits.n_rows; ++r) {
       if (logits.rows[r] == nullptr) {
         return InvalidArgumentError("logits.rows[" + std::to_string(r) + "] is null");
@@ -400,7 +403,7 @@ Status DecodeHead::DecodeBatch(const LogitsBatch& logits, std::span<const Sample
   const size_t stride = logits.row_stride == 0 ? logits.n_vocab : logits.row_stride;
   const size_t row_bytes = stride * ElementBytes(logits.type);
   auto run = [&](size_t r, size_t thread) {
-    const void* data = logits.rows != nullptr ? logits.rows[r]
+    const void* data = logits.rows != nullptr ? static_cast<const void*>(logits.rows[r])
                                               : static_cast<const char*>(logits.data) + r * row_bytes;
     const Row row{data, type, logits.n_vocab};
     results[r] = DecodeRowNoThrow(row, params[params.size() == 1 ? 0 : r], states[r],

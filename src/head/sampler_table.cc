@@ -2,6 +2,7 @@
 #include "logitkit/sampler_table.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -17,7 +18,6 @@ namespace {
 using base::Num;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr int kStageCount = 6;
 
 // The table. Defaults are SamplerParams{}'s own; ranges are what the head
 // accepts. Keep the order of the head's stages (the order of the checks, and
@@ -74,16 +74,17 @@ std::string ShowNumber(const SamplerParam& e, double v) {
   return Num(v);
 }
 
-// The range check of a number, with the message every front end shows.
-Status CheckNumber(const SamplerParam& e, double v) {
+// The range check of a number, with the message every front end shows. v is
+// the value as stored (a float for kFloat); shown, the value as given.
+Status CheckNumber(const SamplerParam& e, double v, double shown) {
   const bool is_int = e.type == ParamType::kInt;
   const double hi = is_int ? std::min(e.hi, double(std::numeric_limits<int32_t>::max())) : e.hi;
   const bool above_lo = e.lo_open ? v > e.lo : v >= e.lo;
   const bool below_hi = e.hi_open ? v < hi : v <= hi;
   if (std::isfinite(v) && above_lo && below_hi) return OkStatus();
-  const std::string head = std::string(e.name) + " = " + ShowNumber(e, v);
+  const std::string head = std::string(e.name) + " = " + ShowNumber(e, shown);
   const bool bounded = std::isfinite(e.lo) && std::isfinite(e.hi);
-  if (bounded || (std::isfinite(v) && !below_hi)) {
+  if (bounded || v > hi) {
     return InvalidArgumentError(head + " is outside " + (e.lo_open ? "(" : "[") +
                                 ShowNumber(e, e.lo) + ", " + ShowNumber(e, hi) +
                                 (e.hi_open ? ")" : "]"));
@@ -95,9 +96,10 @@ Status CheckNumber(const SamplerParam& e, double v) {
   return InvalidArgumentError(message);
 }
 
+// The biases (finite or -inf) and, when n_vocab > 0, their token ids.
 Status CheckBias(std::span<const TokenBias> bias, size_t n_vocab) {
   for (const TokenBias& b : bias) {
-    if (b.token < 0 || static_cast<size_t>(b.token) >= n_vocab) {
+    if (n_vocab > 0 && (b.token < 0 || static_cast<size_t>(b.token) >= n_vocab)) {
       return OutOfRangeError("logit_bias: token " + std::to_string(b.token) +
                              " is outside [0, n_vocab = " + std::to_string(n_vocab) + ")");
     }
@@ -149,22 +151,25 @@ StatusOr<std::vector<std::string_view>> SplitList(std::string_view text, const c
 StatusOr<double> ParseNumber(std::string_view text, const char* name) {
   const std::string s(text);
   char* end = nullptr;
+  errno = 0;
   const double v = s.empty() ? 0 : std::strtod(s.c_str(), &end);
   if (s.empty() || end != s.c_str() + s.size()) {
     return InvalidArgumentError(std::string(name) + " = '" + s + "' is not a number");
   }
+  if (errno == ERANGE && std::fabs(v) < 1) {  // 1e-400: not 0, which could mean "off"
+    return InvalidArgumentError(std::string(name) + " = '" + s + "' is too small for a double");
+  }
   return v;
 }
 
+// A token id's text; its range [0, n_vocab) is Check's (the model decides it).
 StatusOr<int32_t> ParseId(std::string_view text, const char* name) {
-  int64_t v = 0;
+  int32_t v = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || end != text.data() + text.size() || v < 0 ||
-      v > std::numeric_limits<int32_t>::max()) {
-    return InvalidArgumentError(std::string(name) + ": '" + std::string(text) +
-                                "' is not a token id (an integer >= 0)");
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return InvalidArgumentError(std::string(name) + ": '" + std::string(text) + "' is not a token id");
   }
-  return static_cast<int32_t>(v);
+  return v;
 }
 
 }  // namespace
@@ -185,7 +190,7 @@ const SamplerParam* FindSamplerParam(std::string_view name) {
 
 StatusOr<Stage> ParseStage(std::string_view name) {
   std::string names;
-  for (int i = 0; i < kStageCount; ++i) {
+  for (size_t i = 0; i < kStageCount; ++i) {
     const Stage stage = static_cast<Stage>(i);
     if (name == StageName(stage)) return stage;
     names += std::string(i ? ", " : "") + StageName(stage);
@@ -229,7 +234,7 @@ Status SamplerParam::SetNumber(double value, SamplerParams* p) const {
     if (std::isfinite(value) && value != std::floor(value)) {
       return InvalidArgumentError(std::string(name) + " = " + Num(value) + " is not an integer");
     }
-    LOGITKIT_RETURN_IF_ERROR(CheckNumber(*this, value));
+    LOGITKIT_RETURN_IF_ERROR(CheckNumber(*this, value, value));
     Get<int32_t>(*this, p) = static_cast<int32_t>(value);
     return OkStatus();
   }
@@ -237,7 +242,7 @@ Status SamplerParam::SetNumber(double value, SamplerParams* p) const {
     return InvalidArgumentError(std::string(name) + " takes a list, not a number");
   }
   // The check is on the float the head will see (0.1 + a float's rounding stays in range).
-  LOGITKIT_RETURN_IF_ERROR(CheckNumber(*this, static_cast<float>(value)));
+  LOGITKIT_RETURN_IF_ERROR(CheckNumber(*this, static_cast<float>(value), value));
   Get<float>(*this, p) = static_cast<float>(value);
   return OkStatus();
 }
@@ -250,7 +255,7 @@ Status SamplerParam::SetTokens(std::vector<int32_t> ids, SamplerParams* p) const
 
 Status SamplerParam::SetBias(std::vector<TokenBias> bias, SamplerParams* p) const {
   if (type != ParamType::kTokenBias) return InvalidArgumentError(std::string(name) + " takes no biases");
-  LOGITKIT_RETURN_IF_ERROR(CheckBias(bias, std::numeric_limits<int32_t>::max()));
+  LOGITKIT_RETURN_IF_ERROR(CheckBias(bias, /*n_vocab=*/0));  // the ids are Check's
   Get<std::vector<TokenBias>>(*this, p) = std::move(bias);
   return OkStatus();
 }
@@ -316,7 +321,7 @@ Status SamplerParam::SetText(std::string_view text, SamplerParams* p) const {
 Status SamplerParam::Check(const SamplerParams& p, size_t n_vocab) const {
   switch (type) {
     case ParamType::kFloat:
-    case ParamType::kInt: return CheckNumber(*this, Number(p));
+    case ParamType::kInt: return CheckNumber(*this, Number(p), Number(p));
     case ParamType::kTokens: return head::CheckTokenIds(Get<std::vector<int32_t>>(*this, p), name, n_vocab);
     case ParamType::kTokenBias: return CheckBias(Get<std::vector<TokenBias>>(*this, p), n_vocab);
     case ParamType::kStages: return CheckStages(p);

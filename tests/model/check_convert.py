@@ -107,7 +107,7 @@ def main() -> int:
             f.write("not a model\n")
         for bad in (os.path.join(tmp, "missing.gguf"), not_gguf):
             p = run([lk, "convert", bad, "--type", "f32", "-o", out])
-            expect(p.returncode == 1 and bad in p.stderr and not os.path.exists(out),
+            expect(p.returncode == (2 if bad.endswith("missing.gguf") else 1) and bad in p.stderr and not os.path.exists(out),
                    f"convert {os.path.basename(bad)} -> exit {p.returncode}: {p.stderr.strip()}")
 
         base = {name: logits(args.tool, model, ids, tmp) for name, ids in PROMPTS.items()}

@@ -18,8 +18,12 @@ import numpy as np
 import pytest
 
 import logitkit
+import openai
 
 PROMPT = "Once upon a time"
+# Parameters whose range the server narrows to OpenAI's (or whose JSON form
+# has its own checks): their 400s use the protocol's words.
+PROTOCOL_OWN = {"temperature", "presence_penalty", "frequency_penalty", "logit_bias"}
 
 SETTINGS = [
     dict(temperature=0.0),
@@ -31,6 +35,7 @@ SETTINGS = [
     dict(temperature=0.7, top_k=20, top_p=0.8, min_p=0.05, seed=11,
          order=["top_k", "top_p", "temperature", "min_p", "typical_p", "top_n_sigma"]),
     dict(temperature=1.0, logit_bias={11: 2.0, 30: -100.0}, banned_tokens=[28, 29], seed=13),
+    dict(temperature=0.8, seed=17, stop=[" easy", " an"]),  # ", I had an easy time ..."
 ]
 MAX_TOKENS = 24
 
@@ -46,6 +51,10 @@ def cli_flag_args(params):
     for name, value in params.items():
         if name == "seed":
             args += ["--seed", str(value)]
+            continue
+        if name == "stop":
+            for text in value:
+                args += ["--stop", text]
             continue
         flag = "--" + name.replace("_", "-")
         if isinstance(value, dict):
@@ -89,11 +98,14 @@ def test_the_three_front_ends_give_the_same_tokens_and_logprobs(server, client, 
 
     py = model.generate(PROMPT, max_tokens=MAX_TOKENS, top_logprobs=2, **params)
 
-    # Text, tokens and why they stopped.
+    # Text, tokens and why they stopped (and at which stop string).
     ids = [t["id"] for t in cli["tokens"]]
     assert py.tokens == ids
     assert py.text == cli["text"] == raw.choices[0].text == processed.choices[0].text
     assert py.finish_reason == cli["finish_reason"] == raw.choices[0].finish_reason
+    assert (py.stop_string or None) == cli["stop_string"] == raw.choices[0].model_extra["stop_reason"]
+    if "stop" in params:
+        assert py.stop_string in params["stop"]
     assert raw.choices[0].logprobs.tokens == [model.token_text(i) for i in ids]
     # Logprobs: the same float32 values, bit for bit.
     want_raw = f32([t["logprob"] for t in cli["tokens"]])
@@ -109,6 +121,18 @@ def test_the_three_front_ends_give_the_same_tokens_and_logprobs(server, client, 
         np.testing.assert_array_equal(f32([a.raw_logprob for a in py.top[i]]), f32([a["logprob"] for a in t["top"]]))
         served = raw.choices[0].logprobs.top_logprobs[i]
         assert sorted(f32(list(served.values()))) == sorted(f32([a["logprob"] for a in t["top"]]))
+
+
+def test_choices_are_the_same_streams_in_python_and_the_server(server, client, model):
+    kw = dict(temperature=1.0, top_p=0.9, typical_p=0.95)
+    served = client.completions.create(model=server.model_id, prompt=PROMPT, max_tokens=MAX_TOKENS, seed=23, n=3,
+                                       logprobs=0, extra_body=kw)
+    py = model.generate(PROMPT, max_tokens=MAX_TOKENS, seed=23, n=3, **kw)
+    assert len({g.text for g in py}) > 1  # the streams differ ...
+    for choice in served.choices:  # ... and agree across the two front ends
+        g = py[choice.index]
+        assert choice.text == g.text and choice.finish_reason == g.finish_reason
+        np.testing.assert_array_equal(f32(choice.logprobs.token_logprobs), g.raw_logprob)
 
 
 def test_min_tokens_holds_back_the_end_through_every_front_end(server, client, model):
@@ -175,15 +199,21 @@ def test_every_parameter_of_the_table_reaches_every_front_end(server, client, mo
         assert r.choices[0].finish_reason in ("stop", "length"), name
         model.generate(PROMPT, max_tokens=2, **{name: good, **extra})
         logitkit.decode(np.zeros(model.n_vocab, np.float32), **{name: good})
-        # ... and refused by each, naming the parameter.
+        # ... and refused by each, naming the parameter, with the table's words
+        # (the server's OpenAI limits and logit_bias's key form are its own).
+        with pytest.raises(ValueError, match=name) as python_error:
+            model.generate(PROMPT, max_tokens=2, **{name: bad})
+        words = str(python_error.value)
+        with pytest.raises(ValueError) as e:
+            logitkit.decode(np.zeros(model.n_vocab, np.float32), **{name: bad})
+        assert str(e.value) == words
         r = run_cli(server, PROMPT, "--max-tokens", "2", *cli_flag_args({name: bad}))
-        assert r.returncode == 2 and (flag in r.stderr or name in r.stderr), (name, r.stderr)
-        import openai
+        assert r.returncode == 2, (name, r.stderr)
+        assert r.stderr.strip() in ("logitkit generate: " + words,
+                                    "logitkit generate: " + words.replace(name, flag, 1)), (r.stderr, words)
         with pytest.raises(openai.BadRequestError) as e:
             client.completions.create(model=server.model_id, prompt=PROMPT, max_tokens=2,
                                       extra_body=server_body({name: bad}))
         assert e.value.body["param"] == name, (name, e.value.body)
-        with pytest.raises(ValueError, match=name):
-            model.generate(PROMPT, max_tokens=2, **{name: bad})
-        with pytest.raises(ValueError, match=name):
-            logitkit.decode(np.zeros(model.n_vocab, np.float32), **{name: bad})
+        if name not in PROTOCOL_OWN:
+            assert e.value.body["message"] == words
