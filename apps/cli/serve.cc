@@ -26,7 +26,7 @@ An OpenAI-compatible HTTP server for the model:
   POST /v1/completions        prompt -> text; logprobs N, echo, stream
   POST /v1/chat/completions   messages (the model's chat format) -> message;
                               logprobs + top_logprobs, stream
-  GET  /v1/models             the served model
+  GET  /v1/models[/ID]        the served model
   GET  /health                status and counters (requests, tokens, steps)
 Parameters: model, prompt / messages, max_tokens, n, stop, seed, stream
 (+ stream_options.include_usage), logprobs, top_logprobs, echo, ignore_eos,

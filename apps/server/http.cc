@@ -16,9 +16,13 @@ namespace {
 
 using Clock = std::chrono::system_clock;
 
+// JSON text for a response: strings that are not UTF-8 (none should be: bodies
+// are checked) are written with U+FFFD rather than throwing.
+std::string Text(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
 void SendError(httplib::Response& res, const ApiError& e) {
   res.status = e.status;
-  res.set_content(e.ToJson().dump(), "application/json");
+  res.set_content(Text(e.ToJson()), "application/json");
 }
 
 ApiError FromStatus(const Status& s) {
@@ -70,10 +74,10 @@ bool NextEvent(Request& r, Event* e, Alive alive) {
 // decode head refusing its parameters, a prefill failure, shutdown) is a
 // proper 4xx/5xx; a later error (rare: the forward pass failing) can only be
 // an error object in the 200 body or stream.
-void Complete(const httplib::Request& req, httplib::Response& res, Endpoint endpoint, Engine& engine,
+void Complete(const std::string& body, httplib::Response& res, Endpoint endpoint, Engine& engine,
               const ApiContext& ctx) {
   auto request = std::make_shared<ApiRequest>();
-  if (std::optional<ApiError> e = ParseRequest(req.body, endpoint, ctx, request.get())) return SendError(res, *e);
+  if (std::optional<ApiError> e = ParseRequest(body, endpoint, ctx, request.get())) return SendError(res, *e);
   StatusOr<std::shared_ptr<Request>> job = engine.Submit(request->spec);
   if (!job.ok()) return SendError(res, FromStatus(job.status()));
   const int64_t created = std::chrono::duration_cast<std::chrono::seconds>(Clock::now().time_since_epoch()).count();
@@ -106,7 +110,7 @@ void Complete(const httplib::Request& req, httplib::Response& res, Endpoint endp
           while (*finished < n) {
             if (!NextEvent(*r, &e, alive)) return false;
             if (e.kind == Event::Kind::kError) {
-              body = FromStatus(e.error).ToJson().dump();
+              body = Text(FromStatus(e.error).ToJson());
               break;
             }
             writer->Add(e);
@@ -134,7 +138,7 @@ void Complete(const httplib::Request& req, httplib::Response& res, Endpoint endp
         }
         bool ok = true;
         if (e.kind == Event::Kind::kError) {
-          ok = send("data: " + FromStatus(e.error).ToJson().dump() + "\n\n") && send("data: [DONE]\n\n");
+          ok = send("data: " + Text(FromStatus(e.error).ToJson()) + "\n\n") && send("data: [DONE]\n\n");
           sink.done();
           return ok;
         }
@@ -142,7 +146,7 @@ void Complete(const httplib::Request& req, httplib::Response& res, Endpoint endp
           ok = ok && send("data: " + chunk.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n\n");
         }
         if (e.kind == Event::Kind::kFinish && ++*finished == n) {
-          if (request->include_usage) ok = ok && send("data: " + writer->UsageChunk().dump() + "\n\n");
+          if (request->include_usage) ok = ok && send("data: " + Text(writer->UsageChunk()) + "\n\n");
           ok = ok && send("data: [DONE]\n\n");
           sink.done();
         }
@@ -181,7 +185,7 @@ Status Serve(const HttpOptions& options, Engine& engine, const ApiContext& ctx,
     } else {
       e.message = "HTTP " + std::to_string(res.status);
     }
-    res.set_content(e.ToJson().dump(), "application/json");
+    res.set_content(Text(e.ToJson()), "application/json");
   });
   server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
     ApiError e;
@@ -195,20 +199,40 @@ Status Serve(const HttpOptions& options, Engine& engine, const ApiContext& ctx,
       e.message = "internal error";
     }
     res.status = 500;
-    res.set_content(e.ToJson().dump(), "application/json");
+    res.set_content(Text(e.ToJson()), "application/json");
   });
 
-  server.Post("/v1/completions", [&](const httplib::Request& req, httplib::Response& res) {
-    Complete(req, res, Endpoint::kCompletions, engine, ctx);
-  });
-  server.Post("/v1/chat/completions", [&](const httplib::Request& req, httplib::Response& res) {
-    Complete(req, res, Endpoint::kChat, engine, ctx);
-  });
+  // The bodies are read raw, whatever the Content-Type says: clients send
+  // JSON as text/plain or form-encoded too, and httplib's own form parsing
+  // would refuse those above 8 KB. --max-body still applies (413).
+  for (const auto& [path, endpoint] : {std::pair{"/v1/completions", Endpoint::kCompletions},
+                                       std::pair{"/v1/chat/completions", Endpoint::kChat}}) {
+    server.Post(path, [&, endpoint](const httplib::Request&, httplib::Response& res,
+                                    const httplib::ContentReader& read) {
+      std::string body;
+      if (!read([&](const char* data, size_t n) {
+            body.append(data, n);
+            return true;
+          })) {
+        return;  // over --max-body: httplib set 413, the error handler writes the object
+      }
+      Complete(body, res, endpoint, engine, ctx);
+    });
+  }
   const int64_t started = std::chrono::duration_cast<std::chrono::seconds>(Clock::now().time_since_epoch()).count();
+  const Json model = {{"id", ctx.model_id}, {"object", "model"}, {"created", started}, {"owned_by", "logitkit"},
+                      {"max_model_len", ctx.context_length}};
   server.Get("/v1/models", [&](const httplib::Request&, httplib::Response& res) {
-    Json model = {{"id", ctx.model_id}, {"object", "model"}, {"created", started}, {"owned_by", "logitkit"},
-                  {"max_model_len", ctx.context_length}};
-    res.set_content(Json{{"object", "list"}, {"data", Json::array({model})}}.dump(), "application/json");
+    res.set_content(Text(Json{{"object", "list"}, {"data", Json::array({model})}}), "application/json");
+  });
+  server.Get(R"(/v1/models/(.+))", [&](const httplib::Request& req, httplib::Response& res) {
+    if (req.matches[1] == ctx.model_id) return res.set_content(Text(model), "application/json");
+    ApiError e;
+    e.status = 404;
+    e.message = "the model '" + std::string(req.matches[1]) + "' does not exist; this server serves '" +
+                ctx.model_id + "'";
+    e.code = "model_not_found";
+    SendError(res, e);
   });
   server.Get("/health", [&](const httplib::Request&, httplib::Response& res) {
     const EngineStats s = engine.Stats();
@@ -220,7 +244,7 @@ Status Serve(const HttpOptions& options, Engine& engine, const ApiContext& ctx,
                          {"prompt_tokens", s.prompt_tokens},
                          {"tokens_generated", s.tokens_generated},
                          {"steps", s.steps}}
-                        .dump(),
+                        .dump(-1, ' ', false, Json::error_handler_t::replace),
                     "application/json");
   });
 

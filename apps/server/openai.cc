@@ -346,6 +346,33 @@ size_t NestingDepth(const std::string& body) {
 
 constexpr size_t kMaxNesting = 32;
 
+// The offset of the first byte that does not belong to a well-formed UTF-8
+// sequence (RFC 3629: no overlongs, no surrogates, at most U+10FFFF), or npos.
+size_t FirstInvalidUtf8(const std::string& s) {
+  const auto* b = reinterpret_cast<const unsigned char*>(s.data());
+  for (size_t i = 0, n = s.size(); i < n;) {
+    const unsigned char c = b[i];
+    size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
+    if (c < 0x80) len = 1;
+    else if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c == 0xE0) len = 3, lo = 0xA0;
+    else if (c == 0xED) len = 3, hi = 0x9F;
+    else if (c >= 0xE1 && c <= 0xEF) len = 3;
+    else if (c == 0xF0) len = 4, lo = 0x90;
+    else if (c == 0xF4) len = 4, hi = 0x8F;
+    else if (c >= 0xF1 && c <= 0xF3) len = 4;
+    else return i;
+    if (i + len > n) return i;
+    for (size_t k = 1; k < len; ++k) {
+      const unsigned char low = k == 1 ? lo : 0x80, high = k == 1 ? hi : 0xBF;
+      if (b[i + k] < low || b[i + k] > high) return i;
+    }
+    i += len;
+  }
+  return std::string::npos;
+}
+
 // vLLM's stop_reason: the stop string that ended the text; null otherwise
 // (an end-of-generation token, or the length).
 Json StopReason(const std::string& stop_string) { return stop_string.empty() ? Json() : Json(stop_string); }
@@ -364,6 +391,15 @@ Json ApiError::ToJson() const {
 
 std::optional<ApiError> ParseRequest(const std::string& body, Endpoint endpoint, const ApiContext& ctx,
                                      ApiRequest* out) {
+  if (const size_t bad = FirstInvalidUtf8(body); bad != std::string::npos) {
+    return Invalid("", "the body is not UTF-8 (byte " + std::to_string(bad) + " is 0x" +
+                           [&] {
+                             char hex[3];
+                             std::snprintf(hex, sizeof(hex), "%02X", static_cast<unsigned char>(body[bad]));
+                             return std::string(hex);
+                           }() +
+                           "); JSON text is UTF-8");
+  }
   if (const size_t depth = NestingDepth(body); depth > kMaxNesting) {
     return Invalid("", "the body nests arrays and objects " + std::to_string(depth) + " deep; at most " +
                            std::to_string(kMaxNesting));
@@ -387,8 +423,8 @@ std::optional<ApiError> Parse(const std::string& body, Endpoint endpoint, const 
   out->endpoint = endpoint;
   GenerationSpec& spec = out->spec;
 
-  if (!f.Has("model")) return Invalid("model", "model is required (GET /v1/models lists it)");
-  const std::string model = f.String("model", "");
+  // One model is served: a request may leave it out (lm-eval's gguf backend does).
+  const std::string model = f.String("model", ctx.model_id);
   if (f.error()) return f.error();
   if (model != ctx.model_id) {
     ApiError e = Invalid("model", "the model '" + model + "' does not exist; this server serves '" + ctx.model_id + "'");
@@ -602,6 +638,7 @@ std::vector<Json> ResponseWriter::Chunks(const Event& e) {
     Json c = Head(chat ? "chat.completion.chunk" : "text_completion");
     choice["index"] = index;
     c["choices"] = Json::array({choice});
+    if (request_.include_usage) c["usage"] = Json();  // OpenAI: null on every chunk but the last
     chunks.push_back(c);
   };
   if (e.kind == Event::Kind::kPrompt) {

@@ -39,6 +39,20 @@ def reference_model(model_path):
 def test_models_lists_the_served_model(server, client):
     ids = [m.id for m in client.models.list().data]
     assert ids == [server.model_id]
+    m = client.models.retrieve(server.model_id)
+    assert m.id == server.model_id and m.object == "model" and m.model_extra["max_model_len"] == 8192
+
+
+def test_the_model_may_be_left_out(server, client):
+    # One model is served: a body without "model" (as lm-eval's gguf backend sends) gets it.
+    import urllib.request
+    body = json.dumps({"prompt": PROMPT, "max_tokens": 4, "temperature": 0}).encode()
+    req = urllib.request.Request(server.url + "/v1/completions", data=body, method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        got = json.loads(r.read())
+    want = client.completions.create(model=server.model_id, prompt=PROMPT, max_tokens=4, temperature=0)
+    assert got["model"] == server.model_id and got["choices"][0]["text"] == want.choices[0].text
 
 
 def test_greedy_completion_is_paris_and_equals_the_cli(server, client):
@@ -172,6 +186,25 @@ def test_streaming_equals_the_full_response(server, client, endpoint):
     assert finals == [full.choices[0].finish_reason]
     assert chunks[-1].usage.completion_tokens == full.usage.completion_tokens
     assert all(c.id == chunks[0].id for c in chunks)
+
+
+@pytest.mark.parametrize("include_usage", [True, False])
+def test_stream_chunks_carry_usage_null_when_usage_is_asked_for(server, include_usage):
+    # OpenAI: with include_usage every chunk has "usage": null but the last, which has the counts.
+    import urllib.request
+    body = json.dumps({"model": server.model_id, "prompt": PROMPT, "max_tokens": 3, "stream": True,
+                       "stream_options": {"include_usage": include_usage}}).encode()
+    req = urllib.request.Request(server.url + "/v1/completions", data=body, method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        events = [line[6:] for line in r.read().decode().split("\n") if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    if include_usage:
+        assert all("usage" in c and c["usage"] is None for c in chunks[:-1])
+        assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 3
+    else:
+        assert all("usage" not in c for c in chunks)
 
 
 def test_seeds_repeat_and_differ(server, client):
