@@ -44,6 +44,17 @@ namespace generate {
 class StopStrings;  // generate/stop_strings.h
 }
 
+// The state of a draw, by the one convention every front end uses: `tokens`
+// is the sequence so far (prompt, then the generated tokens), n_prompt the
+// prompt's length; the penalties count all of it, min_tokens counts the
+// generated ones, and the draw is keyed by (seed, stream, step = position).
+// The history points into tokens.
+RowState DrawState(std::span<const int32_t> tokens, size_t n_prompt, uint64_t seed, uint64_t stream);
+
+// The tokens that end a generation (EOS, EOT, EOM, as the vocabulary has
+// them): what min_tokens holds back.
+std::vector<int32_t> EndOfGenerationTokens(const tokenizer::Tokenizer& tok);
+
 // Why a sequence ended, in OpenAI's words: "stop" (an end-of-generation token
 // or a stop string), "length" (max_tokens or the context is full).
 enum class FinishReason : uint8_t { kNone, kStop, kLength };

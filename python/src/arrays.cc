@@ -23,6 +23,27 @@ std::string Describe(py::handle obj) {
   return "a " + py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>();
 }
 
+// An array object without the buffer protocol (a torch CPU tensor, JAX,
+// anything with __dlpack__ or __array__) as a numpy array over the same
+// memory where its producer allows; null if it is none of these.
+py::object ViaNumpy(py::handle obj, const std::string& name) {
+  const bool dlpack = py::hasattr(obj, "__dlpack__"), array = py::hasattr(obj, "__array__");
+  if (!dlpack && !array) return py::object();
+  const std::string hint = ": for a GPU tensor, pass tensor.cpu().numpy() (logitkit's head runs on the CPU)";
+  if (dlpack && py::hasattr(obj, "__dlpack_device__")) {
+    const py::tuple device = obj.attr("__dlpack_device__")();
+    if (device.size() < 1 || py::cast<int>(device[0]) != 1) {  // 1: kDLCPU
+      ThrowTypeError(name + " is on device " + py::repr(device).cast<std::string>() + ", not the CPU" + hint);
+    }
+  }
+  py::module_ np = py::module_::import("numpy");
+  try {
+    return dlpack ? np.attr("from_dlpack")(obj) : np.attr("asarray")(obj);
+  } catch (py::error_already_set& e) {
+    ThrowTypeError(name + " cannot be read on the CPU (" + std::string(e.what()) + ")" + hint);
+  }
+}
+
 }  // namespace
 
 LogitsBatch LogitsArg::Batch() const {
@@ -39,8 +60,13 @@ LogitsBatch LogitsArg::Batch() const {
 LogitsArg GetLogits(py::handle obj, const char* name, bool allow_f16) {
   const std::string wanted = allow_f16 ? "float32 or float16" : "float32";
   const std::string how = "; pass np.ascontiguousarray(" + std::string(name) + ", dtype=np.float32)";
+  py::object converted;
   if (!PyObject_CheckBuffer(obj.ptr())) {
-    ThrowTypeError(std::string(name) + " must be a numpy array of " + wanted + ", got " + Describe(obj) + how);
+    converted = ViaNumpy(obj, name);
+    if (!converted) {
+      ThrowTypeError(std::string(name) + " must be a numpy array of " + wanted + ", got " + Describe(obj) + how);
+    }
+    obj = converted;  // the buffer below keeps it alive
   }
   LogitsArg a;
   a.buffer = py::reinterpret_borrow<py::buffer>(obj).request();

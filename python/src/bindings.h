@@ -13,6 +13,7 @@ void BindHead(pybind11::module_& m);      // head_bindings.cc: softmax, filters,
 void BindDecode(pybind11::module_& m);    // decode_bindings.cc: DecodeHead
 void BindModel(pybind11::module_& m);     // model_bindings.cc: Model
 void BindGenerate(pybind11::class_<PyModel>& model);    // generate.cc: Model.generate
+void BindSession(pybind11::class_<PyModel>& model);     // session.cc: Model.session
 void BindAnalysis(pybind11::module_& m);  // analysis_bindings.cc: calibrate
 
 }  // namespace logitkit::python

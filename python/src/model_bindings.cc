@@ -214,6 +214,7 @@ void BindModel(py::module_& m) {
            "final norm and the LM head; the last layer is the model's own logits. positions='last':\n"
            "only the last position, [n_layers, 1, n_vocab].");
   BindGenerate(model);
+  BindSession(model);
 }
 
 }  // namespace logitkit::python

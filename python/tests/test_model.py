@@ -159,3 +159,49 @@ def test_the_parameter_table_is_exported():
     assert table["order"]["default"] == ["temperature", "top_k", "top_p", "min_p", "typical_p", "top_n_sigma"]
     for name in table:
         assert name in logitkit.Model.generate.__doc__ and name in logitkit.DecodeHead.decode.__doc__
+
+
+def test_a_session_loop_gives_what_generate_gives(model):
+    # The seed convention, by hand: draw i is keyed by (seed, stream, step = position).
+    kw = dict(temperature=0.9, top_p=0.95, penalty_window=4, frequency_penalty=0.3, min_tokens=3)
+    g = model.generate(PROMPT, max_tokens=10, seed=7, top_logprobs=2, **kw)
+    s = model.session(PROMPT)
+    assert s.n_prompt == len(s) == len(model.tokenize(PROMPT))
+    tokens, raw, final = [], [], []
+    while len(tokens) < 10:
+        token, raw_logprob, logprob, top = s.sample(seed=7, top_logprobs=2, **kw)
+        if model.is_end_of_generation(token):
+            break
+        tokens.append(token), raw.append(raw_logprob), final.append(logprob)
+        s.append([token])
+    assert tokens == g.tokens
+    np.testing.assert_array_equal(np.float32(raw), g.raw_logprob)
+    np.testing.assert_array_equal(np.float32(final), g.logprob)
+    # The session's logits are the model's, and rewinding gives them back.
+    logits = model.logits(s.tokens)
+    np.testing.assert_array_equal(s.logits, logits[-1])
+    s.rewind(s.n_prompt + 2)
+    assert len(s) == s.n_prompt + 2
+    np.testing.assert_array_equal(s.logits, logits[s.n_prompt + 1])
+    with pytest.raises(ValueError, match="rewind"):
+        s.rewind(100)
+
+
+class _ArrayLike:  # an array type without the buffer protocol (as a torch CPU tensor)
+    def __init__(self, x, dlpack=False, device=(1, 0)):
+        self.x, self.device = x, device
+        if dlpack:
+            self.__dlpack__ = lambda stream=None: x.__dlpack__()
+            self.__dlpack_device__ = lambda: self.device
+        else:
+            self.__array__ = lambda dtype=None, copy=None: x
+
+
+def test_arrays_without_the_buffer_protocol_are_read_through_dlpack_or_array():
+    x = np.random.default_rng(3).standard_normal((2, 50)).astype(np.float32)
+    want = logitkit.decode(x, temperature=0).token
+    for wrapped in (_ArrayLike(x), _ArrayLike(x, dlpack=True)):
+        np.testing.assert_array_equal(logitkit.decode(wrapped, temperature=0).token, want)
+        np.testing.assert_array_equal(logitkit.softmax(wrapped), logitkit.softmax(x))
+    with pytest.raises(TypeError, match=r"logits is on device \(2, 0\), not the CPU: .*tensor.cpu\(\).numpy\(\)"):
+        logitkit.decode(_ArrayLike(x, dlpack=True, device=(2, 0)))  # a CUDA device

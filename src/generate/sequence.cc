@@ -27,7 +27,9 @@ std::vector<PromptToken::Alternative> TopOf(std::span<const float> logits, std::
   return top;
 }
 
-std::vector<int32_t> EndTokens(const tokenizer::Tokenizer& tok) {
+}  // namespace
+
+std::vector<int32_t> EndOfGenerationTokens(const tokenizer::Tokenizer& tok) {
   std::vector<int32_t> ends;
   for (int32_t id : {tok.eos(), tok.eot(), tok.eom()}) {
     if (id != tokenizer::kNoToken && std::find(ends.begin(), ends.end(), id) == ends.end()) ends.push_back(id);
@@ -35,7 +37,15 @@ std::vector<int32_t> EndTokens(const tokenizer::Tokenizer& tok) {
   return ends;
 }
 
-}  // namespace
+RowState DrawState(std::span<const int32_t> tokens, size_t n_prompt, uint64_t seed, uint64_t stream) {
+  RowState state;
+  state.history = tokens;
+  state.n_generated = int64_t(tokens.size() - std::min(n_prompt, tokens.size()));
+  state.seed = seed;
+  state.stream = stream;
+  state.step = tokens.size();
+  return state;
+}
 
 const char* FinishReasonName(FinishReason reason) {
   switch (reason) {
@@ -81,7 +91,7 @@ Status Sequence::Start(const Model& model, ThreadPool* pool, Activations activat
                                   " exceeds n_vocab = " + std::to_string(n_vocab));
     }
     SamplerParams& p = options_.sampler;
-    p.eos_tokens = EndTokens(*tok_);
+    p.eos_tokens = EndOfGenerationTokens(*tok_);
     p.outputs |= kOutputRawLogprob | kOutputLogprob;
     LOGITKIT_RETURN_IF_ERROR(CheckSamplerParams(p, n_vocab));
     if (p.top_logprobs < 0) return InvalidArgumentError("top_logprobs = " + std::to_string(p.top_logprobs) + " must be >= 0");
@@ -126,13 +136,7 @@ Status Sequence::Start(const Model& model, ThreadPool* pool, Activations activat
 }
 
 RowState Sequence::StateOf(size_t i) const {
-  RowState state;
-  state.history = std::span(tokens_).first(n_prompt_ + i);
-  state.n_generated = int64_t(i);
-  state.seed = options_.seed;
-  state.stream = options_.stream;
-  state.step = n_prompt_ + i;
-  return state;
+  return DrawState(std::span(tokens_).first(n_prompt_ + i), n_prompt_, options_.seed, options_.stream);
 }
 
 void Sequence::Fail(Status status) {
