@@ -37,6 +37,8 @@ output:
   --stop TEXT               stop before TEXT; repeat for several
   --ignore-eos              do not stop at end-of-generation tokens
   --chat                    wrap the prompt in the model's chat format
+  --special                 special tokens written in PROMPT (<|im_start|>) are those
+                            tokens (as `logitkit serve` reads them); default: plain text
   --logprobs N              one line per token: its text, logprob, and the N most
                             likely alternatives with theirs (raw model distribution)
   --json                    one JSON object at the end: text, finish_reason,
@@ -103,7 +105,7 @@ int RunGenerate(const std::vector<std::string>& args) {
   std::set<std::string> with_value = {"seed", "max-tokens", "stop", "logprobs"};
   with_value.merge(SamplingFlagNames());
   with_value.insert(kRuntimeFlags.begin(), kRuntimeFlags.end());
-  StatusOr<Flags> flags = Flags::Parse(args, with_value, {"greedy", "ignore-eos", "chat", "json", "int8", "help"});
+  StatusOr<Flags> flags = Flags::Parse(args, with_value, {"greedy", "ignore-eos", "chat", "special", "json", "int8", "help"});
   if (!flags.ok()) return Fail(kCommand, flags.status());
   if (flags->Has("help")) {
     std::printf(kHelp, SamplingFlagsHelp().c_str(), kRuntimeFlagsHelp);
@@ -141,7 +143,7 @@ int RunGenerate(const std::vector<std::string>& args) {
   if (!runtime.ok()) return Fail(kCommand, runtime.status());
   const tokenizer::Tokenizer& tok = *runtime->tokenizer;
   const std::string& prompt_text = flags->positional()[0];
-  StatusOr<std::vector<int32_t>> prompt = runtime->EncodePrompt(prompt_text, flags->Has("chat"));
+  StatusOr<std::vector<int32_t>> prompt = runtime->EncodePrompt(prompt_text, flags->Has("chat"), flags->Has("special"));
   if (!prompt.ok()) return Fail(kCommand, prompt.status());
   Sequence seq(tok, *prompt, options);
   PromptProgress progress(prompt->size());

@@ -40,6 +40,7 @@ options:
   --stat S          the colour: p (the top token's probability, default),
                     next_p (the actual next token's), entropy, or kl
   --chat            wrap the prompt in the model's chat format
+  --special         special tokens written in PROMPT are those tokens (default: plain text)
   --json            machine-readable output
 %s  --help            this text
 )";
@@ -150,7 +151,7 @@ std::string HeatmapSvg(const std::vector<std::vector<Cell>>& cells, const std::v
 int RunLens(const std::vector<std::string>& args) {
   std::set<std::string> with_value = {"k", "svg", "html", "stat"};
   with_value.insert(kRuntimeFlags.begin(), kRuntimeFlags.end());
-  StatusOr<Flags> flags = Flags::Parse(args, with_value, {"json", "chat", "help"});
+  StatusOr<Flags> flags = Flags::Parse(args, with_value, {"json", "chat", "special", "help"});
   if (!flags.ok()) return Fail(kCommand, flags.status());
   if (flags->Has("help")) {
     std::printf(kHelp, kRuntimeFlagsHelp);
@@ -166,7 +167,7 @@ int RunLens(const std::vector<std::string>& args) {
   }
   StatusOr<Runtime> runtime = LoadRuntime(*flags);
   if (!runtime.ok()) return Fail(kCommand, runtime.status());
-  StatusOr<std::vector<int32_t>> ids = runtime->EncodePrompt(flags->positional()[0], flags->Has("chat"));
+  StatusOr<std::vector<int32_t>> ids = runtime->EncodePrompt(flags->positional()[0], flags->Has("chat"), flags->Has("special"));
   if (!ids.ok()) return Fail(kCommand, ids.status());
   if (ids->empty()) return Fail(kCommand, InvalidArgumentError("the prompt is empty (no tokens)"));
   const ModelConfig& config = runtime->model->config();

@@ -33,6 +33,8 @@ token is context only, unless the vocabulary adds a BOS token first.
 
 options:
   --file PATH       read the text from PATH
+  --special         special tokens written in the text (<|im_start|>) are those tokens, as
+                    `logitkit serve` reads completion prompts (default: plain text)
   --json            one JSON object: tokens with id, text, logprob, rank, entropy; totals
   --csv             one CSV row per token
 %s  --help            this text
@@ -58,7 +60,7 @@ std::string CsvField(const std::string& s) {
 int RunScore(const std::vector<std::string>& args) {
   std::set<std::string> with_value = {"file"};
   with_value.insert(kRuntimeFlags.begin(), kRuntimeFlags.end());
-  StatusOr<Flags> flags = Flags::Parse(args, with_value, {"json", "csv", "help"});
+  StatusOr<Flags> flags = Flags::Parse(args, with_value, {"json", "csv", "special", "help"});
   if (!flags.ok()) return Fail(kCommand, flags.status());
   if (flags->Has("help")) {
     std::printf(kHelp, kRuntimeFlagsHelp);
@@ -84,7 +86,7 @@ int RunScore(const std::vector<std::string>& args) {
   }
   StatusOr<Runtime> runtime = LoadRuntime(*flags);
   if (!runtime.ok()) return Fail(kCommand, runtime.status());
-  StatusOr<std::vector<int32_t>> ids = runtime->tokenizer->Encode(text);
+  StatusOr<std::vector<int32_t>> ids = runtime->EncodePrompt(text, /*chat=*/false, flags->Has("special"));
   if (!ids.ok()) return Fail(kCommand, ids.status());
   if (ids->size() < 2) return Fail(kCommand, InvalidArgumentError("the text has fewer than 2 tokens: nothing to score"));
   const size_t context = runtime->model->config().context_length;

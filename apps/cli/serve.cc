@@ -46,6 +46,9 @@ options:
   --ctx N             the most tokens per sequence, prompt + output (default: the
                       model's context)
   --max-body BYTES    largest request body (default 1048576; larger: 413)
+  --no-parse-special  read special tokens' text in completion prompts as plain
+                      text (default: as the tokens, like vLLM and llama.cpp; a
+                      request's "parse_special" chooses for itself)
   --int8              int8 activations (llama.cpp's scheme; faster, less exact)
 %s  --help              this text
 
@@ -60,7 +63,7 @@ constexpr const char* kCommand = "serve";
 int RunServe(const std::vector<std::string>& args) {
   std::set<std::string> with_value = {"host", "port", "model-name", "parallel", "queue", "ctx", "max-body"};
   with_value.insert(kRuntimeFlags.begin(), kRuntimeFlags.end());
-  StatusOr<Flags> flags = Flags::Parse(args, with_value, {"int8", "help"});
+  StatusOr<Flags> flags = Flags::Parse(args, with_value, {"int8", "no-parse-special", "help"});
   if (!flags.ok()) return Fail(kCommand, flags.status());
   if (flags->Has("help")) {
     std::string names;
@@ -105,6 +108,7 @@ int RunServe(const std::vector<std::string>& args) {
   ctx.context_length = ints[3].value == 0 ? config.context_length
                                           : std::min<size_t>(config.context_length, size_t(ints[3].value));
   ctx.max_n = int(engine_options.max_sequences);
+  ctx.parse_special = !flags->Has("no-parse-special");
   server::HttpOptions http;
   http.host = flags->Get("host", "127.0.0.1");
   http.port = int(ints[0].value);

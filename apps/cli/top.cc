@@ -29,6 +29,7 @@ options:
   --temperature T   a probability column at temperature T; repeat for several
                     (default 1); e.g. --temperature 0.5 --temperature 1 --temperature 2
   --chat            wrap the prompt in the model's chat format
+  --special         special tokens written in PROMPT are those tokens (default: plain text)
   --json            machine-readable output
 %s  --help            this text
 )";
@@ -40,7 +41,7 @@ constexpr const char* kCommand = "top";
 int RunTop(const std::vector<std::string>& args) {
   std::set<std::string> with_value = {"n", "temperature"};
   with_value.insert(kRuntimeFlags.begin(), kRuntimeFlags.end());
-  StatusOr<Flags> flags = Flags::Parse(args, with_value, {"json", "chat", "help"});
+  StatusOr<Flags> flags = Flags::Parse(args, with_value, {"json", "chat", "special", "help"});
   if (!flags.ok()) return Fail(kCommand, flags.status());
   if (flags->Has("help")) {
     std::printf(kHelp, kRuntimeFlagsHelp);
@@ -65,7 +66,7 @@ int RunTop(const std::vector<std::string>& args) {
   if (*n < 1 || size_t(*n) > V) {
     return Fail(kCommand, InvalidArgumentError("-n = " + std::to_string(*n) + " is outside [1, " + std::to_string(V) + "]"));
   }
-  StatusOr<std::vector<int32_t>> ids = runtime->EncodePrompt(flags->positional()[0], flags->Has("chat"));
+  StatusOr<std::vector<int32_t>> ids = runtime->EncodePrompt(flags->positional()[0], flags->Has("chat"), flags->Has("special"));
   if (!ids.ok()) return Fail(kCommand, ids.status());
   Context context(*runtime->model, ids->size(), runtime->pool.get());
   std::vector<float> logits;

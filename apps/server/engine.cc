@@ -87,21 +87,26 @@ size_t Engine::context_length() const { return model_.config().context_length; }
 
 StatusOr<std::shared_ptr<Request>> Engine::Submit(GenerationSpec spec) {
   const ModelConfig& c = model_.config();
-  if (spec.prompt.empty()) return InvalidArgumentError("the prompt is empty (no tokens)");
-  for (size_t i = 0; i < spec.prompt.size(); ++i) {
-    if (spec.prompt[i] < 0 || uint32_t(spec.prompt[i]) >= c.n_vocab) {
-      return InvalidArgumentError("prompt token " + std::to_string(i) + " = " + std::to_string(spec.prompt[i]) +
-                                  " is outside [0, " + std::to_string(c.n_vocab) + ")");
+  if (spec.prompts.empty()) return InvalidArgumentError("no prompt");
+  for (const std::vector<int32_t>& prompt : spec.prompts) {
+    if (prompt.empty()) return InvalidArgumentError("the prompt is empty (no tokens)");
+    for (size_t i = 0; i < prompt.size(); ++i) {
+      if (prompt[i] < 0 || uint32_t(prompt[i]) >= c.n_vocab) {
+        return InvalidArgumentError("prompt token " + std::to_string(i) + " = " + std::to_string(prompt[i]) +
+                                    " is outside [0, " + std::to_string(c.n_vocab) + ")");
+      }
+    }
+    if (prompt.size() + spec.generate.max_tokens > c.context_length) {
+      return OutOfRangeError("the prompt's " + std::to_string(prompt.size()) + " tokens + max_tokens " +
+                             std::to_string(spec.generate.max_tokens) + " exceed the model's context of " +
+                             std::to_string(c.context_length) + " tokens");
     }
   }
-  if (spec.prompt.size() + spec.generate.max_tokens > c.context_length) {
-    return OutOfRangeError("the prompt's " + std::to_string(spec.prompt.size()) + " tokens + max_tokens " +
-                           std::to_string(spec.generate.max_tokens) + " exceed the model's context of " +
-                           std::to_string(c.context_length) + " tokens");
-  }
-  if (spec.n < 1 || size_t(spec.n) > options_.max_sequences) {
-    return InvalidArgumentError("n = " + std::to_string(spec.n) + " is outside [1, " +
-                                std::to_string(options_.max_sequences) + "]");
+  if (spec.n < 1 || spec.sequences() > options_.max_sequences) {
+    return InvalidArgumentError(std::to_string(spec.prompts.size()) + " prompts x n = " + std::to_string(spec.n) +
+                                " choices need " + std::to_string(spec.sequences()) +
+                                " sequences; the server runs at most " + std::to_string(options_.max_sequences) +
+                                " (--parallel)");
   }
   auto request = std::make_shared<Request>(std::move(spec));
   {
@@ -132,8 +137,8 @@ void Engine::Loop() {
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || !active_.empty(); });
       if (stopping_) return;
       size_t in_use = active_.size();
-      while (!queue_.empty() && in_use + size_t(queue_.front()->spec().n) <= options_.max_sequences) {
-        in_use += size_t(queue_.front()->spec().n);
+      while (!queue_.empty() && in_use + queue_.front()->spec().sequences() <= options_.max_sequences) {
+        in_use += queue_.front()->spec().sequences();
         admitted.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
@@ -167,32 +172,39 @@ void Engine::Prefill(const std::shared_ptr<Request>& request) {
   const GenerationSpec& spec = request->spec();
   if (request->cancelled()) return;
   std::vector<std::unique_ptr<Choice>> choices;
-  for (int index = 0; index < spec.n; ++index) {
-    GenerateOptions options = spec.generate;
-    options.stream = uint64_t(index);
-    options.sampler.top_logprobs = std::max(spec.top_logprobs, 0);
-    options.sampler.alternatives_from =
-        IsProcessed(spec.logprobs_mode) ? Alternatives::kFinal : Alternatives::kRaw;
-    options.prompt_logprobs = spec.prompt_logprobs && index == 0 ? std::max(spec.top_logprobs, 0) : -1;
-    auto choice = std::make_unique<Choice>(Choice{request, index, Sequence(tok_, spec.prompt, std::move(options))});
-    if (Status s = choice->seq.Start(model_, pool_, options_.activations); !s.ok()) {
-      Event e;
-      e.kind = Event::Kind::kError;
-      e.error = s;
-      request->Push(std::move(e));
-      return;
+  size_t prompt_tokens = 0;
+  for (size_t p = 0; p < spec.prompts.size(); ++p) {
+    for (int c = 0; c < spec.n; ++c) {
+      GenerateOptions options = spec.generate;
+      options.stream = uint64_t(c);
+      options.sampler.top_logprobs = std::max(spec.top_logprobs, 0);
+      options.sampler.alternatives_from =
+          IsProcessed(spec.logprobs_mode) ? Alternatives::kFinal : Alternatives::kRaw;
+      options.prompt_logprobs = spec.prompt_logprobs && c == 0 ? std::max(spec.top_logprobs, 0) : -1;
+      const int index = int(p) * spec.n + c;
+      auto choice =
+          std::make_unique<Choice>(Choice{request, index, Sequence(tok_, spec.prompts[p], std::move(options))});
+      if (Status s = choice->seq.Start(model_, pool_, options_.activations); !s.ok()) {
+        Event e;
+        e.kind = Event::Kind::kError;
+        e.error = spec.prompts.size() > 1 ? s.WithContext("prompt " + std::to_string(p) + ": ") : s;
+        request->Push(std::move(e));
+        return;
+      }
+      if (c == 0 && spec.prompt_logprobs) {
+        Event e;
+        e.kind = Event::Kind::kPrompt;
+        e.choice = int(p);
+        e.prompt = PromptInfo(choice->seq.prompt_records(), spec.logprobs_mode);
+        request->Push(std::move(e));
+      }
+      choices.push_back(std::move(choice));
     }
-    choices.push_back(std::move(choice));
-  }
-  if (spec.prompt_logprobs) {
-    Event e;
-    e.kind = Event::Kind::kPrompt;
-    e.prompt = PromptInfo(choices[0]->seq.prompt_records(), spec.logprobs_mode);
-    request->Push(std::move(e));
+    prompt_tokens += spec.prompts[p].size();
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stats_.prompt_tokens += spec.prompt.size();
+    stats_.prompt_tokens += prompt_tokens;
   }
   for (auto& choice : choices) {
     if (choice->seq.done()) {  // max_tokens 0: the prompt's logprobs only

@@ -57,8 +57,11 @@ struct TokenInfo {
 };
 
 struct GenerationSpec {
-  std::vector<int32_t> prompt;  // non-empty
-  int n = 1;                    // choices, each its own sequence (stream = its index)
+  // One or more prompts (a completions batch), each non-empty. Prompt p's
+  // choice c is choice index p * n + c of the request, drawn with stream c,
+  // so it equals choice c of a request for prompt p alone.
+  std::vector<std::vector<int32_t>> prompts;
+  int n = 1;                    // choices per prompt, each its own sequence
   // Sampling parameters, seed, max_tokens (0: prefill only, for prompt
   // logprobs; prompt + max_tokens <= context), stop strings, ignore_eos,
   // strip_space_prefix. The engine sets the stream, the logprob outputs and
@@ -67,12 +70,14 @@ struct GenerationSpec {
   int top_logprobs = -1;          // -1: no logprobs; else 0..20 alternatives
   LogprobsMode logprobs_mode = LogprobsMode::kRawLogprobs;
   bool prompt_logprobs = false;   // also the prompt tokens' values (echo)
+
+  size_t sequences() const { return prompts.size() * size_t(n); }
 };
 
 struct Event {
   enum class Kind { kPrompt, kToken, kFinish, kError };
   Kind kind = Kind::kToken;
-  int choice = 0;
+  int choice = 0;                  // kToken, kFinish: the choice's index; kPrompt: the prompt's
   TokenInfo token;                 // kToken
   std::string text;                // kToken, kFinish: text released to the client
   std::vector<TokenInfo> prompt;   // kPrompt: one per prompt token

@@ -87,7 +87,7 @@ void Complete(const std::string& body, httplib::Response& res, Endpoint endpoint
   auto first = std::make_shared<Event>();
   NextEvent(*r, first.get(), [] { return true; });  // queued and prefilled: bounded
   if (first->kind == Event::Kind::kError) return SendError(res, FromStatus(first->error));
-  const int n = request->spec.n;
+  const int n = int(request->spec.sequences());  // every choice of every prompt
   auto finished = std::make_shared<int>(0);
   if (!request->stream) {
     // The body is written when every choice is done. Meanwhile a space (JSON

@@ -144,37 +144,61 @@ std::optional<std::vector<int32_t>> ChatPrompt(const Json& messages, const ApiCo
   return *ids;
 }
 
-std::optional<std::vector<int32_t>> CompletionPrompt(const Json& prompt, const ApiContext& ctx, Fields& f,
-                                                     std::string* text) {
-  auto encode = [&](const std::string& s) -> std::optional<std::vector<int32_t>> {
-    *text = s;
-    StatusOr<std::vector<int32_t>> ids = ctx.tok->Encode(s);
-    if (!ids.ok()) return f.Fail("prompt", "prompt: " + ids.status().message()), std::nullopt;
-    return *ids;
-  };
-  if (prompt.is_string()) return encode(prompt.get<std::string>());
-  if (prompt.is_array() && prompt.size() == 1 && prompt[0].is_string()) return encode(prompt[0].get<std::string>());
-  if (prompt.is_array() && !prompt.empty() && prompt[0].is_number_integer()) {
+// The prompts of a completions request, in every form OpenAI accepts: a
+// string, token ids, or a non-empty list of strings or of token-id lists.
+// texts gets each prompt as text (for echo).
+std::optional<std::vector<std::vector<int32_t>>> CompletionPrompts(const Json& prompt, const ApiContext& ctx,
+                                                                   Fields& f, std::vector<std::string>* texts) {
+  tokenizer::EncodeOptions options;
+  options.parse_special = f.Bool("parse_special", ctx.parse_special);
+  // One prompt: a string, or token ids (`where` names it in errors).
+  auto one = [&](const Json& p, const std::string& where) -> std::optional<std::vector<int32_t>> {
+    if (p.is_string()) {
+      texts->push_back(p.get<std::string>());
+      StatusOr<std::vector<int32_t>> ids = ctx.tok->Encode(p.get<std::string>(), options);
+      if (!ids.ok()) return f.Fail("prompt", where + ": " + ids.status().message()), std::nullopt;
+      return *ids;
+    }
     std::vector<int32_t> ids;
-    for (size_t i = 0; i < prompt.size(); ++i) {
-      const Json& t = prompt[i];
+    for (size_t i = 0; i < p.size(); ++i) {
+      const Json& t = p[i];
       if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= int64_t(ctx.n_vocab)) {
-        return f.Fail("prompt", "prompt[" + std::to_string(i) + "] = " + t.dump() + " is not a token id in [0, " +
+        return f.Fail("prompt", where + "[" + std::to_string(i) + "] = " + t.dump() + " is not a token id in [0, " +
                                     std::to_string(ctx.n_vocab) + ")"),
                std::nullopt;
       }
       ids.push_back(int32_t(t.get<int64_t>()));
     }
     StatusOr<std::string> decoded = ctx.tok->Decode(ids);
-    *text = tokenizer::SanitizeUtf8(decoded.ok() ? *decoded : "");
+    texts->push_back(tokenizer::SanitizeUtf8(decoded.ok() ? *decoded : ""));
     return ids;
+  };
+  if (prompt.is_string() || (prompt.is_array() && !prompt.empty() && prompt[0].is_number())) {
+    std::optional<std::vector<int32_t>> ids = one(prompt, "prompt");
+    if (!ids) return std::nullopt;
+    return std::vector<std::vector<int32_t>>{std::move(*ids)};
   }
-  if (prompt.is_array() && prompt.size() > 1) {
-    return f.Fail("prompt", "prompt: one prompt per request (send " + std::to_string(prompt.size()) +
-                                " requests; they are batched together)"),
+  if (prompt.is_array() && prompt.empty()) {
+    return f.Fail("prompt", "prompt is an empty list: give a string, token ids, or a list of either"), std::nullopt;
+  }
+  if (!prompt.is_array()) {
+    return f.Fail("prompt", "prompt must be a string, token ids, or a list of either, not " + TypeName(prompt)),
            std::nullopt;
   }
-  return f.Fail("prompt", "prompt must be a string or an array of token ids, not " + TypeName(prompt)), std::nullopt;
+  std::vector<std::vector<int32_t>> prompts;
+  for (size_t i = 0; i < prompt.size(); ++i) {
+    const std::string where = "prompt[" + std::to_string(i) + "]";
+    const Json& p = prompt[i];
+    if (!p.is_string() && !(p.is_array() && !p.empty())) {
+      return f.Fail("prompt", where + " must be a string or a non-empty list of token ids, not " +
+                                  (p.is_array() ? std::string("an empty list") : TypeName(p))),
+             std::nullopt;
+    }
+    std::optional<std::vector<int32_t>> ids = one(p, where);
+    if (!ids) return std::nullopt;
+    prompts.push_back(std::move(*ids));
+  }
+  return prompts;
 }
 
 void ReadStops(Fields& f, std::vector<std::string>* stops) {
@@ -437,27 +461,39 @@ std::optional<ApiError> Parse(const std::string& body, Endpoint endpoint, const 
   }
   if (f.Integer("best_of", 1, 1, 1) != 1 || f.error()) return f.error();
 
-  std::optional<std::vector<int32_t>> prompt;
   if (chat) {
     if (!f.Has("messages")) return Invalid("messages", "messages is required");
-    prompt = ChatPrompt(f.Get("messages"), ctx, f);
+    std::optional<std::vector<int32_t>> prompt = ChatPrompt(f.Get("messages"), ctx, f);
+    if (!prompt) return f.error();
+    spec.prompts.push_back(std::move(*prompt));
   } else {
     if (!f.Has("prompt")) return Invalid("prompt", "prompt is required");
-    prompt = CompletionPrompt(f.Get("prompt"), ctx, f, &out->prompt_text);
+    std::optional<std::vector<std::vector<int32_t>>> prompts =
+        CompletionPrompts(f.Get("prompt"), ctx, f, &out->prompt_texts);
+    if (!prompts) return f.error();
+    spec.prompts = std::move(*prompts);
   }
-  if (!prompt) return f.error();
-  if (prompt->empty()) return Invalid(chat ? "messages" : "prompt", "the prompt is empty (no tokens)");
-  spec.prompt = std::move(*prompt);
-  if (spec.prompt.size() >= ctx.context_length) {
-    return Invalid(chat ? "messages" : "prompt", "the prompt has " + std::to_string(spec.prompt.size()) +
-                                                     " tokens; the context holds " +
-                                                     std::to_string(ctx.context_length));
+  const char* prompt_field = chat ? "messages" : "prompt";
+  size_t longest = 0;
+  for (size_t i = 0; i < spec.prompts.size(); ++i) {
+    const std::string which = spec.prompts.size() > 1 ? "prompt " + std::to_string(i) : "the prompt";
+    if (spec.prompts[i].empty()) return Invalid(prompt_field, which + " is empty (no tokens)");
+    if (spec.prompts[i].size() >= ctx.context_length) {
+      return Invalid(prompt_field, which + " has " + std::to_string(spec.prompts[i].size()) +
+                                       " tokens; the context holds " + std::to_string(ctx.context_length));
+    }
+    longest = std::max(longest, spec.prompts[i].size());
   }
-  const size_t room = ctx.context_length - spec.prompt.size();
+  const size_t room = ctx.context_length - longest;
 
   ReadSampling(f, ctx, &spec.generate.sampler);
   spec.generate.ignore_eos = f.Bool("ignore_eos", false);
   spec.n = int(f.Integer("n", 1, 1, ctx.max_n));
+  if (!f.error() && spec.sequences() > size_t(ctx.max_n)) {
+    return Invalid("n", std::to_string(spec.prompts.size()) + " prompts x n = " + std::to_string(spec.n) +
+                            " need " + std::to_string(spec.sequences()) + " sequences; at most " +
+                            std::to_string(ctx.max_n) + " run at once (--parallel)");
+  }
   const char* max_name = chat && f.Has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
   // max_tokens 0 scores the prompt: completions with echo (logprobs of the prompt only).
   const bool echo = !chat && f.Has("echo") && f.Get("echo").is_boolean() && f.Get("echo").get<bool>();
@@ -465,7 +501,7 @@ std::optional<ApiError> Parse(const std::string& body, Endpoint endpoint, const 
   if (f.error()) return f.error();
   if (size_t(max_tokens) > room) {
     return Invalid(max_name, std::string(max_name) + " = " + std::to_string(max_tokens) + ": the prompt's " +
-                                 std::to_string(spec.prompt.size()) + " tokens + " + std::to_string(max_tokens) +
+                                 std::to_string(longest) + " tokens + " + std::to_string(max_tokens) +
                                  " exceed the context of " + std::to_string(ctx.context_length) + " tokens");
   }
   spec.generate.max_tokens = size_t(max_tokens);
@@ -524,8 +560,14 @@ TokenText TextOf(const tokenizer::Tokenizer& tok, int32_t token) {
 
 ResponseWriter::ResponseWriter(const ApiRequest& request, const ApiContext& ctx, std::string id, int64_t created)
     : request_(request), ctx_(ctx), id_(std::move(id)), created_(created),
-      prompt_text_(request.echo ? request.prompt_text : std::string()),
-      choices_(size_t(request.spec.n)), started_(size_t(request.spec.n), false), offsets_(size_t(request.spec.n), 0) {}
+      prompts_(request.spec.prompts.size()), choices_(request.spec.sequences()),
+      started_(request.spec.sequences(), false), offsets_(request.spec.sequences(), 0) {}
+
+const std::string& ResponseWriter::EchoText(size_t choice) const {
+  static const std::string kNone;
+  const size_t p = choice / size_t(request_.spec.n);
+  return request_.echo && p < request_.prompt_texts.size() ? request_.prompt_texts[p] : kNone;
+}
 
 Json ResponseWriter::Value(float v) {
   if (std::isnan(v)) return Json();
@@ -535,7 +577,7 @@ Json ResponseWriter::Value(float v) {
 
 void ResponseWriter::Add(const Event& e) {
   switch (e.kind) {
-    case Event::Kind::kPrompt: prompt_ = e.prompt; break;
+    case Event::Kind::kPrompt: prompts_[size_t(e.choice)] = e.prompt; break;
     case Event::Kind::kToken: {
       Choice& c = choices_[size_t(e.choice)];
       c.tokens.push_back(e.token);
@@ -560,7 +602,8 @@ Json ResponseWriter::Head(const char* object) const {
 }
 
 Json ResponseWriter::Usage() const {
-  const size_t prompt = request_.spec.prompt.size();
+  size_t prompt = 0;  // each prompt once, whatever n is
+  for (const std::vector<int32_t>& p : request_.spec.prompts) prompt += p.size();
   return {{"prompt_tokens", prompt}, {"completion_tokens", completion_tokens_},
           {"total_tokens", prompt + completion_tokens_}};
 }
@@ -613,9 +656,9 @@ Json ResponseWriter::Build() const {
       choice["message"] = {{"role", "assistant"}, {"content", c.text}, {"refusal", Json()}};
       choice["logprobs"] = request_.logprobs ? ChatLogprobs(c.tokens) : Json();
     } else {
-      choice["text"] = prompt_text_ + c.text;
+      choice["text"] = EchoText(i) + c.text;
       if (request_.logprobs) {
-        std::vector<TokenInfo> all = prompt_;
+        std::vector<TokenInfo> all = prompts_[i / size_t(request_.spec.n)];
         all.insert(all.end(), c.tokens.begin(), c.tokens.end());
         size_t offset = 0;
         choice["logprobs"] = CompletionLogprobs(all, &offset);
@@ -643,10 +686,13 @@ std::vector<Json> ResponseWriter::Chunks(const Event& e) {
   };
   if (e.kind == Event::Kind::kPrompt) {
     if (chat) return chunks;
-    // Completions with echo: the prompt, with its logprobs, as each choice's first chunk.
-    for (int i = 0; i < request_.spec.n; ++i) {
-      chunk(i, {{"text", prompt_text_},
-                {"logprobs", request_.logprobs ? CompletionLogprobs(prompt_, &offsets_[size_t(i)]) : Json()},
+    // Completions with echo: the prompt, with its logprobs, as the first chunk
+    // of each of its choices.
+    const int n = request_.spec.n;
+    for (int i = e.choice * n; i < (e.choice + 1) * n; ++i) {
+      const std::vector<TokenInfo>& prompt = prompts_[size_t(e.choice)];
+      chunk(i, {{"text", EchoText(size_t(i))},
+                {"logprobs", request_.logprobs ? CompletionLogprobs(prompt, &offsets_[size_t(i)]) : Json()},
                 {"finish_reason", Json()}});
       started_[size_t(i)] = true;
     }
@@ -659,7 +705,7 @@ std::vector<Json> ResponseWriter::Chunks(const Event& e) {
     started_[size_t(e.choice)] = true;
   }
   if (!chat && request_.echo && !started_[size_t(e.choice)] && !request_.logprobs) {
-    chunk(e.choice, {{"text", prompt_text_}, {"logprobs", Json()}, {"finish_reason", Json()}});
+    chunk(e.choice, {{"text", EchoText(size_t(e.choice))}, {"logprobs", Json()}, {"finish_reason", Json()}});
     started_[size_t(e.choice)] = true;
   }
   const std::vector<TokenInfo> one = e.kind == Event::Kind::kToken ? std::vector<TokenInfo>{e.token}

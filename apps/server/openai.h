@@ -47,6 +47,10 @@ struct ApiContext {
   size_t n_vocab = 0;
   size_t context_length = 0;  // prompt + max_tokens limit
   int max_n = 16;
+  // Completion prompts: special tokens written in the text (<|im_start|>)
+  // are those tokens, as vLLM and llama.cpp read them; a request's
+  // "parse_special" overrides. Chat messages' text never is.
+  bool parse_special = true;
 };
 
 enum class Endpoint { kCompletions, kChat };
@@ -58,12 +62,13 @@ struct ApiRequest {
   bool include_usage = false;  // stream_options.include_usage
   bool echo = false;           // completions: the prompt's text before the completion
   bool logprobs = false;       // return logprobs at all
-  std::string prompt_text;     // completions: the prompt as text (for echo)
+  std::vector<std::string> prompt_texts;  // completions: each prompt as text (for echo)
 };
 
 // Parses and checks a request body. Fields OpenAI defines but logitkit does
-// not implement (suffix, tools, best_of > 1, several prompts) are errors;
-// unknown fields are ignored.
+// not implement (suffix, tools, best_of > 1) are errors; unknown fields are
+// ignored. A completions prompt is a string, token ids, or a list of either
+// (a batch: prompt p's choice c has index p * n + c).
 std::optional<ApiError> ParseRequest(const std::string& body, Endpoint endpoint, const ApiContext& ctx,
                                      ApiRequest* out);
 
@@ -97,6 +102,8 @@ class ResponseWriter {
     std::string stop_string;  // vLLM's stop_reason: the stop string that ended the text
   };
   Json Head(const char* object) const;
+  // The prompt text a completion choice starts with: its prompt's with echo, else "".
+  const std::string& EchoText(size_t choice) const;
   Json Usage() const;
   // Advances *offset (bytes of text before each token) over the tokens.
   Json CompletionLogprobs(const std::vector<TokenInfo>& tokens, size_t* offset) const;
@@ -107,8 +114,7 @@ class ResponseWriter {
   const ApiContext& ctx_;
   std::string id_;
   int64_t created_;
-  std::vector<TokenInfo> prompt_;   // echo with logprobs
-  std::string prompt_text_;         // echo
+  std::vector<std::vector<TokenInfo>> prompts_;  // per prompt: echo with logprobs
   std::vector<Choice> choices_;
   std::vector<bool> started_;       // chat stream: role chunk sent
   std::vector<size_t> offsets_;     // stream: text_offset of each choice's next token

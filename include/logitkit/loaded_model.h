@@ -27,10 +27,12 @@ struct LoadedModel {
   std::unique_ptr<ThreadPool> pool;
 
   const ModelConfig& config() const { return model->config(); }
-  // The prompt's tokens: text as the vocabulary encodes it (BOS as it says,
-  // no special tokens parsed), or with chat, text as the user's message in
-  // the model's chat format (chat.h).
-  StatusOr<std::vector<int32_t>> EncodePrompt(const std::string& text, bool chat) const;
+  // The prompt's tokens: text as the vocabulary encodes it (BOS as it says;
+  // special tokens written in it are those tokens only with parse_special),
+  // or with chat, text as the user's message in the model's chat format
+  // (chat.h; the message's text is always plain text).
+  StatusOr<std::vector<int32_t>> EncodePrompt(const std::string& text, bool chat,
+                                              bool parse_special = false) const;
 };
 
 // The cache of scripts/fetch-model: $LOGITKIT_CACHE, else $HOME/.cache/logitkit.

@@ -60,8 +60,13 @@ StatusOr<LoadedModel> LoadModel(const std::string& path_or_empty, size_t threads
   return m;
 }
 
-StatusOr<std::vector<int32_t>> LoadedModel::EncodePrompt(const std::string& text, bool chat) const {
-  if (!chat) return tokenizer->Encode(text);
+StatusOr<std::vector<int32_t>> LoadedModel::EncodePrompt(const std::string& text, bool chat,
+                                                         bool parse_special) const {
+  if (!chat) {
+    tokenizer::EncodeOptions options;
+    options.parse_special = parse_special;
+    return tokenizer->Encode(text, options);
+  }
   const tokenizer::ChatMessage user[] = {{"user", text}};
   return tokenizer::EncodeChat(*tokenizer, chat_format, user);
 }

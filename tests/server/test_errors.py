@@ -63,7 +63,13 @@ def test_wrong_types(server, client):
     bad(server, client, "temperature must be a number, not a string", "temperature", temperature="hot")
     bad(server, client, "max_tokens must be an integer", "max_tokens", max_tokens=2.5)
     bad(server, client, "stream must be a boolean", "stream", extra_body={"stream": "yes"})
-    bad(server, client, "prompt must be a string or an array of token ids", "prompt", prompt={"a": 1})
+    bad(server, client, "prompt must be a string, token ids, or a list of either", "prompt", prompt={"a": 1})
+    bad(server, client, "prompt is an empty list", "prompt", prompt=[])
+    bad(server, client, "prompt[1] must be a string or a non-empty list of token ids, not an empty list", "prompt",
+        prompt=["a", []])
+    bad(server, client, "prompt[1][0] = 60000 is not a token id in [0, 49152)", "prompt", prompt=[[1], [60000]])
+    bad(server, client, "3 prompts x n = 6 need 18 sequences; at most 16 run at once", "n", prompt=["a", "b", "c"],
+        n=6)
     bad(server, client, "messages[0] must be an object with a string role", "messages[0]", endpoint="chat",
         messages=["hi"])
     bad(server, client, "messages[0].content[0] must be", "messages[0].content[0]", endpoint="chat",

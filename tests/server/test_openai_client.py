@@ -18,8 +18,8 @@ def generate_cli(server, *args):
     return json.loads(out)
 
 
-def token_ids(server, text):
-    out = subprocess.run([server.binary, "tokenize", "--vocab", server.model, "--json", text],
+def token_ids(server, text, *flags):
+    out = subprocess.run([server.binary, "tokenize", "--vocab", server.model, "--json", *flags, text],
                          capture_output=True, text=True, check=True).stdout
     return json.loads(out)["ids"]
 
@@ -205,6 +205,54 @@ def test_stream_chunks_carry_usage_null_when_usage_is_asked_for(server, include_
         assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 3
     else:
         assert all("usage" not in c for c in chunks)
+
+
+def test_a_list_of_prompts_gives_each_its_choices(server, client):
+    # OpenAI numbers prompt p's choice c as p * n + c; each equals a request for that prompt alone.
+    prompts = [PROMPT, "Once upon a time", token_ids(server, "1, 2, 3,")]
+    args = dict(model=server.model_id, max_tokens=6, temperature=0.9, seed=31, n=2, logprobs=1)
+    r = client.completions.create(prompt=prompts, **args)
+    assert sorted(c.index for c in r.choices) == list(range(6))
+    alone_tokens = 0
+    for p, prompt in enumerate(prompts):
+        alone = client.completions.create(prompt=prompt, **args)
+        alone_tokens += alone.usage.prompt_tokens
+        for c in alone.choices:
+            got = next(x for x in r.choices if x.index == p * 2 + c.index)
+            assert got.text == c.text and got.logprobs.token_logprobs == c.logprobs.token_logprobs
+    assert r.usage.prompt_tokens == alone_tokens  # each prompt counted once
+    ids = client.completions.create(prompt=[token_ids(server, PROMPT), token_ids(server, "Once upon a time")],
+                                    **dict(args, n=1))
+    assert [c.text for c in sorted(ids.choices, key=lambda c: c.index)] == \
+        [next(x for x in r.choices if x.index == i).text for i in (0, 2)]
+    # Streamed, echoed: each choice starts with its own prompt.
+    chunks = list(client.completions.create(prompt=prompts[:2], stream=True, echo=True, **dict(args, n=1)))
+    texts = {}
+    for ch in chunks:
+        for c in ch.choices:
+            texts[c.index] = texts.get(c.index, "") + c.text
+    assert texts[0].startswith(PROMPT) and texts[1].startswith("Once upon a time")
+
+
+def test_special_tokens_in_completion_prompts_are_parsed_by_default(server, client):
+    text = "<|im_start|>user\nName a color.<|im_end|>\n<|im_start|>assistant\n"
+    special = token_ids(server, text, "--special")
+    plain = token_ids(server, text)
+    assert len(special) < len(plain)
+    r = client.completions.create(model=server.model_id, prompt=text, max_tokens=1, temperature=0)
+    assert r.usage.prompt_tokens == len(special)
+    r = client.completions.create(model=server.model_id, prompt=text, max_tokens=1, temperature=0,
+                                  extra_body={"parse_special": False})
+    assert r.usage.prompt_tokens == len(plain)
+    # `logitkit score --special` scores the same tokens as the server's echo.
+    echo = client.completions.create(model=server.model_id, prompt=text, max_tokens=0, echo=True, logprobs=0)
+    out = subprocess.run([server.binary, "score", "--model", server.model, "--special", "--json", text],
+                         capture_output=True, text=True, check=True).stdout
+    scored = [t["logprob"] for t in json.loads(out)["tokens"]]
+    served = echo.choices[0].logprobs.token_logprobs[1:]
+    assert len(scored) == len(served)
+    for a, b in zip(scored, served):
+        assert abs(a - b) <= 1e-6
 
 
 def test_seeds_repeat_and_differ(server, client):
