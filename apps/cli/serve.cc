@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -46,6 +47,8 @@ options:
   --ctx N             the most tokens per sequence, prompt + output (default: the
                       model's context)
   --max-body BYTES    largest request body (default 1048576; larger: 413)
+  --api-key KEY       require "Authorization: Bearer KEY" on every route but
+                      /health (default: $LOGITKIT_API_KEY; none: no key needed)
   --no-parse-special  read special tokens' text in completion prompts as plain
                       text (default: as the tokens, like vLLM and llama.cpp; a
                       request's "parse_special" chooses for itself)
@@ -61,7 +64,7 @@ constexpr const char* kCommand = "serve";
 }  // namespace
 
 int RunServe(const std::vector<std::string>& args) {
-  std::set<std::string> with_value = {"host", "port", "model-name", "parallel", "queue", "ctx", "max-body"};
+  std::set<std::string> with_value = {"host", "port", "model-name", "parallel", "queue", "ctx", "max-body", "api-key"};
   with_value.insert(kRuntimeFlags.begin(), kRuntimeFlags.end());
   StatusOr<Flags> flags = Flags::Parse(args, with_value, {"int8", "no-parse-special", "help"});
   if (!flags.ok()) return Fail(kCommand, flags.status());
@@ -113,6 +116,11 @@ int RunServe(const std::vector<std::string>& args) {
   http.host = flags->Get("host", "127.0.0.1");
   http.port = int(ints[0].value);
   http.max_body_bytes = size_t(ints[4].value);
+  const char* env_key = std::getenv("LOGITKIT_API_KEY");
+  http.api_key = flags->Get("api-key", env_key ? env_key : "");
+  if (flags->Has("api-key") && http.api_key.empty()) {
+    return Fail(kCommand, InvalidArgumentError("--api-key is empty: give a key, or leave the flag out"));
+  }
   // A connection thread for every request that may run or wait, and spares
   // for /health and idle keep-alive connections.
   http.connection_threads = int(std::min<long long>(ints[1].value + ints[2].value + 16, 1024));

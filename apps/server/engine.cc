@@ -69,9 +69,12 @@ void Engine::Shutdown() {
     const Status s = FailedPreconditionError("the server is shutting down");
     for (auto& choice : active_) Fail(choice->request, s);
     active_.clear();
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto& request : queue_) Fail(request, s);
-    queue_.clear();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto& request : queue_) Fail(request, s);
+      queue_.clear();
+    }
+    Deliver();
   });
 }
 
@@ -79,8 +82,17 @@ void Engine::Fail(const std::shared_ptr<Request>& request, Status status) {
   Event e;
   e.kind = Event::Kind::kError;
   e.error = std::move(status);
-  request->Push(std::move(e));
+  Post(request, std::move(e));
   request->Cancel();
+}
+
+void Engine::Post(const std::shared_ptr<Request>& request, Event event) {
+  outbox_.emplace_back(request, std::move(event));
+}
+
+void Engine::Deliver() {
+  for (auto& [request, event] : outbox_) request->Push(std::move(event));
+  outbox_.clear();
 }
 
 size_t Engine::context_length() const { return model_.config().context_length; }
@@ -163,8 +175,13 @@ void Engine::Loop() {
       for (auto& choice : active_) Fail(choice->request, InternalError(std::string("the step failed: ") + e.what()));
       active_.clear();
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    stats_.active_sequences = active_.size();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_.active_sequences = active_.size();
+    }
+    // The counts first, then the events: a client that sees its request end
+    // and sends the next one finds its sequences free again.
+    Deliver();
   }
 }
 
@@ -188,7 +205,7 @@ void Engine::Prefill(const std::shared_ptr<Request>& request) {
         Event e;
         e.kind = Event::Kind::kError;
         e.error = spec.prompts.size() > 1 ? s.WithContext("prompt " + std::to_string(p) + ": ") : s;
-        request->Push(std::move(e));
+        Post(request, std::move(e));
         return;
       }
       if (c == 0 && spec.prompt_logprobs) {
@@ -196,7 +213,7 @@ void Engine::Prefill(const std::shared_ptr<Request>& request) {
         e.kind = Event::Kind::kPrompt;
         e.choice = int(p);
         e.prompt = PromptInfo(choice->seq.prompt_records(), spec.logprobs_mode);
-        request->Push(std::move(e));
+        Post(request, std::move(e));
       }
       choices.push_back(std::move(choice));
     }
@@ -212,7 +229,7 @@ void Engine::Prefill(const std::shared_ptr<Request>& request) {
       e.kind = Event::Kind::kFinish;
       e.choice = choice->index;
       e.finish_reason = FinishReasonName(choice->seq.finish_reason());
-      request->Push(std::move(e));
+      Post(request, std::move(e));
     } else {
       active_.push_back(std::move(choice));
     }
@@ -265,7 +282,7 @@ void Engine::Step() {
   std::vector<Sequence*> seqs;
   for (auto& choice : active_) seqs.push_back(&choice->seq);
   std::vector<StepOutput> outputs;
-  stepper_.Step(seqs, &outputs);
+  stepper_.Draw(seqs, &outputs);  // the tokens go out before the next forward pass
   uint64_t generated = 0;
   for (size_t i = 0; i < active_.size(); ++i) {
     Choice& choice = *active_[i];
@@ -281,7 +298,7 @@ void Engine::Step() {
       e.choice = choice.index;
       e.token = Describe(choice);
       e.text = out.text;  // with the held-back text when this token ended the choice
-      choice.request->Push(std::move(e));
+      Post(choice.request, std::move(e));
       ++generated;
     }
     if (out.finish != FinishReason::kNone) {
@@ -291,7 +308,7 @@ void Engine::Step() {
       if (!out.has_token) e.text = out.text;  // the held-back text, at an end token
       e.finish_reason = FinishReasonName(out.finish);
       e.stop_string = choice.seq.stop_string();
-      choice.request->Push(std::move(e));
+      Post(choice.request, std::move(e));
     }
   }
   // A request is done when its last choice is.
@@ -300,16 +317,27 @@ void Engine::Step() {
     if (choice->seq.done() || choice->request->cancelled()) finished.push_back(choice->request);
   }
   std::erase_if(active_, [](const std::unique_ptr<Choice>& c) { return c->seq.done() || c->request->cancelled(); });
-  std::lock_guard<std::mutex> lock(mu_);
-  stats_.tokens_generated += generated;
-  ++stats_.steps;
-  std::sort(finished.begin(), finished.end());
-  finished.erase(std::unique(finished.begin(), finished.end()), finished.end());
-  for (const auto& request : finished) {
-    const bool still_running = std::any_of(active_.begin(), active_.end(),
-                                           [&](const std::unique_ptr<Choice>& c) { return c->request == request; });
-    if (!still_running) ++stats_.requests_done;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.tokens_generated += generated;
+    stats_.active_sequences = active_.size();
+    ++stats_.steps;
+    std::sort(finished.begin(), finished.end());
+    finished.erase(std::unique(finished.begin(), finished.end()), finished.end());
+    for (const auto& request : finished) {
+      const bool still_running = std::any_of(
+          active_.begin(), active_.end(), [&](const std::unique_ptr<Choice>& c) { return c->request == request; });
+      if (!still_running) ++stats_.requests_done;
+    }
   }
+  Deliver();  // the tokens, after the counts
+  std::vector<Sequence*> going;
+  for (auto& choice : active_) going.push_back(&choice->seq);
+  stepper_.Advance(going, nullptr);
+  for (auto& choice : active_) {  // a failed forward pass ends its requests
+    if (!choice->seq.status().ok()) Fail(choice->request, choice->seq.status());
+  }
+  std::erase_if(active_, [](const std::unique_ptr<Choice>& c) { return !c->seq.status().ok(); });
 }
 
 }  // namespace logitkit::server

@@ -143,7 +143,11 @@ class Engine {
   void Loop();
   void Prefill(const std::shared_ptr<Request>& request);
   void Step();
+  // Queues an error event and cancels the request.
   void Fail(const std::shared_ptr<Request>& request, Status status);
+  // Events wait in outbox_ until the step's counts are updated (Deliver).
+  void Post(const std::shared_ptr<Request>& request, Event event);
+  void Deliver();
   // The last token's value and alternatives as the request's logprobs_mode
   // asks (nothing without logprobs).
   TokenInfo Describe(const Choice& choice) const;
@@ -162,6 +166,7 @@ class Engine {
   EngineStats stats_;
 
   std::vector<std::unique_ptr<Choice>> active_;  // engine thread only
+  std::vector<std::pair<std::shared_ptr<Request>, Event>> outbox_;  // engine thread only
   std::thread thread_;
 };
 

@@ -46,6 +46,14 @@ ApiError FromStatus(const Status& s) {
   return e;
 }
 
+// Whether the two strings are equal, in time that depends on their lengths
+// only (not on where they differ): an API key cannot be guessed byte by byte.
+bool SameKey(const std::string& given, const std::string& key) {
+  unsigned char diff = given.size() == key.size() ? 0 : 1;
+  for (size_t i = 0; i < given.size(); ++i) diff |= uint8_t(given[i] ^ key[i % key.size()]);
+  return diff == 0;
+}
+
 std::string NewId(const char* prefix) {
   static std::atomic<uint64_t> counter{0};
   static const uint64_t salt = std::random_device{}();
@@ -74,8 +82,10 @@ bool NextEvent(Request& r, Event* e, Alive alive) {
 // decode head refusing its parameters, a prefill failure, shutdown) is a
 // proper 4xx/5xx; a later error (rare: the forward pass failing) can only be
 // an error object in the 200 body or stream.
+// open_responses counts the responses whose body is still being written (a
+// shutdown lets them write their error object before the server stops).
 void Complete(const std::string& body, httplib::Response& res, Endpoint endpoint, Engine& engine,
-              const ApiContext& ctx) {
+              const ApiContext& ctx, std::atomic<int>& open_responses) {
   auto request = std::make_shared<ApiRequest>();
   if (std::optional<ApiError> e = ParseRequest(body, endpoint, ctx, request.get())) return SendError(res, *e);
   StatusOr<std::shared_ptr<Request>> job = engine.Submit(request->spec);
@@ -95,6 +105,7 @@ void Complete(const std::string& body, httplib::Response& res, Endpoint endpoint
     // left makes that write fail, and its sequences are freed.
     writer->Add(*first);
     if (first->kind == Event::Kind::kFinish) ++*finished;
+    ++open_responses;
     res.set_chunked_content_provider(
         "application/json",
         [r, writer, request, finished, n](size_t, httplib::DataSink& sink) {  // writer reads *request
@@ -121,10 +132,14 @@ void Complete(const std::string& body, httplib::Response& res, Endpoint endpoint
           sink.done();
           return ok;
         },
-        [r](bool) { r->Cancel(); });
+        [r, &open_responses](bool) {
+          r->Cancel();
+          --open_responses;
+        });
     return;
   }
   res.set_header("Cache-Control", "no-cache");
+  ++open_responses;
   res.set_chunked_content_provider(
       "text/event-stream",
       [r, writer, request, finished, first, n](size_t, httplib::DataSink& sink) {
@@ -153,7 +168,10 @@ void Complete(const std::string& body, httplib::Response& res, Endpoint endpoint
         if (!ok) r->Cancel();
         return ok;
       },
-      [r](bool) { r->Cancel(); });  // released: done, or the client went away
+      [r, &open_responses](bool) {  // released: done, or the client went away
+        r->Cancel();
+        --open_responses;
+      });
 }
 
 }  // namespace
@@ -202,6 +220,25 @@ Status Serve(const HttpOptions& options, Engine& engine, const ApiContext& ctx,
     res.set_content(Text(e.ToJson()), "application/json");
   });
 
+  std::atomic<int> open_responses{0};  // see Complete
+  // --api-key: every route but /health needs the key, before anything is read.
+  if (!options.api_key.empty()) {
+    server.set_pre_routing_handler([&](const httplib::Request& req, httplib::Response& res) {
+      if (req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+      const std::string auth = req.get_header_value("Authorization");
+      const std::string kBearer = "Bearer ";
+      if (auth.compare(0, kBearer.size(), kBearer) == 0 && SameKey(auth.substr(kBearer.size()), options.api_key)) {
+        return httplib::Server::HandlerResponse::Unhandled;
+      }
+      ApiError e;
+      e.status = 401;
+      e.message = auth.empty() ? "no API key: send the header 'Authorization: Bearer KEY' (--api-key)"
+                               : "incorrect API key provided";
+      e.code = "invalid_api_key";
+      SendError(res, e);
+      return httplib::Server::HandlerResponse::Handled;
+    });
+  }
   // The bodies are read raw, whatever the Content-Type says: clients send
   // JSON as text/plain or form-encoded too, and httplib's own form parsing
   // would refuse those above 8 KB. --max-body still applies (413).
@@ -216,7 +253,7 @@ Status Serve(const HttpOptions& options, Engine& engine, const ApiContext& ctx,
           })) {
         return;  // over --max-body: httplib set 413, the error handler writes the object
       }
-      Complete(body, res, endpoint, engine, ctx);
+      Complete(body, res, endpoint, engine, ctx, open_responses);
     });
   }
   const int64_t started = std::chrono::duration_cast<std::chrono::seconds>(Clock::now().time_since_epoch()).count();
@@ -272,6 +309,12 @@ Status Serve(const HttpOptions& options, Engine& engine, const ApiContext& ctx,
       std::_Exit(128 + again);
     }).detach();
     engine.Shutdown();
+    // Every request in flight now has its error event: give the responses
+    // that began a moment to write it before the connections close.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (open_responses > 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
     while (!server.is_running() && !listen_returned) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     server.stop();
   });

@@ -25,6 +25,9 @@ struct HttpOptions {
   int port = 8080;                  // 0: any free port (printed)
   size_t max_body_bytes = 1 << 20;  // larger bodies get 413
   int connection_threads = 64;      // connections served at once
+  // Not empty: every route but /health needs "Authorization: Bearer <api_key>"
+  // (compared in constant time); a wrong or missing key gets a 401.
+  std::string api_key;
 };
 
 // Serves until SIGINT or SIGTERM. on_listening gets the bound port.

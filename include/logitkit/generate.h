@@ -162,6 +162,7 @@ class Sequence {
   std::vector<PromptToken> prompt_records_;
   std::string text_, stop_string_;
   bool done_ = false;
+  bool pending_eval_ = false;  // drawn, its token not yet evaluated (Stepper::Advance)
   Status status_;
   FinishReason finish_ = FinishReason::kNone;
 };
@@ -181,6 +182,16 @@ class Stepper {
   // size fails rather than being read out of bounds; one of another model
   // of the same vocabulary fails the step's EvalBatch).
   void Step(std::span<Sequence* const> seqs, std::vector<StepOutput>* outputs);
+
+  // Step in its two halves, for a driver that acts on the draws before the
+  // forward pass (the server sends each token before computing the next
+  // logits). Draw: one DecodeBatch over the live sequences that have their
+  // next logits, each Accepting its token. Advance: one EvalBatch over the
+  // sequences Draw left going (null outputs: errors go to the sequences
+  // only). Step is Draw then Advance; a sequence drawn and not yet advanced
+  // is not drawn again.
+  void Draw(std::span<Sequence* const> seqs, std::vector<StepOutput>* outputs);
+  void Advance(std::span<Sequence* const> seqs, std::vector<StepOutput>* outputs);
 
  private:
   DecodeHead head_;

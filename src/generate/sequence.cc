@@ -198,10 +198,15 @@ StepOutput Sequence::Accept(DecodeResult r) {
 Stepper::Stepper(ThreadPool* pool) : head_(pool) {}
 
 void Stepper::Step(std::span<Sequence* const> seqs, std::vector<StepOutput>* outputs) {
+  Draw(seqs, outputs);
+  Advance(seqs, outputs);
+}
+
+void Stepper::Draw(std::span<Sequence* const> seqs, std::vector<StepOutput>* outputs) {
   outputs->assign(seqs.size(), StepOutput{});
   std::vector<size_t> live;
   for (size_t i = 0; i < seqs.size(); ++i) {
-    if (seqs[i]->started() && !seqs[i]->done()) live.push_back(i);
+    if (seqs[i]->started() && !seqs[i]->done() && !seqs[i]->pending_eval_) live.push_back(i);
   }
   if (live.empty()) return;
   const size_t n_vocab = seqs[live[0]]->rows_[seqs[live[0]]->current_].size();
@@ -225,9 +230,6 @@ void Stepper::Step(std::span<Sequence* const> seqs, std::vector<StepOutput>* out
   }
   std::vector<DecodeResult> results;
   const Status shape = head_.DecodeBatch(LogitsBatch::F32Rows(rows, n_vocab), params, states, results);
-  std::vector<Context*> contexts;
-  std::vector<int32_t> tokens;
-  std::vector<size_t> going;
   for (size_t j = 0; j < live.size(); ++j) {
     Sequence& seq = *seqs[live[j]];
     StepOutput& out = (*outputs)[live[j]];
@@ -243,18 +245,31 @@ void Stepper::Step(std::span<Sequence* const> seqs, std::vector<StepOutput>* out
       r.status = Status(r.status.code(), r.status.message().substr(prefix.size()));
     }
     out = seq.Accept(std::move(r));
-    if (seq.done()) continue;
+    seq.pending_eval_ = !seq.done();
+  }
+}
+
+void Stepper::Advance(std::span<Sequence* const> seqs, std::vector<StepOutput>* outputs) {
+  std::vector<Context*> contexts;
+  std::vector<int32_t> tokens;
+  std::vector<size_t> going;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    Sequence& seq = *seqs[i];
+    if (!seq.pending_eval_) continue;
+    seq.pending_eval_ = false;
+    if (seq.done()) continue;  // failed or cancelled since its draw
     contexts.push_back(seq.context_.get());
     tokens.push_back(seq.tokens_.back());
-    going.push_back(live[j]);
+    going.push_back(i);
   }
   if (going.empty()) return;
   const Status s = Context::EvalBatch(contexts, tokens, &logits_);
+  const size_t n_vocab = s.ok() ? logits_.size() / going.size() : 0;
   for (size_t k = 0; k < going.size(); ++k) {
     Sequence& seq = *seqs[going[k]];
     if (!s.ok()) {
       seq.Fail(s);
-      (*outputs)[going[k]].status = s;
+      if (outputs && going[k] < outputs->size()) (*outputs)[going[k]].status = s;
       continue;
     }
     seq.rows_[seq.current_].assign(logits_.begin() + ptrdiff_t(k * n_vocab),

@@ -46,7 +46,8 @@ class Server:
 
     def client(self, **kw):
         import openai
-        return openai.OpenAI(base_url=self.url + "/v1", api_key="unused", max_retries=0, timeout=300, **kw)
+        kw.setdefault("api_key", "unused")
+        return openai.OpenAI(base_url=self.url + "/v1", max_retries=0, timeout=300, **kw)
 
     def stop(self):
         self.proc.terminate()

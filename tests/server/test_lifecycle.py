@@ -55,3 +55,25 @@ def test_queue_limit_and_shutdown(binary, model_path):
     finally:
         if s.proc.poll() is None:
             s.proc.kill()
+
+
+def test_an_api_key_guards_every_route_but_health(binary, model_path):
+    import openai
+    s = Server(binary, model_path, "--parallel", "2", "--api-key", "sekrit")
+    try:
+        good = s.client(api_key="sekrit")
+        r = good.completions.create(model=s.model_id, prompt="Hi", max_tokens=2, temperature=0)
+        assert r.usage.completion_tokens == 2
+        assert good.models.retrieve(s.model_id).id == s.model_id
+        for key in ("wrong", "sekri", "sekrit-and-more"):
+            try:
+                s.client(api_key=key).models.list()
+                raise AssertionError(f"the key {key!r} was accepted")
+            except openai.AuthenticationError as e:
+                assert e.status_code == 401 and e.body["code"] == "invalid_api_key", e.body
+        status, err = post(s.url, {"prompt": "Hi", "max_tokens": 1})  # no Authorization header
+        assert status == 401 and "Authorization: Bearer" in err["error"]["message"]
+        with urllib.request.urlopen(s.url + "/health", timeout=30) as h:  # health needs no key
+            assert json.loads(h.read())["status"] == "ok"
+    finally:
+        assert s.stop() == 0
