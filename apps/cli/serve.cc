@@ -28,6 +28,7 @@ An OpenAI-compatible HTTP server for the model:
   POST /v1/chat/completions   messages (the model's chat format) -> message;
                               logprobs + top_logprobs, stream
   GET  /v1/models[/ID]        the served model
+  POST /tokenize, /detokenize the tokenizer (vLLM's and llama.cpp's shapes)
   GET  /health                status and counters (requests, tokens, steps)
 Parameters: model, prompt / messages, max_tokens, n, stop, seed, stream
 (+ stream_options.include_usage), logprobs, top_logprobs, echo, ignore_eos,

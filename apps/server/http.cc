@@ -196,7 +196,8 @@ Status Serve(const HttpOptions& options, Engine& engine, const ApiContext& ctx,
     ApiError e;
     e.status = res.status;
     if (res.status == 404) {
-      e.message = "no route " + req.method + " " + req.path + " (see /v1/models, /v1/completions, /v1/chat/completions, /health)";
+      e.message = "no route " + req.method + " " + req.path +
+                  " (see /v1/models, /v1/completions, /v1/chat/completions, /tokenize, /detokenize, /health)";
       e.code = "not_found";
     } else if (res.status == 413) {
       e.message = "the body is larger than the limit of " + std::to_string(options.max_body_bytes) + " bytes (--max-body)";
@@ -242,10 +243,8 @@ Status Serve(const HttpOptions& options, Engine& engine, const ApiContext& ctx,
   // The bodies are read raw, whatever the Content-Type says: clients send
   // JSON as text/plain or form-encoded too, and httplib's own form parsing
   // would refuse those above 8 KB. --max-body still applies (413).
-  for (const auto& [path, endpoint] : {std::pair{"/v1/completions", Endpoint::kCompletions},
-                                       std::pair{"/v1/chat/completions", Endpoint::kChat}}) {
-    server.Post(path, [&, endpoint](const httplib::Request&, httplib::Response& res,
-                                    const httplib::ContentReader& read) {
+  const auto post = [&](const char* path, std::function<void(const std::string& body, httplib::Response&)> handle) {
+    server.Post(path, [handle](const httplib::Request&, httplib::Response& res, const httplib::ContentReader& read) {
       std::string body;
       if (!read([&](const char* data, size_t n) {
             body.append(data, n);
@@ -253,7 +252,21 @@ Status Serve(const HttpOptions& options, Engine& engine, const ApiContext& ctx,
           })) {
         return;  // over --max-body: httplib set 413, the error handler writes the object
       }
+      handle(body, res);
+    });
+  };
+  for (const auto& [path, endpoint] : {std::pair{"/v1/completions", Endpoint::kCompletions},
+                                       std::pair{"/v1/chat/completions", Endpoint::kChat}}) {
+    post(path, [&, endpoint](const std::string& body, httplib::Response& res) {
       Complete(body, res, endpoint, engine, ctx, open_responses);
+    });
+  }
+  // The tokenizer (vLLM's and llama.cpp's shapes; see openai.h).
+  for (const auto& [path, run] : {std::pair{"/tokenize", &Tokenize}, std::pair{"/detokenize", &Detokenize}}) {
+    post(path, [&, run](const std::string& body, httplib::Response& res) {
+      Json out;
+      if (std::optional<ApiError> e = run(body, ctx, &out)) return SendError(res, *e);
+      res.set_content(Text(out), "application/json");
     });
   }
   const int64_t started = std::chrono::duration_cast<std::chrono::seconds>(Clock::now().time_since_epoch()).count();

@@ -401,7 +401,7 @@ size_t FirstInvalidUtf8(const std::string& s) {
 // (an end-of-generation token, or the length).
 Json StopReason(const std::string& stop_string) { return stop_string.empty() ? Json() : Json(stop_string); }
 
-std::optional<ApiError> Parse(const std::string& body, Endpoint endpoint, const ApiContext& ctx, ApiRequest* out);
+std::optional<ApiError> Parse(const Json& j, Endpoint endpoint, const ApiContext& ctx, ApiRequest* out);
 
 }  // namespace
 
@@ -413,8 +413,11 @@ Json ApiError::ToJson() const {
             {"code", code.empty() ? Json() : Json(code)}}}};
 }
 
-std::optional<ApiError> ParseRequest(const std::string& body, Endpoint endpoint, const ApiContext& ctx,
-                                     ApiRequest* out) {
+namespace {
+
+// The body as a JSON object: UTF-8, nested at most kMaxNesting deep, valid
+// JSON, an object. Errors name the byte.
+std::optional<ApiError> ReadBody(const std::string& body, Json* j) {
   if (const size_t bad = FirstInvalidUtf8(body); bad != std::string::npos) {
     return Invalid("", "the body is not UTF-8 (byte " + std::to_string(bad) + " is 0x" +
                            [&] {
@@ -429,19 +432,103 @@ std::optional<ApiError> ParseRequest(const std::string& body, Endpoint endpoint,
                            std::to_string(kMaxNesting));
   }
   try {
-    return Parse(body, endpoint, ctx, out);
+    *j = Json::parse(body);
   } catch (const Json::parse_error& e) {
     return Invalid("", "the body is not valid JSON (byte " + std::to_string(e.byte) + "): " + e.what());
+  } catch (const Json::exception& e) {  // a number beyond a double (1e999)
+    return Invalid("", std::string("the body has a value logitkit cannot read: ") + e.what());
+  }
+  if (!j->is_object()) return Invalid("", "the body must be a JSON object, not " + TypeName(*j));
+  return std::nullopt;
+}
+
+// Runs a reader of the parsed body; a value nlohmann cannot convert is a 400.
+template <typename Reader>
+std::optional<ApiError> WithBody(const std::string& body, Reader read) {
+  Json j;
+  if (std::optional<ApiError> e = ReadBody(body, &j)) return e;
+  try {
+    return read(j);
   } catch (const Json::exception& e) {  // a number out of range, a field of an unexpected type
     return Invalid("", std::string("the body has a value logitkit cannot read: ") + e.what());
   }
 }
 
+}  // namespace
+
+std::optional<ApiError> ParseRequest(const std::string& body, Endpoint endpoint, const ApiContext& ctx,
+                                     ApiRequest* out) {
+  return WithBody(body, [&](const Json& j) { return Parse(j, endpoint, ctx, out); });
+}
+
+std::optional<ApiError> Tokenize(const std::string& body, const ApiContext& ctx, Json* out) {
+  return WithBody(body, [&](const Json& j) -> std::optional<ApiError> {
+    Fields f(j);
+    // vLLM's {"prompt", "add_special_tokens" (default true)} or {"messages"},
+    // llama.cpp's {"content", "add_special" (default false), "with_pieces"}.
+    const bool llama_cpp = f.Has("content");
+    std::vector<int32_t> ids;
+    if (f.Has("messages")) {
+      std::optional<std::vector<int32_t>> chat = ChatPrompt(f.Get("messages"), ctx, f);
+      if (!chat) return f.error();
+      ids = std::move(*chat);
+    } else {
+      const char* field = llama_cpp ? "content" : "prompt";
+      if (!f.Has(field)) return Invalid("prompt", "prompt (or content, or messages) is required");
+      const std::string text = f.String(field, "");
+      tokenizer::EncodeOptions options;
+      options.parse_special = f.Bool("parse_special", ctx.parse_special);
+      const bool bos = llama_cpp ? f.Bool("add_special", false) : f.Bool("add_special_tokens", true);
+      if (!bos) options.add_bos = false;
+      if (f.error()) return f.error();
+      StatusOr<std::vector<int32_t>> encoded = ctx.tok->Encode(text, options);
+      if (!encoded.ok()) return Invalid(field, encoded.status().message());
+      ids = std::move(*encoded);
+    }
+    const bool pieces = f.Bool("with_pieces", false) || f.Bool("return_token_strs", false);
+    if (f.error()) return f.error();
+    Json tokens = Json::array(), strs = Json::array();
+    for (int32_t id : ids) {
+      const std::string text = TextOf(*ctx.tok, id).text;
+      strs.push_back(text);
+      tokens.push_back(llama_cpp && pieces ? Json{{"id", id}, {"piece", text}} : Json(id));
+    }
+    *out = {{"tokens", tokens}, {"count", ids.size()}, {"max_model_len", ctx.context_length},
+            {"token_strs", pieces && !llama_cpp ? strs : Json()}};
+    return std::nullopt;
+  });
+}
+
+std::optional<ApiError> Detokenize(const std::string& body, const ApiContext& ctx, Json* out) {
+  return WithBody(body, [&](const Json& j) -> std::optional<ApiError> {
+    Fields f(j);
+    if (!f.Has("tokens") || !f.Get("tokens").is_array()) {
+      return Invalid("tokens", "tokens must be an array of token ids");
+    }
+    std::vector<int32_t> ids;
+    const Json& tokens = f.Get("tokens");
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      const Json& t = tokens[i];
+      if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= int64_t(ctx.n_vocab)) {
+        return Invalid("tokens", "tokens[" + std::to_string(i) + "] = " + t.dump() + " is not a token id in [0, " +
+                                     std::to_string(ctx.n_vocab) + ")");
+      }
+      ids.push_back(int32_t(t.get<int64_t>()));
+    }
+    tokenizer::DecodeOptions options;
+    options.render_special = true;  // what /tokenize parsed, it writes back
+    options.strip_space_prefix = false;
+    StatusOr<std::string> text = ctx.tok->Decode(ids, options);
+    if (!text.ok()) return Invalid("tokens", text.status().message());
+    const std::string clean = tokenizer::SanitizeUtf8(*text);
+    *out = {{"prompt", clean}, {"content", clean}};  // vLLM's name, llama.cpp's
+    return std::nullopt;
+  });
+}
+
 namespace {
 
-std::optional<ApiError> Parse(const std::string& body, Endpoint endpoint, const ApiContext& ctx, ApiRequest* out) {
-  const Json j = Json::parse(body);
-  if (!j.is_object()) return Invalid("", "the body must be a JSON object, not " + TypeName(j));
+std::optional<ApiError> Parse(const Json& j, Endpoint endpoint, const ApiContext& ctx, ApiRequest* out) {
   Fields f(j);
   const bool chat = endpoint == Endpoint::kChat;
   out->endpoint = endpoint;

@@ -72,6 +72,17 @@ struct ApiRequest {
 std::optional<ApiError> ParseRequest(const std::string& body, Endpoint endpoint, const ApiContext& ctx,
                                      ApiRequest* out);
 
+// The tokenizer over HTTP: /tokenize and /detokenize bodies into their
+// responses. Tokenize takes vLLM's {"prompt", "add_special_tokens" (BOS;
+// default true), "return_token_strs"} or {"messages"} (the chat format), and
+// llama.cpp's {"content", "add_special" (default false), "with_pieces"};
+// special tokens written in the text are parsed as in completion prompts.
+// The response: {"tokens", "count", "max_model_len", "token_strs"}.
+// Detokenize takes {"tokens"} and answers {"prompt", "content"} (special
+// tokens rendered).
+std::optional<ApiError> Tokenize(const std::string& body, const ApiContext& ctx, Json* out);
+std::optional<ApiError> Detokenize(const std::string& body, const ApiContext& ctx, Json* out);
+
 // The text and bytes of a token as the logprobs objects show it.
 struct TokenText {
   std::string text;  // valid UTF-8 (an incomplete character becomes U+FFFD)
