@@ -708,11 +708,14 @@ Json ResponseWriter::CompletionLogprobs(const std::vector<TokenInfo>& tokens, si
       tops.push_back(Json());
       continue;
     }
+    // OpenAI: the top `logprobs` tokens, and the chosen token too ("up to
+    // logprobs + 1 elements"), so logprobs: 0 still shows the chosen one.
     Json top = Json::object();
     for (const Alternative& a : t.top) {
       const std::string text = TextOf(*ctx_.tok, a.token).text;
       if (!top.contains(text)) top[text] = Value(a.value);
     }
+    if (!top.contains(tt.text)) top[tt.text] = Value(t.value);
     tops.push_back(top);
   }
   return {{"tokens", texts}, {"token_logprobs", values}, {"top_logprobs", tops}, {"text_offset", offsets}};

@@ -350,3 +350,17 @@ def test_the_tokenizer_over_http(server):
     assert status == 400 and "tokens[1] = 49152 is not a token id" in err["error"]["message"]
     status, err = post_json(server, "/tokenize", {})
     assert status == 400 and err["error"]["param"] == "prompt"
+
+
+def test_logprobs_0_still_shows_the_chosen_token(server, client):
+    # OpenAI: up to logprobs + 1 entries, the chosen token always among them.
+    r = client.completions.create(model=server.model_id, prompt=PROMPT, max_tokens=6, temperature=1.0, seed=4,
+                                  logprobs=0)
+    lp = r.choices[0].logprobs
+    for token, value, top in zip(lp.tokens, lp.token_logprobs, lp.top_logprobs):
+        assert top == {token: value}
+    r = client.completions.create(model=server.model_id, prompt=PROMPT, max_tokens=6, temperature=1.5, seed=4,
+                                  logprobs=1)
+    lp = r.choices[0].logprobs
+    for token, value, top in zip(lp.tokens, lp.token_logprobs, lp.top_logprobs):
+        assert top[token] == value and 1 <= len(top) <= 2
