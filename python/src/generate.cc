@@ -50,7 +50,8 @@ Generation ResultOf(const Sequence& seq) {
 // The prompts of `prompt`: a str, token ids, or a list of either; with chat,
 // a str is the user's message and a list of {"role", "content"} dicts is a
 // conversation. batched: a list of prompts was given.
-std::vector<std::vector<int32_t>> Prompts(const PyModel& m, const py::object& prompt, bool chat, bool* batched) {
+std::vector<std::vector<int32_t>> Prompts(const PyModel& m, const py::object& prompt, bool chat, bool special,
+                                          bool* batched) {
   auto one = [&](py::handle p) -> std::vector<int32_t> {
     if (chat && py::isinstance<py::str>(p)) {
       return ValueOrThrow(m.loaded().EncodePrompt(p.cast<std::string>(), /*chat=*/true));
@@ -64,7 +65,7 @@ std::vector<std::vector<int32_t>> Prompts(const PyModel& m, const py::object& pr
       }
       return ValueOrThrow(tokenizer::EncodeChat(m.tok(), m.loaded().chat_format, messages));
     }
-    return m.Tokens(p, "prompt");
+    return m.Tokens(p, "prompt", special);
   };
   // A list whose items are themselves prompts: strs, sequences of ids, conversations.
   *batched = false;
@@ -111,7 +112,7 @@ uint64_t SeedOf(const py::kwargs& kwargs) {
 py::object Generate(const PyModel& m, const py::object& prompt, const py::kwargs& kwargs) {
   GenerateOptions options;
   ReadSamplerKwargs(kwargs, m.config().n_vocab, &options.sampler, "generate",
-                    {"max_tokens", "seed", "stop", "ignore_eos", "top_logprobs", "chat", "n"});
+                    {"max_tokens", "seed", "stop", "ignore_eos", "top_logprobs", "chat", "n", "special"});
   const long long max_tokens = Kw<long long>(kwargs, "max_tokens", 128);
   if (max_tokens < 1 || max_tokens > 1000000) {
     ThrowValueError("max_tokens = " + std::to_string(max_tokens) + " is outside [1, 1000000]");
@@ -133,7 +134,7 @@ py::object Generate(const PyModel& m, const py::object& prompt, const py::kwargs
                                                            : Kw<std::vector<std::string>>(kwargs, "stop", {});
   }
   bool batched = false;
-  const std::vector<std::vector<int32_t>> prompts = Prompts(m, prompt, chat, &batched);
+  const std::vector<std::vector<int32_t>> prompts = Prompts(m, prompt, chat, Kw<bool>(kwargs, "special", false), &batched);
   std::vector<Sequence> seqs;
   for (const std::vector<int32_t>& ids : prompts) {
     for (long long choice = 0; choice < n; ++choice) {
@@ -194,13 +195,14 @@ void BindGenerate(py::class_<PyModel>& model) {
 
   static const std::string doc =
       "generate(prompt, *, max_tokens=128, seed=0, stop=None, ignore_eos=False, top_logprobs=0,\n"
-      "         chat=False, n=1, **sampling) -> Generation, or a list of them\n"
+      "         chat=False, n=1, special=False, **sampling) -> Generation, or a list of them\n"
       "Continues prompt (a str, or token ids) and returns a Generation: text, tokens, logprobs,\n"
       "finish_reason ('stop' or 'length'), stop_string. A list of prompts (or n > 1 choices, drawn\n"
       "with stream = the choice's index, as the server numbers them) runs together, batched, and\n"
       "returns a list, prompt by prompt; an error in any of them raises, naming its prompt and\n"
       "choice. chat: a str is the user's message in the model's chat\n"
-      "format, or pass a list of {'role', 'content'} dicts. stop: a str or a list of them (the text\n"
+      "format, or pass a list of {'role', 'content'} dicts. special: special tokens written in a str\n"
+      "prompt are those tokens, as the server reads them. stop: a str or a list of them (the text\n"
       "ends before the first). The same seed and parameters give the same tokens and logprobs as\n"
       "`logitkit generate` and `logitkit serve`. Sampling parameters:\n" +
       SamplerKwargsDoc();

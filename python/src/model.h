@@ -33,10 +33,11 @@ class PyModel {
   const tokenizer::Tokenizer& tok() const { return *loaded_.tokenizer; }
   ThreadPool* pool() const { return loaded_.pool.get(); }
 
-  // The tokens of `text_or_ids`: a str is encoded (no special tokens parsed;
-  // BOS as the vocabulary says), anything else is read as token ids and
-  // checked against n_vocab. Errors: no tokens; more than the context holds.
-  std::vector<int32_t> Tokens(pybind11::handle text_or_ids, const char* name) const;
+  // The tokens of `text_or_ids`: a str is encoded (LoadedModel::EncodePrompt:
+  // BOS as the vocabulary says, special tokens written in it parsed only with
+  // parse_special), anything else is read as token ids and checked against
+  // n_vocab. Errors: no tokens; more than the context holds.
+  std::vector<int32_t> Tokens(pybind11::handle text_or_ids, const char* name, bool parse_special = false) const;
 
   // A token's bytes as text (U+FFFD for bytes that are not UTF-8 on their own).
   std::string Piece(int32_t id) const;

@@ -24,10 +24,10 @@ PyModel::PyModel(const std::string& path, size_t threads) {
   loaded_ = ValueOrThrow(LoadModel(path, threads));
 }
 
-std::vector<int32_t> PyModel::Tokens(py::handle text_or_ids, const char* name) const {
+std::vector<int32_t> PyModel::Tokens(py::handle text_or_ids, const char* name, bool parse_special) const {
   std::vector<int32_t> ids;
   if (py::isinstance<py::str>(text_or_ids)) {
-    ids = ValueOrThrow(tok().Encode(text_or_ids.cast<std::string>()));
+    ids = ValueOrThrow(loaded_.EncodePrompt(text_or_ids.cast<std::string>(), /*chat=*/false, parse_special));
   } else {
     ids = GetTokenIds(text_or_ids, name, config().n_vocab);
   }
@@ -53,20 +53,14 @@ struct Score {
   double nll = 0, perplexity = 0, bits_per_byte = 0;
 };
 
-// Logits at every position of `ids`, [T, V] (one forward pass).
-std::vector<float> AllLogits(const PyModel& m, const std::vector<int32_t>& ids, ResidualTap* tap) {
-  Context context(m.model(), ids.size(), m.pool());
-  std::vector<float> logits;
-  ThrowIfError(context.Eval(ids, Logits::kAll, &logits, tap));
-  return logits;
-}
-
+// Logits at every position, [T, V] (the model runs its passes of kMaxBatch).
 py::array_t<float> LogitsOf(const PyModel& m, const py::object& text_or_ids) {
   const std::vector<int32_t> ids = m.Tokens(text_or_ids, "text_or_tokens");
   std::vector<float> logits;
   {
     py::gil_scoped_release release;
-    logits = AllLogits(m, ids, nullptr);
+    Context context(m.model(), ids.size(), m.pool());
+    ThrowIfError(context.Eval(ids, Logits::kAll, &logits));
   }
   return VectorToArray(std::move(logits), {ids.size(), size_t(m.config().n_vocab)});
 }
@@ -74,9 +68,9 @@ py::array_t<float> LogitsOf(const PyModel& m, const py::object& text_or_ids) {
 // As `logitkit score`: position t scores token t + 1 with the head's
 // LogSoftmax of the model's logits (T = 1); rank counts the tokens with a
 // larger logit (ties in the token's favour); entropy in nats.
-Score ScoreOf(const PyModel& m, const py::object& text_or_ids) {
+Score ScoreOf(const PyModel& m, const py::object& text_or_ids, bool special) {
   Score s;
-  s.tokens = m.Tokens(text_or_ids, "text_or_tokens");
+  s.tokens = m.Tokens(text_or_ids, "text_or_tokens", special);
   const size_t T = s.tokens.size(), V = m.config().n_vocab;
   if (T < 2) ThrowIfError(InvalidArgumentError("the text has fewer than 2 tokens: nothing to score"));
   std::vector<float> logprob(T - 1), entropy(T - 1);
@@ -207,8 +201,10 @@ void BindModel(py::module_& m) {
       .def("logits", &LogitsOf, py::arg("text_or_tokens"),
            "The model's logits at every position: float32 [T, n_vocab] (row t predicts token t + 1).\n"
            "A str is tokenized; a sequence of ints is used as is.")
-      .def("score", &ScoreOf, py::arg("text_or_tokens"),
-           "Per-token logprob, rank and entropy of a text, with its NLL and perplexity (a Score).")
+      .def("score", &ScoreOf, py::arg("text_or_tokens"), py::kw_only(), py::arg("special") = false,
+           "Per-token logprob, rank and entropy of a text, with its NLL and perplexity (a Score).\n"
+           "special: special tokens written in the text (<|im_start|>) are those tokens, as the\n"
+           "server reads completion prompts and `logitkit score --special` does.")
       .def("lens", &LensOf, py::arg("text_or_tokens"), py::arg("positions") = "all",
            "The logit lens: float32 [n_layers, T, n_vocab], layer l's residual stream through the\n"
            "final norm and the LM head; the last layer is the model's own logits. positions='last':\n"

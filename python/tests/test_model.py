@@ -205,3 +205,14 @@ def test_arrays_without_the_buffer_protocol_are_read_through_dlpack_or_array():
         np.testing.assert_array_equal(logitkit.softmax(wrapped), logitkit.softmax(x))
     with pytest.raises(TypeError, match=r"logits is on device \(2, 0\), not the CPU: .*tensor.cpu\(\).numpy\(\)"):
         logitkit.decode(_ArrayLike(x, dlpack=True, device=(2, 0)))  # a CUDA device
+
+
+def test_special_tokens_in_a_prompt_are_plain_text_unless_asked(model):
+    text = "<|im_start|>user\nName a color.<|im_end|>\n<|im_start|>assistant\n"
+    special = model.tokenize(text, parse_special=True)
+    assert len(special) < len(model.tokenize(text))
+    g = model.generate(text, special=True, temperature=0, max_tokens=4)
+    assert g.prompt_tokens == len(special)
+    assert g.tokens == model.generate(special, temperature=0, max_tokens=4).tokens
+    s = model.score(text, special=True)
+    assert s.tokens == special

@@ -240,9 +240,11 @@ void Stepper::Draw(std::span<Sequence* const> seqs, std::vector<StepOutput>* out
       continue;
     }
     DecodeResult& r = results[j];
-    const std::string prefix = "row " + std::to_string(j) + ": ";  // the batch's row means nothing here
-    if (!r.status.ok() && r.status.message().starts_with(prefix)) {
-      r.status = Status(r.status.code(), r.status.message().substr(prefix.size()));
+    if (!r.status.ok()) {  // the batch's "row j: " means nothing to the sequence
+      const std::string prefix = "row " + std::to_string(j) + ": ";
+      if (r.status.message().starts_with(prefix)) {
+        r.status = Status(r.status.code(), r.status.message().substr(prefix.size()));
+      }
     }
     out = seq.Accept(std::move(r));
     seq.pending_eval_ = !seq.done();

@@ -44,6 +44,20 @@ class Server:
         self.url = f"http://{self.host}:{self.port}"
         self.model_id = os.path.splitext(os.path.basename(model))[0]
 
+    def post(self, path, body, timeout=60):
+        """POSTs body (bytes, or an object sent as JSON) to path: (HTTP status, the JSON answer)."""
+        import json
+        import urllib.error
+        import urllib.request
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method="POST",
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
     def client(self, **kw):
         import openai
         kw.setdefault("api_key", "unused")

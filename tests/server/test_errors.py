@@ -11,16 +11,6 @@ import openai
 import pytest
 
 
-def post(server, path, body: bytes):
-    req = urllib.request.Request(server.url + path, data=body, method="POST",
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
-
-
 def health(server):
     with urllib.request.urlopen(server.url + "/health", timeout=30) as r:
         return json.loads(r.read())
@@ -37,7 +27,7 @@ def health(server):
     (b'{"model": "m", "prompt": "x", "temperature": 1e999}', None, "cannot read"),
 ])
 def test_malformed_bodies(server, body, param, words):
-    status, err = post(server, "/v1/completions", body)
+    status, err = server.post("/v1/completions", body)
     assert status == 400
     assert words in err["error"]["message"] and err["error"]["param"] == param
     assert err["error"]["type"] == "invalid_request_error"
@@ -113,7 +103,7 @@ def test_unknown_model_and_route(server, client):
     with pytest.raises(openai.NotFoundError) as e:
         client.models.retrieve("gpt-4")
     assert e.value.body["code"] == "model_not_found"
-    status, err = post(server, "/v1/embeddings", b"{}")
+    status, err = server.post("/v1/embeddings", b"{}")
     assert status == 404 and "no route POST /v1/embeddings" in err["error"]["message"]
 
 
@@ -130,7 +120,7 @@ def test_a_json_body_is_read_whatever_the_content_type(server):
 
 def test_body_over_the_limit(server):
     body = json.dumps({"model": server.model_id, "prompt": "x" * 70000}).encode()
-    status, err = post(server, "/v1/completions", body)
+    status, err = server.post("/v1/completions", body)
     assert status == 413 and "larger than the limit of 65536 bytes" in err["error"]["message"]
 
 

@@ -10,16 +10,6 @@ import urllib.request
 from conftest import Server
 
 
-def post(url, body, timeout=120):
-    req = urllib.request.Request(url + "/v1/completions", data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
-
-
 def wait_active(s, n):
     deadline = time.time() + 30
     while True:
@@ -35,13 +25,13 @@ def test_queue_limit_and_shutdown(binary, model_path):
     long = {"model": s.model_id, "prompt": "Once upon a time", "max_tokens": 4000, "ignore_eos": True}
     try:
         # An idle server with --queue 0 still runs a request.
-        status, r = post(s.url, {"model": s.model_id, "prompt": "Hi", "max_tokens": 2})
+        status, r = s.post("/v1/completions", {"model": s.model_id, "prompt": "Hi", "max_tokens": 2}, timeout=120)
         assert status == 200 and r["usage"]["completion_tokens"] == 2
         with cf.ThreadPoolExecutor(2) as pool:
-            running = pool.submit(post, s.url, long)
+            running = pool.submit(s.post, "/v1/completions", long, 120)
             wait_active(s, 1)
             # The one sequence is busy and nothing may wait: 429.
-            status, err = post(s.url, {"model": s.model_id, "prompt": "Hi", "max_tokens": 2})
+            status, err = s.post("/v1/completions", {"model": s.model_id, "prompt": "Hi", "max_tokens": 2}, timeout=120)
             assert status == 429 and "busy" in err["error"]["message"], err
             # SIGTERM: the request in flight ends at once with an error object
             # (in its 200 body: its response began with its first token), and
@@ -71,7 +61,7 @@ def test_an_api_key_guards_every_route_but_health(binary, model_path):
                 raise AssertionError(f"the key {key!r} was accepted")
             except openai.AuthenticationError as e:
                 assert e.status_code == 401 and e.body["code"] == "invalid_api_key", e.body
-        status, err = post(s.url, {"prompt": "Hi", "max_tokens": 1})  # no Authorization header
+        status, err = s.post("/v1/completions", {"prompt": "Hi", "max_tokens": 1}, timeout=120)  # no Authorization header
         assert status == 401 and "Authorization: Bearer" in err["error"]["message"]
         with urllib.request.urlopen(s.url + "/health", timeout=30) as h:  # health needs no key
             assert json.loads(h.read())["status"] == "ok"

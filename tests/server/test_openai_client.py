@@ -318,37 +318,25 @@ def test_bias_and_penalties_in_processed_logits(server, client):
     assert got == pytest.approx(100 - 2.0 - 1.0 * count, abs=1e-4)
 
 
-def post_json(server, path, body):
-    import urllib.error
-    import urllib.request
-    req = urllib.request.Request(server.url + path, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
-
-
 def test_the_tokenizer_over_http(server):
     text = "<|im_start|>user\nThe capital of France is"
-    status, r = post_json(server, "/tokenize", {"prompt": text, "return_token_strs": True})  # vLLM's shape
+    status, r = server.post("/tokenize", {"prompt": text, "return_token_strs": True})  # vLLM's shape
     assert status == 200 and r["tokens"] == token_ids(server, text, "--special")
     assert r["count"] == len(r["tokens"]) and r["max_model_len"] == 8192 and r["token_strs"][0] == "<|im_start|>"
-    status, plain = post_json(server, "/tokenize", {"prompt": text, "parse_special": False})
+    status, plain = server.post("/tokenize", {"prompt": text, "parse_special": False})
     assert plain["tokens"] == token_ids(server, text)
     # The end-of-text marker is one token (lm-eval's rolling loglikelihoods start with it).
-    status, eot = post_json(server, "/tokenize", {"prompt": "<|endoftext|>"})
+    status, eot = server.post("/tokenize", {"prompt": "<|endoftext|>"})
     assert eot["tokens"] == [0]
-    status, r2 = post_json(server, "/tokenize", {"content": text, "with_pieces": True})  # llama.cpp's shape
+    status, r2 = server.post("/tokenize", {"content": text, "with_pieces": True})  # llama.cpp's shape
     assert [t["id"] for t in r2["tokens"]] == r["tokens"] and r2["tokens"][0]["piece"] == "<|im_start|>"
-    status, back = post_json(server, "/detokenize", {"tokens": r["tokens"]})
+    status, back = server.post("/detokenize", {"tokens": r["tokens"]})
     assert status == 200 and back["prompt"] == back["content"] == text
-    status, chat = post_json(server, "/tokenize", {"messages": [{"role": "user", "content": "Hi"}]})
+    status, chat = server.post("/tokenize", {"messages": [{"role": "user", "content": "Hi"}]})
     assert chat["tokens"][:4] == token_ids(server, "<|im_start|>user\nHi", "--special")
-    status, err = post_json(server, "/detokenize", {"tokens": [1, 49152]})
+    status, err = server.post("/detokenize", {"tokens": [1, 49152]})
     assert status == 400 and "tokens[1] = 49152 is not a token id" in err["error"]["message"]
-    status, err = post_json(server, "/tokenize", {})
+    status, err = server.post("/tokenize", {})
     assert status == 400 and err["error"]["param"] == "prompt"
 
 
