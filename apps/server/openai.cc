@@ -259,6 +259,34 @@ struct ProtocolLimit {
 constexpr ProtocolLimit kOpenAiLimits[] = {
     {"temperature", 0, 2}, {"presence_penalty", -2, 2}, {"frequency_penalty", -2, 2}};
 
+// An array of integers that fit a token id (their range [0, n_vocab) is the
+// table's check).
+StatusOr<std::vector<int32_t>> TokenIdsOf(const Json& j, const char* name) {
+  if (!j.is_array()) return InvalidArgumentError(std::string(name) + " must be an array of token ids, not " + TypeName(j));
+  std::vector<int32_t> ids;
+  for (size_t i = 0; i < j.size(); ++i) {
+    if (!j[i].is_number_integer() || j[i].get<int64_t>() < INT32_MIN || j[i].get<int64_t>() > INT32_MAX) {
+      return InvalidArgumentError(std::string(name) + "[" + std::to_string(i) + "] = " + j[i].dump() +
+                                  " is not a token id");
+    }
+    ids.push_back(int32_t(j[i].get<int64_t>()));
+  }
+  return ids;
+}
+
+// An array of stage names.
+StatusOr<std::vector<Stage>> StagesOf(const Json& j, const char* name) {
+  if (!j.is_array()) return InvalidArgumentError(std::string(name) + " must be an array of stage names, not " + TypeName(j));
+  std::vector<Stage> stages;
+  for (const Json& item : j) {
+    if (!item.is_string()) return InvalidArgumentError(std::string(name) + " holds " + TypeName(item) + ", not a stage name");
+    StatusOr<Stage> stage = ParseStage(item.get<std::string>());
+    if (!stage.ok()) return stage.status();
+    stages.push_back(*stage);
+  }
+  return stages;
+}
+
 // Every sampling parameter of the table, as the JSON field of its name:
 // numbers, arrays of token ids, logit_bias in OpenAI's form, stage names.
 // Extensions follow vLLM where it has the name; top_k -1 is off, as there.
@@ -284,20 +312,8 @@ void ReadSampling(Fields& f, const ApiContext& ctx, SamplerParams* p) {
         break;
       }
       case ParamType::kTokens: {
-        std::vector<int32_t> ids;
-        if (!j.is_array()) {
-          f.Fail(e.name, std::string(e.name) + " must be an array of token ids, not " + TypeName(j));
-          break;
-        }
-        for (size_t i = 0; i < j.size(); ++i) {  // the range [0, n_vocab) is the table's check, below
-          if (!j[i].is_number_integer() || j[i].get<int64_t>() < INT32_MIN || j[i].get<int64_t>() > INT32_MAX) {
-            f.Fail(e.name, std::string(e.name) + "[" + std::to_string(i) + "] = " + j[i].dump() +
-                               " is not a token id");
-            break;
-          }
-          ids.push_back(int32_t(j[i].get<int64_t>()));
-        }
-        if (!f.error()) set = e.SetTokens(std::move(ids), p);
+        StatusOr<std::vector<int32_t>> ids = TokenIdsOf(j, e.name);
+        set = ids.ok() ? e.SetTokens(std::move(*ids), p) : ids.status();
         break;
       }
       case ParamType::kTokenBias: {
@@ -306,23 +322,8 @@ void ReadSampling(Fields& f, const ApiContext& ctx, SamplerParams* p) {
         break;
       }
       case ParamType::kStages: {
-        std::vector<Stage> stages;
-        if (!j.is_array()) {
-          f.Fail(e.name, std::string(e.name) + " must be an array of stage names, not " + TypeName(j));
-          break;
-        }
-        for (const Json& name : j) {
-          StatusOr<Stage> stage = name.is_string() ? ParseStage(name.get<std::string>())
-                                                   : StatusOr<Stage>(InvalidArgumentError(
-                                                         std::string(e.name) + " holds " + TypeName(name) +
-                                                         ", not a stage name"));
-          if (!stage.ok()) {
-            f.Fail(e.name, stage.status().message());
-            break;
-          }
-          stages.push_back(*stage);
-        }
-        if (!f.error()) set = e.SetStages(std::move(stages), p);
+        StatusOr<std::vector<Stage>> stages = StagesOf(j, e.name);
+        set = stages.ok() ? e.SetStages(std::move(*stages), p) : stages.status();
         break;
       }
     }

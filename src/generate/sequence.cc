@@ -86,7 +86,7 @@ Status Sequence::Start(const Model& model, ThreadPool* pool, Activations activat
     for (size_t i = 0; i < options_.stop.size(); ++i) {
       if (options_.stop[i].empty()) return InvalidArgumentError("stop[" + std::to_string(i) + "] is empty");
     }
-    if (options_.prompt_logprobs > int32_t(std::min<size_t>(n_vocab, 1 << 20))) {
+    if (options_.prompt_logprobs > 0 && size_t(options_.prompt_logprobs) > n_vocab) {
       return InvalidArgumentError("prompt_logprobs = " + std::to_string(options_.prompt_logprobs) +
                                   " exceeds n_vocab = " + std::to_string(n_vocab));
     }
