@@ -3,7 +3,8 @@
 // It knows nothing of models. A row is n_vocab raw scores z[0..V) (float32,
 // bfloat16 or float16); the head turns it into a token in five stages:
 //
-//   1. processors   z -> z'   penalties, logit bias, allowed/banned masks, min_tokens
+//   1. processors   z -> z'   allowed-token bitmask (e.g. a grammar's), penalties,
+//                             logit bias, allowed/banned lists, min_tokens
 //   2. temperature  z' / T    (T = 0: greedy, see below)
 //   3. softmax      p = softmax(z' / T)
 //   4. filters      top-k, top-p, min-p, typical-p, top-nσ, each keeping a set of
@@ -14,9 +15,12 @@
 // The semantics below are the contract; docs/decode-head.md explains them with
 // examples, and src/head/*_test.cc tests each statement.
 //
-// ORDER. Processors always come first, in this order: repetition penalty,
-// frequency and presence penalties, logit bias, allowed/banned masks,
-// min_tokens. Then the stages of SamplerParams::order run in sequence; the
+// ORDER. Processors always come first, in this order: the allowed-token
+// bitmask (RowState::allowed_mask, applied as the row is loaded), repetition
+// penalty, frequency and presence penalties, logit bias, allowed/banned lists,
+// min_tokens. A token removed by any of the masks is -inf whatever the
+// penalties and biases would do to it, so their order among themselves does
+// not change the result. Then the stages of SamplerParams::order run in sequence; the
 // default is temperature, top-k, top-p, min-p, typical-p, top-nσ (the seed's
 // pipeline, with the two newer filters last). Temperature may be moved (e.g. to
 // the end, as llama.cpp's default chain does); it matters for top-p, min-p
@@ -74,6 +78,20 @@
 //                kFinal: of the final distribution, from the kept set only,
 //                so at most n_kept of them and never a logprob of -inf
 //                (greedy: the chosen token alone, logprob 0).
+//
+// ALLOWED-TOKEN BITMASK (structured output: a grammar's next-token mask).
+// RowState::allowed_mask, when not empty, holds (n_vocab + 31) / 32 words;
+// token t is allowed iff bit t % 32 of word t / 32 is set (XGrammar's layout).
+//   - every masked token is -inf in the processed logits, so it is never drawn;
+//   - raw_logprob, raw_entropy, rank and the raw alternatives are untouched:
+//     they describe the model's own distribution;
+//   - logprob, entropy and the final alternatives are those of the final
+//     distribution, renormalised over the allowed tokens (at T = 1 with no
+//     filter, logprob = the log-softmax restricted to the allowed set);
+//   - a mask of the wrong length, or one that allows no token, is an error
+//     naming the row; so is a row whose allowed tokens the other processors
+//     remove (e.g. min_tokens banning the only end token the grammar allows):
+//     the head never draws a token the mask forbids.
 //
 // ERRORS. A row with NaN or +inf logits, bad parameters (the ranges of
 // SamplerParamTable(), logitkit/sampler_table.h), a logit that leaves float
@@ -167,6 +185,9 @@ struct RowState {
   uint64_t seed = 0;
   uint64_t stream = 0;  // e.g. the request or sequence id
   uint64_t step = 0;    // e.g. the position
+  // Empty, or (n_vocab + 31) / 32 words: bit t % 32 of word t / 32 set = token
+  // t allowed (see ALLOWED-TOKEN BITMASK above).
+  std::span<const uint32_t> allowed_mask;
 };
 
 struct TokenLogprob {

@@ -2,6 +2,7 @@
 #include "logitkit/head.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <new>
@@ -52,22 +53,65 @@ float ElementToFloat(const Row& row, size_t i) {
   return f;
 }
 
-// The error for a row whose LoadRow saw NaN or +inf: names the first one.
-Status InvalidLogitError(const Row& row, const float* loaded, float divisor) {
+bool Allowed(std::span<const uint32_t> mask, size_t token) {
+  return mask.empty() || ((mask[token / 32] >> (token % 32)) & 1u) != 0;
+}
+
+// The error for a row whose LoadRow saw NaN or +inf, or a division that
+// overflows on an allowed token: names the first one.
+Status InvalidLogitError(const Row& row, float divisor, std::span<const uint32_t> mask) {
   for (size_t i = 0; i < row.n_vocab; ++i) {
-    // `loaded` is the row after the division, or the row itself when it was only checked.
     const float raw = ElementToFloat(row, i);
-    const float v = loaded == row.data ? raw / divisor : loaded[i];
-    const bool overflow_down = v == -INFINITY && raw != -INFINITY;
-    if (!std::isnan(v) && v != INFINITY && !overflow_down) continue;
     if (std::isnan(raw) || raw == INFINITY) {
       return InvalidArgumentError("logits[" + std::to_string(i) + "] = " + Num(raw) +
                                   ": logits must be finite or -inf");
     }
+    const float v = raw / divisor;
+    if (!Allowed(mask, i) || (v != INFINITY && !(v == -INFINITY && raw != -INFINITY))) continue;
     return InvalidArgumentError("logits[" + std::to_string(i) + "] / temperature = " + Num(raw) +
                                 " / " + Num(divisor) + " overflows float");
   }
   return InternalError("LoadRow reported an invalid value that is not there");
+}
+
+// How many tokens of [0, n_vocab) the mask allows.
+size_t CountAllowed(std::span<const uint32_t> mask, size_t n_vocab) {
+  size_t count = 0;
+  for (size_t w = 0; w < mask.size(); ++w) {
+    uint32_t bits = mask[w];
+    const size_t first = w * 32;
+    if (first + 32 > n_vocab) bits &= (n_vocab - first >= 32) ? ~0u : ((1u << (n_vocab - first)) - 1u);
+    count += static_cast<size_t>(std::popcount(bits));
+  }
+  return count;
+}
+
+// The error for a row with no token left, saying which stage removed the last.
+Status NothingLeftError(const SamplerParams& p, const RowState& state, size_t n_vocab,
+                        bool after_processors) {
+  if (state.allowed_mask.empty()) {
+    return FailedPreconditionError(
+        "no token left to choose: every logit is -inf or masked by the processors");
+  }
+  const size_t allowed = CountAllowed(state.allowed_mask, n_vocab);
+  if (allowed == 0) return FailedPreconditionError("allowed_mask allows no token");
+  if (!after_processors) {
+    return FailedPreconditionError("every one of the " + std::to_string(allowed) +
+                                   " tokens allowed_mask allows has logit -inf");
+  }
+  std::string why = "the processors removed every one of the " + std::to_string(allowed) +
+                    " tokens allowed_mask allows";
+  if (state.n_generated < p.min_tokens) {
+    for (int32_t eos : p.eos_tokens) {
+      if (Allowed(state.allowed_mask, static_cast<size_t>(eos))) {
+        why += " (min_tokens = " + std::to_string(p.min_tokens) + " bans end token " +
+               std::to_string(eos) + " at n_generated = " + std::to_string(state.n_generated) +
+               ")";
+        break;
+      }
+    }
+  }
+  return FailedPreconditionError("no token left to choose: " + why);
 }
 
 // Temperature is folded into the load when no active stage precedes it.
@@ -126,12 +170,20 @@ DecodeResult DecodeRow(const Row& row, const SamplerParams& p, const RowState& s
   // float32 row is read in place (borrowed): the stages that write copy it
   // first (MakeWritable), and the ones that do not (greedy, top-k, the draw)
   // never pay for the copy.
-  const bool in_place = row.type == ops::ElementType::kF32 && !processors && !temperature_in_load;
+  // The allowed-token mask is applied in the pass that loads the row.
+  const std::span<const uint32_t> mask = state.allowed_mask;
+  const bool in_place = row.type == ops::ElementType::kF32 && !processors &&
+                        !temperature_in_load && mask.empty();
   float* work = in_place ? nullptr : s.work.Get(n_vocab);
-  const ops::LoadStats load = ops::LoadRow(row.data, row.type, n_vocab, divisor, work);
+  const ops::LoadStats load =
+      mask.empty() ? ops::LoadRow(row.data, row.type, n_vocab, divisor, work)
+                   : ops::LoadRowMasked(row.data, row.type, n_vocab, divisor, mask.data(), work);
   if (load.has_invalid) {
-    result.status = InvalidLogitError(row, in_place ? static_cast<const float*>(row.data) : work,
-                                      divisor);
+    result.status = InvalidLogitError(row, divisor, mask);
+    return result;
+  }
+  if (load.max == kNegInf && !mask.empty()) {
+    result.status = NothingLeftError(p, state, n_vocab, /*after_processors=*/false);
     return result;
   }
   float* vals = in_place ? const_cast<float*>(static_cast<const float*>(row.data)) : work;
@@ -158,8 +210,7 @@ DecodeResult DecodeRow(const Row& row, const SamplerParams& p, const RowState& s
     max = ops::Max(work, n_vocab);
   }
   if (max == kNegInf) {
-    result.status = FailedPreconditionError(
-        "no token left to choose: every logit is -inf or masked by the processors");
+    result.status = NothingLeftError(p, state, n_vocab, /*after_processors=*/true);
     return result;
   }
 

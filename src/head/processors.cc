@@ -29,6 +29,10 @@ bool BiasBans(const SamplerParams& p, int32_t token) {
 
 // Whether the masks set the token to -inf whatever its processed value.
 bool IsMasked(const SamplerParams& p, const RowState& state, int32_t token) {
+  const std::span<const uint32_t> mask = state.allowed_mask;
+  if (!mask.empty() && ((mask[static_cast<size_t>(token) / 32] >> (token % 32)) & 1u) == 0) {
+    return true;
+  }
   if (Contains(p.banned_tokens, token)) return true;
   if (!p.allowed_tokens.empty() && !Contains(p.allowed_tokens, token)) return true;
   return state.n_generated < p.min_tokens && Contains(p.eos_tokens, token);
@@ -52,6 +56,12 @@ Status ValidateParams(const SamplerParams& p, const RowState& state, size_t n_vo
   if (p.top_logprobs < 0) return Bad("top_logprobs", p.top_logprobs, "must be >= 0");
   LOGITKIT_RETURN_IF_ERROR(CheckTokenIds(p.eos_tokens, "eos_tokens", n_vocab));
   LOGITKIT_RETURN_IF_ERROR(CheckTokenIds(state.history, "history", n_vocab));
+  const size_t mask_words = (n_vocab + 31) / 32;
+  if (!state.allowed_mask.empty() && state.allowed_mask.size() != mask_words) {
+    return InvalidArgumentError("allowed_mask has " + std::to_string(state.allowed_mask.size()) +
+                                " words; n_vocab = " + std::to_string(n_vocab) + " needs " +
+                                std::to_string(mask_words) + " (32 tokens per word)");
+  }
   if (state.n_generated < 0) {
     return InvalidArgumentError("n_generated = " + std::to_string(state.n_generated) +
                                 " must be >= 0");

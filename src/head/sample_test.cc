@@ -26,8 +26,12 @@ void Keep(std::vector<float>& x, const RefSet& ref) {
 }
 
 // The reference final distribution: the stages in p.order, sort-based filters.
-std::vector<Real> ReferenceDistribution(const std::vector<float>& z, const SamplerParams& p) {
+std::vector<Real> ReferenceDistribution(const std::vector<float>& z, const SamplerParams& p,
+                                        std::span<const uint32_t> mask) {
   std::vector<float> x = z;
+  for (size_t t = 0; t < mask.size() * 32 && t < x.size(); ++t) {
+    if (!((mask[t / 32] >> (t % 32)) & 1u)) x[t] = kNegInf;
+  }
   for (const TokenBias& b : p.logit_bias) x[b.token] += b.bias;
   for (int32_t t : p.banned_tokens) x[t] = kNegInf;
   for (Stage stage : p.order) {
@@ -56,15 +60,16 @@ std::vector<Real> ReferenceDistribution(const std::vector<float>& z, const Sampl
 }
 
 void ExpectDrawsFollowDistribution(size_t n_vocab, const SamplerParams& params, int n_draws,
-                                   uint64_t seed) {
+                                   uint64_t seed, std::span<const uint32_t> mask = {}) {
   std::mt19937_64 rng(seed);
   const std::vector<float> z = testing::RandomRow(rng, n_vocab, testing::RowKind::kNormal1);
-  const std::vector<Real> expected = ReferenceDistribution(z, params);
+  const std::vector<Real> expected = ReferenceDistribution(z, params, mask);
 
   DecodeHead head;
   std::vector<int64_t> counts(n_vocab, 0);
   RowState state;
   state.seed = seed;
+  state.allowed_mask = mask;
   for (int i = 0; i < n_draws; ++i) {
     state.step = static_cast<uint64_t>(i);
     const DecodeResult r = head.Decode(z, params, state);
@@ -156,6 +161,17 @@ TEST(Sample, NeverDrawsBannedTokensAndFollowsTheBias) {
   p.banned_tokens = {0, 1, 2, 3};
   p.logit_bias = {{10, 2.0f}, {11, -3.0f}};
   ExpectDrawsFollowDistribution(40, p, kDraws, 107);
+}
+
+// A grammar's allowed-token mask: the draws follow softmax restricted to the
+// allowed tokens, alone and under a temperature and top-p.
+TEST(Sample, FollowsTheDistributionRestrictedToAnAllowedMask) {
+  const std::vector<uint32_t> mask = {0xA5A5F00Fu, 0x0FF00FF0u, 0x12345678u, 0x1u};  // 97 tokens
+  ExpectDrawsFollowDistribution(97, SamplerParams{}, kDraws, 111, mask);
+  SamplerParams p;
+  p.temperature = 0.8f;
+  p.top_p = 0.9f;
+  ExpectDrawsFollowDistribution(97, p, kDraws, 112, mask);
 }
 
 // A row of 3000 tokens takes the blocked scan (6 blocks of 512).

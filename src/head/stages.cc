@@ -146,6 +146,10 @@ Status ApplyProcessors(std::span<float> logits, const SamplerParams& params,
   LOGITKIT_RETURN_IF_ERROR(head::ValidateParams(params, state, logits.size()));
   try {
     RowScratch s;
+    if (!state.allowed_mask.empty()) {  // the chain applies it as it loads the row
+      ops::LoadRowMasked(logits.data(), ops::ElementType::kF32, logits.size(), 1.0f,
+                         state.allowed_mask.data(), logits.data());
+    }
     return head::ApplyProcessorsToRow(logits.data(), logits.size(), params, state, s);
   } catch (const std::bad_alloc&) {
     return Status(StatusCode::kResourceExhausted, "out of memory applying the processors");

@@ -160,27 +160,43 @@ HWY_INLINE VF LoadElements(DF d, const void* src, size_t i, size_t n) {
   }
 }
 
-// One pass: convert, divide, check for NaN / +inf, track the max, store.
-// Specialised on the element type, whether to divide and whether to store.
-template <ElementType kType, bool kDivide, bool kStore>
-HWY_INLINE LoadStats LoadLoop(const void* src, size_t n, float divisor, float* dst) {
+// Whether each of the N lanes of tokens [i, i + N) is set in `mask` (bit t % 32
+// of word t / 32). REQUIRES: i is a multiple of N, and N divides 32.
+HWY_INLINE auto MaskLanes(DF d, const uint32_t* mask, size_t i) {
+  const hn::RebindToUnsigned<DF> du;
+  const auto lane_bit = hn::Shl(hn::Set(du, 1u), hn::Iota(du, 0));
+  const uint32_t word = mask[i / 32] >> (i % 32);
+  return hn::RebindMask(d, hn::TestBit(hn::Set(du, word), lane_bit));
+}
+
+// One pass: convert, divide, check for NaN / +inf, mask, track the max, store.
+// Specialised on the element type, whether to divide, whether to mask and
+// whether to store. A NaN or +inf is reported wherever it is; an overflow of
+// the division only where the mask allows the token (a masked token is -inf
+// whatever its value).
+template <ElementType kType, bool kDivide, bool kMask, bool kStore>
+HWY_INLINE LoadStats LoadLoop(const void* src, size_t n, float divisor, const uint32_t* mask,
+                              float* dst) {
   const DF d;
   const size_t N = hn::Lanes(d);
   const VF inf = hn::Set(d, std::numeric_limits<float>::infinity());
+  const VF neg_inf = hn::Neg(inf);
   const VF div = hn::Set(d, divisor);
-  VF max = hn::Set(d, kNegInf);
+  VF max = neg_inf;
   auto invalid = hn::Zero(d);
   for (size_t i = 0; i < n; i += N) {
     VF v = LoadElements<kType>(d, src, i, n);
+    invalid = hn::Or(invalid, hn::VecFromMask(d, hn::Or(hn::IsNaN(v), hn::Eq(v, inf))));
     if (kDivide) {
       // A huge logit over a small T overflows: to +inf, or to -inf from a
       // finite negative logit; both are reported.
       const VF before = v;
       v = hn::Div(v, div);
-      const auto to_neg_inf = hn::And(hn::Eq(v, hn::Neg(inf)), hn::Ne(before, hn::Neg(inf)));
-      invalid = hn::Or(invalid, hn::VecFromMask(d, to_neg_inf));
+      auto overflow = hn::Or(hn::Eq(v, inf), hn::And(hn::Eq(v, neg_inf), hn::Ne(before, neg_inf)));
+      if (kMask) overflow = hn::And(overflow, MaskLanes(d, mask, i));
+      invalid = hn::Or(invalid, hn::VecFromMask(d, overflow));
     }
-    invalid = hn::Or(invalid, hn::VecFromMask(d, hn::Or(hn::IsNaN(v), hn::Eq(v, inf))));
+    if (kMask) v = hn::IfThenElse(MaskLanes(d, mask, i), v, neg_inf);
     max = hn::Max(max, v);
     if (!kStore) continue;
     if (i + N <= n) {
@@ -195,24 +211,29 @@ HWY_INLINE LoadStats LoadLoop(const void* src, size_t n, float divisor, float* d
   return stats;
 }
 
+template <ElementType kType, bool kDivide>
+HWY_INLINE LoadStats LoadRowMaybeMasked(const void* src, size_t n, float divisor,
+                                        const uint32_t* mask, float* dst) {
+  if (mask != nullptr) return LoadLoop<kType, kDivide, true, true>(src, n, divisor, mask, dst);
+  return dst ? LoadLoop<kType, kDivide, false, true>(src, n, divisor, mask, dst)
+             : LoadLoop<kType, kDivide, false, false>(src, n, divisor, mask, dst);
+}
+
 template <ElementType kType>
-HWY_INLINE LoadStats LoadRowOfType(const void* src, size_t n, float divisor, float* dst) {
-  if (divisor == 1.0f) {
-    return dst ? LoadLoop<kType, false, true>(src, n, divisor, dst)
-               : LoadLoop<kType, false, false>(src, n, divisor, dst);
-  }
-  return dst ? LoadLoop<kType, true, true>(src, n, divisor, dst)
-             : LoadLoop<kType, true, false>(src, n, divisor, dst);
+HWY_INLINE LoadStats LoadRowOfType(const void* src, size_t n, float divisor, const uint32_t* mask,
+                                   float* dst) {
+  if (divisor == 1.0f) return LoadRowMaybeMasked<kType, false>(src, n, divisor, mask, dst);
+  return LoadRowMaybeMasked<kType, true>(src, n, divisor, mask, dst);
 }
 
 HWY_NOINLINE LoadStats LoadRowImpl(const void* src, ElementType type, size_t n, float divisor,
-                                   float* dst) {
+                                   const uint32_t* mask, float* dst) {
   switch (type) {
-    case ElementType::kBF16: return LoadRowOfType<ElementType::kBF16>(src, n, divisor, dst);
-    case ElementType::kF16: return LoadRowOfType<ElementType::kF16>(src, n, divisor, dst);
+    case ElementType::kBF16: return LoadRowOfType<ElementType::kBF16>(src, n, divisor, mask, dst);
+    case ElementType::kF16: return LoadRowOfType<ElementType::kF16>(src, n, divisor, mask, dst);
     case ElementType::kF32: break;
   }
-  return LoadRowOfType<ElementType::kF32>(src, n, divisor, dst);
+  return LoadRowOfType<ElementType::kF32>(src, n, divisor, mask, dst);
 }
 
 HWY_NOINLINE bool DivideInPlaceImpl(float* x, size_t n, float divisor) {

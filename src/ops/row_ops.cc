@@ -38,7 +38,13 @@ HWY_EXPORT(TemperatureMomentsImpl);
 LoadStats LoadRow(const void* src, ElementType type, size_t n, float divisor, float* dst) {
   LK_DCHECK(divisor > 0 && std::isfinite(divisor));
   LK_DCHECK(src != nullptr || n == 0);
-  return HWY_DYNAMIC_DISPATCH(LoadRowImpl)(src, type, n, divisor, dst);
+  return HWY_DYNAMIC_DISPATCH(LoadRowImpl)(src, type, n, divisor, nullptr, dst);
+}
+LoadStats LoadRowMasked(const void* src, ElementType type, size_t n, float divisor,
+                        const uint32_t* mask, float* dst) {
+  LK_DCHECK(divisor > 0 && std::isfinite(divisor));
+  LK_DCHECK((src != nullptr && mask != nullptr && dst != nullptr) || n == 0);
+  return HWY_DYNAMIC_DISPATCH(LoadRowImpl)(src, type, n, divisor, mask, dst);
 }
 bool DivideInPlace(float* x, size_t n, float divisor) {
   LK_DCHECK(divisor > 0);

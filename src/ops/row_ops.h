@@ -23,6 +23,13 @@ struct LoadStats {
 // dst may be null: the row is only checked. REQUIRES: divisor > 0 and finite.
 LoadStats LoadRow(const void* src, ElementType type, size_t n, float divisor, float* dst);
 
+// LoadRow with an allowed-token mask applied in the same pass: dst[i] = -inf
+// where bit i % 32 of mask[i / 32] is clear. max is over the allowed tokens;
+// has_invalid reports a NaN or +inf anywhere, and an overflow of the division
+// only on an allowed token. REQUIRES: mask holds (n + 31) / 32 words; dst not null.
+LoadStats LoadRowMasked(const void* src, ElementType type, size_t n, float divisor,
+                        const uint32_t* mask, float* dst);
+
 // x[i] = x[i] / divisor, in place. Returns false if a finite x[i] became
 // -inf (overflow). REQUIRES: divisor > 0, and max(x) / divisor finite.
 bool DivideInPlace(float* x, size_t n, float divisor);

@@ -135,6 +135,47 @@ TEST(RowOps, LoadRowConvertsDividesAndFlagsInvalidValues) {
   });
 }
 
+// The mask against a scalar reference: bit i % 32 of word i / 32, sizes
+// across word boundaries (up to 3 vectors + tails, and 32 + 33), every target.
+TEST(RowOps, LoadRowMaskedSetsMaskedTokensToMinusInfInTheSamePass) {
+  ForEachTargetAndSize([](const char* target, std::vector<float> x) {
+    for (size_t n : {x.size(), x.size() + 33}) {
+      std::vector<float> row(n);
+      for (size_t i = 0; i < n; ++i) row[i] = x[i % x.size()] + 0.01f * static_cast<float>(i);
+      std::vector<uint32_t> mask((n + 31) / 32);
+      std::mt19937 rng(static_cast<uint32_t>(n));
+      for (uint32_t& w : mask) w = rng();
+      for (float divisor : {1.0f, 0.7f}) {
+        std::vector<float> out(n + 1, 7.0f);
+        const LoadStats s =
+            LoadRowMasked(row.data(), ElementType::kF32, n, divisor, mask.data(), out.data());
+        float max = kNegInf;
+        for (size_t i = 0; i < n; ++i) {
+          const bool allowed = (mask[i / 32] >> (i % 32)) & 1u;
+          const float want = allowed ? row[i] / divisor : kNegInf;
+          ASSERT_EQ(out[i], want) << target << " n=" << n << " i=" << i;
+          max = std::max(max, want);
+        }
+        EXPECT_EQ(out.back(), 7.0f) << "wrote past n";
+        EXPECT_EQ(s.max, max) << target;
+        EXPECT_FALSE(s.has_invalid) << target;
+      }
+      // NaN is invalid even on a masked token; an overflow of the division
+      // only on an allowed one.
+      std::vector<float> out(n);
+      std::vector<uint32_t> none(mask.size(), 0u), all(mask.size(), ~0u);
+      row[n - 1] = NAN;
+      EXPECT_TRUE(LoadRowMasked(row.data(), ElementType::kF32, n, 1.0f, none.data(), out.data())
+                      .has_invalid) << target;
+      row[n - 1] = -3e38f;
+      EXPECT_FALSE(LoadRowMasked(row.data(), ElementType::kF32, n, 1e-3f, none.data(), out.data())
+                       .has_invalid) << target;
+      EXPECT_TRUE(LoadRowMasked(row.data(), ElementType::kF32, n, 1e-3f, all.data(), out.data())
+                      .has_invalid) << target;
+    }
+  });
+}
+
 TEST(RowOps, BlockSumsAndBlockMaxCoverEveryElementOnce) {
   std::vector<float> x(1000);
   for (size_t i = 0; i < x.size(); ++i) x[i] = 0.001f * i;

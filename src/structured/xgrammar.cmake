@@ -1,0 +1,29 @@
+# XGrammar's C++ core as the static library `xgrammar`, from the source that
+# scripts/fetch-xgrammar unpacks into the cache (pinned version and sha256).
+# Nothing is downloaded here.
+#
+# XGrammar's cmake/config.cmake turns its Python bindings on (they need
+# tvm_ffi); its CMakeLists reads ${CMAKE_BINARY_DIR}/config.cmake first, so we
+# write ours there with the bindings, tests and tracing off. Its own flags
+# (-Werror, -flto=auto, C++17) stay inside its folder; -fno-lto keeps its
+# objects ordinary so our many test binaries link without an LTO pass each.
+if(DEFINED ENV{LOGITKIT_CACHE})
+  set(_xgrammar_cache "$ENV{LOGITKIT_CACHE}")
+else()
+  set(_xgrammar_cache "$ENV{HOME}/.cache/logitkit")
+endif()
+set(LOGITKIT_XGRAMMAR_DIR "${_xgrammar_cache}/xgrammar-0.2.8" CACHE PATH
+    "XGrammar 0.2.8's source (scripts/fetch-xgrammar)")
+if(NOT EXISTS "${LOGITKIT_XGRAMMAR_DIR}/.logitkit-sdist-sha256")
+  message(FATAL_ERROR "XGrammar's source is not at ${LOGITKIT_XGRAMMAR_DIR}: "
+                      "run scripts/fetch-xgrammar (or set LOGITKIT_XGRAMMAR_DIR)")
+endif()
+file(WRITE "${CMAKE_BINARY_DIR}/config.cmake"
+  "# Written by logitkit's src/structured/xgrammar.cmake for XGrammar's CMakeLists.\n"
+  "set(XGRAMMAR_BUILD_PYTHON_BINDINGS OFF)\n"
+  "set(XGRAMMAR_BUILD_CXX_TESTS OFF)\n"
+  "set(XGRAMMAR_ENABLE_CPPTRACE OFF)\n"
+  "set(XGRAMMAR_ENABLE_COVERAGE OFF)\n"
+  "set(XGRAMMAR_ENABLE_INTERNAL_CHECK OFF)\n")
+add_subdirectory("${LOGITKIT_XGRAMMAR_DIR}" "${CMAKE_BINARY_DIR}/_deps/xgrammar" EXCLUDE_FROM_ALL SYSTEM)
+target_compile_options(xgrammar PRIVATE -fno-lto)
