@@ -27,3 +27,8 @@ file(WRITE "${CMAKE_BINARY_DIR}/config.cmake"
   "set(XGRAMMAR_ENABLE_INTERNAL_CHECK OFF)\n")
 add_subdirectory("${LOGITKIT_XGRAMMAR_DIR}" "${CMAKE_BINARY_DIR}/_deps/xgrammar" EXCLUDE_FROM_ALL SYSTEM)
 target_compile_options(xgrammar PRIVATE -fno-lto)
+# XGrammar's own hook for its log: src/structured/constraint.cc defines
+# LogFatalImpl (throws, without a time stamp and source path in the message)
+# and LogMessageImpl (a warning while compiling a constraint is an error:
+# XGrammar warns where it would otherwise match something else than asked).
+target_compile_definitions(xgrammar PRIVATE XGRAMMAR_LOG_CUSTOMIZE=1)
