@@ -4,6 +4,8 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,13 @@ model's end-of-generation token or a stop string (finish "stop"), or after
 sampling (the decode head; defaults sample the model's own distribution):
   --greedy                  always the most likely token (same as --temperature 0)
 %s  --seed N                  sampler seed (default 0): the same seed gives the same text
+
+structured output (the text must match; finish "stop" comes with a match):
+  --json-object             any JSON object
+  --json-schema FILE        an instance of the JSON Schema in FILE
+  --regex R                 a match of the regular expression R
+  --choice A,B,C            exactly one of the comma-separated texts
+  --grammar FILE            the EBNF (GBNF) grammar in FILE, from its rule `root`
 
 output:
   --max-tokens N            at most N new tokens (default 128)
@@ -60,6 +69,49 @@ StatusOr<uint64_t> SeedFlag(const Flags& flags) {
     return InvalidArgumentError("--seed = '" + text + "' is not an integer in [-2^63, 2^64)");
   }
   return negative ? uint64_t(s) : u;
+}
+
+StatusOr<std::string> ReadTextFile(const std::string& flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status(StatusCode::kNotFound, "--" + flag + " " + path + ": cannot open the file");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The structured-output flags (at most one) as a Constraint.
+StatusOr<Constraint> ConstraintFlags(const Flags& flags) {
+  Constraint c;
+  std::string given;
+  for (const char* name : {"json-object", "json-schema", "regex", "choice", "grammar"}) {
+    if (!flags.Has(name)) continue;
+    if (!given.empty()) {
+      return InvalidArgumentError("--" + given + " and --" + name + " both constrain the text: give one");
+    }
+    given = name;
+  }
+  if (given == "json-object") c.kind = Constraint::Kind::kJsonObject;
+  if (given == "json-schema" || given == "grammar") {
+    c.kind = given == "grammar" ? Constraint::Kind::kGrammar : Constraint::Kind::kJsonSchema;
+    StatusOr<std::string> text = ReadTextFile(given, flags.Get(given, ""));
+    if (!text.ok()) return text.status();
+    c.source = *std::move(text);
+  }
+  if (given == "regex") {
+    c.kind = Constraint::Kind::kRegex;
+    c.source = flags.Get("regex", "");
+  }
+  if (given == "choice") {
+    c.kind = Constraint::Kind::kChoice;
+    const std::string list = flags.Get("choice", "");
+    for (size_t at = 0;;) {
+      const size_t comma = list.find(',', at);
+      c.choices.push_back(list.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+      if (comma == std::string::npos) break;
+      at = comma + 1;
+    }
+  }
+  return c;
 }
 
 double Seconds(std::chrono::steady_clock::duration d) { return std::chrono::duration<double>(d).count(); }
@@ -102,10 +154,11 @@ nlohmann::json ResultJson(const std::string& prompt, const Sequence& seq, const 
 }  // namespace
 
 int RunGenerate(const std::vector<std::string>& args) {
-  std::set<std::string> with_value = {"seed", "max-tokens", "stop", "logprobs"};
+  std::set<std::string> with_value = {"seed", "max-tokens", "stop", "logprobs", "json-schema", "regex",
+                                     "choice", "grammar"};
   with_value.merge(SamplingFlagNames());
   with_value.insert(kRuntimeFlags.begin(), kRuntimeFlags.end());
-  StatusOr<Flags> flags = Flags::Parse(args, with_value, {"greedy", "ignore-eos", "chat", "special", "json", "int8", "help"});
+  StatusOr<Flags> flags = Flags::Parse(args, with_value, {"greedy", "ignore-eos", "chat", "special", "json", "json-object", "int8", "help"});
   if (!flags.ok()) return Fail(kCommand, flags.status());
   if (flags->Has("help")) {
     std::printf(kHelp, SamplingFlagsHelp().c_str(), kRuntimeFlagsHelp);
@@ -138,10 +191,17 @@ int RunGenerate(const std::vector<std::string>& args) {
   options.strip_space_prefix = flags->Has("chat");  // a continuation keeps its leading space; a reply does not
   options.sampler.top_logprobs = int32_t(*n_logprobs);
   const bool show_logprobs = flags->Has("logprobs"), json = flags->Has("json");
+  StatusOr<Constraint> constraint = ConstraintFlags(*flags);
+  if (!constraint.ok()) return Fail(kCommand, constraint.status());
 
   StatusOr<Runtime> runtime = LoadRuntime(*flags);
   if (!runtime.ok()) return Fail(kCommand, runtime.status());
   const tokenizer::Tokenizer& tok = *runtime->tokenizer;
+  if (constraint->active()) {
+    StatusOr<std::shared_ptr<const CompiledConstraint>> compiled = runtime->constraints->Compile(*constraint);
+    if (!compiled.ok()) return Fail(kCommand, compiled.status());
+    options.constraint = *std::move(compiled);
+  }
   const std::string& prompt_text = flags->positional()[0];
   StatusOr<std::vector<int32_t>> prompt = runtime->EncodePrompt(prompt_text, flags->Has("chat"), flags->Has("special"));
   if (!prompt.ok()) return Fail(kCommand, prompt.status());

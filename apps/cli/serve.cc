@@ -113,6 +113,7 @@ int RunServe(const std::vector<std::string>& args) {
                                           : std::min<size_t>(config.context_length, size_t(ints[3].value));
   ctx.max_n = int(engine_options.max_sequences);
   ctx.parse_special = !flags->Has("no-parse-special");
+  ctx.constraints = runtime->constraints.get();
   server::HttpOptions http;
   http.host = flags->Get("host", "127.0.0.1");
   http.port = int(ints[0].value);

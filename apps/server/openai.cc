@@ -201,6 +201,116 @@ std::optional<std::vector<std::vector<int32_t>>> CompletionPrompts(const Json& p
   return prompts;
 }
 
+// Structured output: OpenAI's response_format, vLLM's structured_outputs
+// (and its older guided_* fields), llama.cpp's grammar and json_schema, and
+// top-level regex and choice. At most one per request; the one given is
+// compiled (cached) for the vocabulary, and any error names its field.
+struct ConstraintField {
+  const char* name;  // top-level field, or "structured_outputs.<key>"
+  Constraint::Kind kind;
+};
+constexpr ConstraintField kConstraintFields[] = {
+    {"guided_json", Constraint::Kind::kJsonSchema}, {"json_schema", Constraint::Kind::kJsonSchema},
+    {"guided_regex", Constraint::Kind::kRegex},     {"regex", Constraint::Kind::kRegex},
+    {"guided_choice", Constraint::Kind::kChoice},   {"choice", Constraint::Kind::kChoice},
+    {"guided_grammar", Constraint::Kind::kGrammar}, {"grammar", Constraint::Kind::kGrammar},
+};
+
+// One field's value as a constraint of `kind`; errors name `field`.
+std::optional<ApiError> ConstraintOf(const Json& v, Constraint::Kind kind, const std::string& field,
+                                     Constraint* out) {
+  out->kind = kind;
+  switch (kind) {
+    case Constraint::Kind::kJsonSchema:
+      if (v.is_string()) {
+        out->source = v.get<std::string>();
+      } else if (v.is_object() || v.is_boolean()) {
+        out->source = v.dump();
+      } else {
+        return Invalid(field, field + " must be a JSON Schema (an object, or a string holding one), not " + TypeName(v));
+      }
+      return std::nullopt;
+    case Constraint::Kind::kRegex:
+    case Constraint::Kind::kGrammar:
+      if (!v.is_string()) return Invalid(field, field + " must be a string, not " + TypeName(v));
+      out->source = v.get<std::string>();
+      return std::nullopt;
+    case Constraint::Kind::kChoice:
+      if (!v.is_array()) return Invalid(field, field + " must be an array of strings, not " + TypeName(v));
+      for (size_t i = 0; i < v.size(); ++i) {
+        if (!v[i].is_string()) {
+          return Invalid(field, field + "[" + std::to_string(i) + "] must be a string, not " + TypeName(v[i]));
+        }
+        out->choices.push_back(v[i].get<std::string>());
+      }
+      return std::nullopt;
+    default: return Invalid(field, field + ": not a constraint");
+  }
+}
+
+std::optional<ApiError> ReadResponseFormat(const Json& rf, Constraint* out) {
+  if (!rf.is_object() || !rf.contains("type") || !rf["type"].is_string()) {
+    return Invalid("response_format", "response_format must be an object with a string \"type\"");
+  }
+  const std::string type = rf["type"].get<std::string>();
+  if (type == "text") return std::nullopt;
+  if (type == "json_object") {
+    out->kind = Constraint::Kind::kJsonObject;
+    return std::nullopt;
+  }
+  if (type != "json_schema") {
+    return Invalid("response_format", "response_format.type = \"" + type +
+                                          "\" is not one of \"text\", \"json_object\", \"json_schema\"");
+  }
+  if (!rf.contains("json_schema") || !rf["json_schema"].is_object()) {
+    return Invalid("response_format", "response_format.json_schema must be an object with \"name\" and \"schema\"");
+  }
+  const Json& js = rf["json_schema"];
+  if (!js.contains("schema")) {
+    return Invalid("response_format", "response_format.json_schema.schema is required");
+  }
+  return ConstraintOf(js["schema"], Constraint::Kind::kJsonSchema, "response_format.json_schema.schema", out);
+}
+
+// Sets spec->constraint from whichever constraint field the request has.
+std::optional<ApiError> ReadConstraint(Fields& f, const ApiContext& ctx, GenerateOptions* options) {
+  Constraint c;
+  std::string field;  // where c came from
+  auto take = [&](const std::string& name, const Json& v, Constraint::Kind kind) -> std::optional<ApiError> {
+    if (!field.empty()) {
+      return Invalid(name, field + " and " + name + " both constrain the output: give one of them");
+    }
+    field = name;
+    return ConstraintOf(v, kind, name, &c);
+  };
+  if (f.Has("response_format")) {
+    if (auto e = ReadResponseFormat(f.Get("response_format"), &c)) return e;
+    if (c.active()) field = "response_format";
+  }
+  for (const ConstraintField& cf : kConstraintFields) {
+    if (!f.Has(cf.name)) continue;
+    if (auto e = take(cf.name, f.Get(cf.name), cf.kind)) return e;
+  }
+  if (f.Has("structured_outputs")) {
+    const Json& so = f.Get("structured_outputs");
+    if (!so.is_object()) return Invalid("structured_outputs", "structured_outputs must be an object");
+    const std::pair<const char*, Constraint::Kind> keys[] = {{"json", Constraint::Kind::kJsonSchema},
+                                                             {"regex", Constraint::Kind::kRegex},
+                                                             {"choice", Constraint::Kind::kChoice},
+                                                             {"grammar", Constraint::Kind::kGrammar}};
+    for (const auto& [key, kind] : keys) {
+      if (!so.contains(key) || so[key].is_null()) continue;
+      if (auto e = take(std::string("structured_outputs.") + key, so[key], kind)) return e;
+    }
+  }
+  if (!c.active()) return std::nullopt;
+  if (ctx.constraints == nullptr) return Invalid(field, "structured output is not available on this server");
+  StatusOr<std::shared_ptr<const CompiledConstraint>> compiled = ctx.constraints->Compile(c);
+  if (!compiled.ok()) return Invalid(field, field + ": " + compiled.status().message());
+  options->constraint = *std::move(compiled);
+  return std::nullopt;
+}
+
 void ReadStops(Fields& f, std::vector<std::string>* stops) {
   if (f.error() || !f.Has("stop")) return;
   const Json& j = f.Get("stop");
@@ -604,6 +714,8 @@ std::optional<ApiError> Parse(const Json& j, Endpoint endpoint, const ApiContext
     spec.generate.seed = (uint64_t(entropy()) << 32) ^ entropy();
   }
   ReadStops(f, &spec.generate.stop);
+  if (f.error()) return f.error();
+  if (auto e = ReadConstraint(f, ctx, &spec.generate)) return e;
   spec.generate.strip_space_prefix = chat;  // a completion continues the prompt's text: keep its spaces
   out->stream = f.Bool("stream", false);
   if (f.Has("stream_options")) {

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "logitkit/chat.h"
+#include "logitkit/structured.h"
 #include "logitkit/tokenizer.h"
 #include "server/engine.h"
 
@@ -51,6 +52,9 @@ struct ApiContext {
   // are those tokens, as vLLM and llama.cpp read them; a request's
   // "parse_special" overrides. Chat messages' text never is.
   bool parse_special = true;
+  // Compiles response_format, regex, choice and grammar constraints (null:
+  // structured output is refused with a 400).
+  ConstraintCompiler* constraints = nullptr;
 };
 
 enum class Endpoint { kCompletions, kChat };

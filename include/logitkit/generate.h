@@ -22,6 +22,11 @@
 //     stop string ("stop", with stop_string() saying which); the token that
 //     completed a stop string is appended and recorded.
 //   - max_tokens tokens, or a full context, end it with "length".
+//   - with a constraint (structured.h), each draw is masked to the tokens that
+//     keep the text a prefix of a match (RowState::allowed_mask), and end
+//     tokens are allowed only once the text is complete, so "stop" comes with
+//     a matching text; an end token always ends a constrained sequence
+//     (ignore_eos applies to free text only).
 #ifndef LOGITKIT_GENERATE_H_
 #define LOGITKIT_GENERATE_H_
 
@@ -35,6 +40,7 @@
 #include "logitkit/head.h"
 #include "logitkit/model.h"
 #include "logitkit/status.h"
+#include "logitkit/structured.h"
 #include "logitkit/thread_pool.h"
 #include "logitkit/tokenizer.h"
 
@@ -74,6 +80,9 @@ struct GenerateOptions {
   // >= 0: record each prompt token's logprob (raw, T = 1) with this many
   // alternatives; -1: none.
   int32_t prompt_logprobs = -1;
+  // Structured output: what the text must match (null: free text). Compiled
+  // for the model's vocabulary (LoadedModel::constraints).
+  std::shared_ptr<const CompiledConstraint> constraint;
 };
 
 // A prompt token's record (prompt_logprobs): under the raw model distribution.
@@ -158,6 +167,8 @@ class Sequence {
   int current_ = 0;             // rows_[current_] is the next draw's
   std::unique_ptr<tokenizer::StreamDecoder> decoder_;
   std::unique_ptr<generate::StopStrings> stops_;
+  std::unique_ptr<ConstraintMatcher> matcher_;  // with options_.constraint
+  std::vector<uint32_t> mask_;                  // the next draw's allowed tokens
   std::vector<DecodeResult> records_;
   std::vector<PromptToken> prompt_records_;
   std::string text_, stop_string_;

@@ -14,6 +14,7 @@
 #include "logitkit/gguf.h"
 #include "logitkit/model.h"
 #include "logitkit/status.h"
+#include "logitkit/structured.h"
 #include "logitkit/thread_pool.h"
 #include "logitkit/tokenizer.h"
 
@@ -25,6 +26,9 @@ struct LoadedModel {
   std::unique_ptr<tokenizer::Tokenizer> tokenizer;
   tokenizer::ChatFormat chat_format = tokenizer::ChatFormat::kChatMl;
   std::unique_ptr<ThreadPool> pool;
+  // Compiles structured-output constraints for this vocabulary, with a cache
+  // (GenerateOptions::constraint). Thread-safe.
+  std::unique_ptr<ConstraintCompiler> constraints;
 
   const ModelConfig& config() const { return model->config(); }
   // The prompt's tokens: text as the vocabulary encodes it (BOS as it says;

@@ -21,6 +21,7 @@ from ._logitkit import (
     DecodeHead,
     Decoded,
     DecodedBatch,
+    Matcher,
     Score,
     TokenLogprob,
     __version__,
@@ -41,7 +42,7 @@ from ._logitkit import (
 from ._logitkit import Model as _Model
 
 __all__ = [
-    "DecodeHead", "Decoded", "DecodedBatch", "Generation", "Model", "Score", "TokenLogprob",
+    "DecodeHead", "Decoded", "DecodedBatch", "Generation", "Matcher", "Model", "Score", "TokenLogprob",
     "cache_dir", "calibrate", "decode", "default_model_path", "log_softmax", "min_p", "sample",
     "sampler_parameters", "simd_target", "softmax", "top_k", "top_n_sigma", "top_p", "typical_p",
 ]
@@ -52,7 +53,8 @@ class Model(_Model):
 
     path None: $LOGITKIT_MODEL, else the default model fetched by
     scripts/fetch-model (see default_model_path()). threads 0: one per core.
-    Methods: tokenize, detokenize, token_text, logits, score, lens, generate.
+    Methods: tokenize, detokenize, token_text, logits, score, lens, generate,
+    matcher (structured output).
     """
 
     def __init__(self, path=None, threads=0):

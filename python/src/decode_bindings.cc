@@ -192,7 +192,7 @@ py::object Decode(PyDecodeHead& self, const py::object& logits, const py::kwargs
   SamplerParams p;
   ReadSamplerKwargs(kwargs, a.n_vocab, &p, "decode",
                     {"history", "eos_tokens", "n_generated", "seed", "stream", "step", "top_logprobs",
-                     "alternatives", "outputs"});
+                     "alternatives", "outputs", "allowed_mask"});
   const py::object eos_tokens = Kw(kwargs, "eos_tokens", py::none());
   if (!eos_tokens.is_none()) p.eos_tokens = GetTokenIds(eos_tokens, "eos_tokens", a.n_vocab);
   const int32_t top_logprobs = IntArg<int32_t>(Kw(kwargs, "top_logprobs", py::int_(0)), "top_logprobs");
@@ -216,8 +216,30 @@ py::object Decode(PyDecodeHead& self, const py::object& logits, const py::kwargs
   const std::vector<uint64_t> streams = PerRow<uint64_t>(stream, "stream", n);
   const std::vector<uint64_t> steps = PerRow<uint64_t>(step, "step", n);
   const std::vector<int64_t> generated = PerRow<int64_t>(n_generated, "n_generated", n);
+  // allowed_mask: [words] for every row or [n_rows, words], uint32 or int32
+  // (XGrammar's and Model.matcher's layout), held while the rows run.
+  const py::object mask_arg = Kw(kwargs, "allowed_mask", py::none());
+  py::array mask;  // C-contiguous, 4-byte integers
+  size_t mask_words = 0;
+  if (!mask_arg.is_none()) {
+    // The dtype and layout through Python (pybind11 2.10's descriptor fields
+    // predate numpy 2's layout; see arrays.h).
+    mask = py::module_::import("numpy").attr("ascontiguousarray")(mask_arg);
+    const std::string dtype = py::str(mask.dtype().attr("str")).cast<std::string>();
+    if (dtype != "<u4" && dtype != "<i4") {
+      ThrowTypeError("allowed_mask must be a uint32 or int32 array (32 tokens per word), not " + dtype);
+    }
+    if (mask.ndim() != 1 && !(mask.ndim() == 2 && size_t(mask.shape(0)) == n)) {
+      ThrowValueError("allowed_mask must be [words] or [n_rows = " + std::to_string(n) + ", words]");
+    }
+    mask_words = size_t(mask.shape(mask.ndim() - 1));
+  }
   std::vector<RowState> states(n);
   for (size_t r = 0; r < n; ++r) {
+    if (mask_words > 0) {
+      const uint32_t* words = static_cast<const uint32_t*>(mask.data());
+      states[r].allowed_mask = std::span(words + (mask.ndim() == 2 ? r * mask_words : 0), mask_words);
+    }
     states[r].history = histories[histories.size() == 1 ? 0 : r];
     states[r].n_generated = generated[r];
     states[r].seed = seeds[r];
@@ -294,6 +316,8 @@ void BindDecode(py::module_& m) {
             "per row); history (token ids for every row, or one sequence per row); eos_tokens (for\n"
             "min_tokens); top_logprobs alternatives per row, from alternatives='raw' or 'final';\n"
             "outputs: names among raw_logprob, logprob, rank, raw_entropy, entropy, n_kept (or 'all').\n"
+            "allowed_mask: [ceil(n_vocab / 32)] or [n_rows, ceil(n_vocab / 32)] uint32 (or int32, as\n"
+            "XGrammar fills it), bit t % 32 of word t / 32 set = token t allowed (Model.matcher().mask()).\n"
             "Sampling parameters (logitkit.sampler_parameters()):\n" +
             SamplerKwargsDoc())
                .c_str());

@@ -11,6 +11,7 @@
 
 #include "arrays.h"
 #include "bindings.h"
+#include "constraint.h"
 #include "errors.h"
 #include "logitkit/generate.h"
 #include "model.h"
@@ -112,7 +113,8 @@ uint64_t SeedOf(const py::kwargs& kwargs) {
 py::object Generate(const PyModel& m, const py::object& prompt, const py::kwargs& kwargs) {
   GenerateOptions options;
   ReadSamplerKwargs(kwargs, m.config().n_vocab, &options.sampler, "generate",
-                    {"max_tokens", "seed", "stop", "ignore_eos", "top_logprobs", "chat", "n", "special"});
+                    {"max_tokens", "seed", "stop", "ignore_eos", "top_logprobs", "chat", "n", "special",
+                     "json_object", "json_schema", "regex", "choice", "grammar"});
   const long long max_tokens = Kw<long long>(kwargs, "max_tokens", 128);
   if (max_tokens < 1 || max_tokens > 1000000) {
     ThrowValueError("max_tokens = " + std::to_string(max_tokens) + " is outside [1, 1000000]");
@@ -133,6 +135,7 @@ py::object Generate(const PyModel& m, const py::object& prompt, const py::kwargs
     options.stop = py::isinstance<py::str>(kwargs["stop"]) ? std::vector<std::string>{kwargs["stop"].cast<std::string>()}
                                                            : Kw<std::vector<std::string>>(kwargs, "stop", {});
   }
+  options.constraint = ConstraintKwargs(m, kwargs);
   bool batched = false;
   const std::vector<std::vector<int32_t>> prompts = Prompts(m, prompt, chat, Kw<bool>(kwargs, "special", false), &batched);
   std::vector<Sequence> seqs;
@@ -195,7 +198,8 @@ void BindGenerate(py::class_<PyModel>& model) {
 
   static const std::string doc =
       "generate(prompt, *, max_tokens=128, seed=0, stop=None, ignore_eos=False, top_logprobs=0,\n"
-      "         chat=False, n=1, special=False, **sampling) -> Generation, or a list of them\n"
+      "         chat=False, n=1, special=False, json_object=False | json_schema=... | regex=... |\n"
+      "         choice=[...] | grammar=..., **sampling) -> Generation, or a list of them\n"
       "Continues prompt (a str, or token ids) and returns a Generation: text, tokens, logprobs,\n"
       "finish_reason ('stop' or 'length'), stop_string. A list of prompts (or n > 1 choices, drawn\n"
       "with stream = the choice's index, as the server numbers them) runs together, batched, and\n"
@@ -204,7 +208,10 @@ void BindGenerate(py::class_<PyModel>& model) {
       "format, or pass a list of {'role', 'content'} dicts. special: special tokens written in a str\n"
       "prompt are those tokens, as the server reads them. stop: a str or a list of them (the text\n"
       "ends before the first). The same seed and parameters give the same tokens and logprobs as\n"
-      "`logitkit generate` and `logitkit serve`. Sampling parameters:\n" +
+      "`logitkit generate` and `logitkit serve`. Structured output (at most one): json_object=True\n"
+      "(any JSON object), json_schema (a dict or a JSON str), regex (str), choice (list of str),\n"
+      "grammar (EBNF str, rule `root`): every draw is masked so the text matches, and finish 'stop'\n"
+      "comes with a complete match. Sampling parameters:\n" +
       SamplerKwargsDoc();
   model.def("generate", &Generate, py::arg("prompt"), doc.c_str());
 }

@@ -11,6 +11,7 @@
 
 #include "arrays.h"
 #include "bindings.h"
+#include "constraint.h"
 #include "errors.h"
 #include "logitkit/head.h"
 #include "model.h"
@@ -210,6 +211,7 @@ void BindModel(py::module_& m) {
            "final norm and the LM head; the last layer is the model's own logits. positions='last':\n"
            "only the last position, [n_layers, 1, n_vocab].");
   BindGenerate(model);
+  BindConstraint(m, model);
   BindSession(model);
 }
 

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -282,6 +283,88 @@ TEST_F(Generate, BadInputsAreNamedErrors) {
   ASSERT_TRUE(seq.Start(*model_->model, model_->pool.get()).ok());
   EXPECT_EQ(RunToEnd(seq, model_->pool.get()).message(),
             "no token left to choose: every logit is -inf or masked by the processors");
+}
+
+std::shared_ptr<const CompiledConstraint> Compiled(const LoadedModel& m, Constraint::Kind kind,
+                                                   std::string source,
+                                                   std::vector<std::string> choices = {}) {
+  Constraint c;
+  c.kind = kind;
+  c.source = std::move(source);
+  c.choices = std::move(choices);
+  StatusOr<std::shared_ptr<const CompiledConstraint>> compiled = m.constraints->Compile(c);
+  EXPECT_TRUE(compiled.ok()) << compiled.status().ToString();
+  return compiled.ok() ? *compiled : nullptr;
+}
+
+// A constrained sequence: every draw's mask is the matcher's, so the text
+// matches and ends "stop"; every token's logprob is under the mask (<= 0 and
+// >= its raw logprob, the mask only removing mass), the raw one the model's.
+TEST_F(Generate, ConstrainedTextMatchesAndEndsWithStop) {
+  const std::vector<std::string> choices = {"Paris", "London", "Rome", "Berlin"};
+  GenerateOptions o;
+  o.max_tokens = 20;
+  o.constraint = Compiled(*model_, Constraint::Kind::kChoice, "", choices);
+  for (uint64_t seed = 0; seed < 6; ++seed) {
+    o.seed = seed;
+    Sequence seq = Started("The capital of France is", o);
+    ASSERT_TRUE(RunToEnd(seq, model_->pool.get()).ok()) << seq.status().ToString();
+    EXPECT_EQ(seq.finish_reason(), FinishReason::kStop);
+    EXPECT_NE(std::find(choices.begin(), choices.end(), seq.text()), choices.end()) << seq.text();
+    for (const DecodeResult& r : seq.records()) {
+      EXPECT_LE(r.logprob, 0.0f);
+      EXPECT_GE(r.logprob, r.raw_logprob);
+    }
+  }
+  o.constraint = Compiled(*model_, Constraint::Kind::kRegex, "[0-9]{3}-[a-z]{2}");
+  o.sampler.temperature = 0;
+  Sequence code = Started("A product code:", o);
+  ASSERT_TRUE(RunToEnd(code, model_->pool.get()).ok());
+  EXPECT_EQ(code.finish_reason(), FinishReason::kStop);
+  ASSERT_EQ(code.text().size(), 6u) << code.text();
+  for (size_t i = 0; i < 6; ++i) {
+    const char ch = code.text()[i];
+    EXPECT_TRUE(i < 3 ? (ch >= '0' && ch <= '9') : i == 3 ? ch == '-' : (ch >= 'a' && ch <= 'z')) << code.text();
+  }
+}
+
+// The same seed gives the same tokens with the mask built each step, and a
+// constrained sequence stepped beside free ones gives what it gives alone.
+TEST_F(Generate, ConstrainedSequencesStepWithFreeOnes) {
+  GenerateOptions json;
+  json.max_tokens = 40;
+  json.seed = 7;
+  json.constraint = Compiled(*model_, Constraint::Kind::kJsonObject, "");
+  GenerateOptions free_text = json;
+  free_text.constraint = nullptr;
+  Sequence a = Started("Describe a cat as JSON:", json);
+  ASSERT_TRUE(RunToEnd(a, model_->pool.get()).ok());
+  Sequence b = Started("Describe a cat as JSON:", json);
+  Sequence c = Started("Describe a cat as JSON:", free_text);
+  Stepper stepper(model_->pool.get());
+  std::vector<StepOutput> outputs;
+  Sequence* both[] = {&c, &b};
+  while (!b.done() || !c.done()) stepper.Step(both, &outputs);
+  EXPECT_EQ(std::vector<int32_t>(a.generated().begin(), a.generated().end()),
+            std::vector<int32_t>(b.generated().begin(), b.generated().end()));
+  EXPECT_EQ(a.text(), b.text());
+  ASSERT_FALSE(a.text().empty());
+  EXPECT_EQ(a.text()[0], '{');
+  if (a.finish_reason() == FinishReason::kStop) {
+    EXPECT_EQ(a.text().back(), '}');
+  }
+}
+
+// min_tokens that bans the end token the constraint needs: an error naming it.
+TEST_F(Generate, MinTokensAgainstACompleteConstraintIsAnError) {
+  GenerateOptions o;
+  o.max_tokens = 10;
+  o.sampler.min_tokens = 5;
+  o.constraint = Compiled(*model_, Constraint::Kind::kChoice, "", {" yes"});
+  Sequence seq = Started("Answer:", o);
+  const Status s = RunToEnd(seq, model_->pool.get());
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("min_tokens = 5 bans end token"), std::string::npos) << s.ToString();
 }
 
 // A context that fills up ends the sequence with "length": a tiny model of 16

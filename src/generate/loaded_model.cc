@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "logitkit/generate.h"
+
 namespace logitkit {
 namespace {
 
@@ -57,6 +59,8 @@ StatusOr<LoadedModel> LoadModel(const std::string& path_or_empty, size_t threads
   m.model = std::move(*model);
   m.tokenizer = std::make_unique<tokenizer::Tokenizer>(std::move(*tok));
   m.pool = std::make_unique<ThreadPool>(threads);
+  m.constraints = std::make_unique<ConstraintCompiler>(*m.tokenizer, m.config().n_vocab,
+                                                       EndOfGenerationTokens(*m.tokenizer));
   return m;
 }
 

@@ -98,6 +98,15 @@ Status Sequence::Start(const Model& model, ThreadPool* pool, Activations activat
     decoder_ = std::make_unique<tokenizer::StreamDecoder>(
         *tok_, tokenizer::DecodeOptions{.strip_space_prefix = options_.strip_space_prefix});
     stops_ = std::make_unique<generate::StopStrings>(options_.stop);
+    if (options_.constraint) {
+      matcher_ = std::make_unique<ConstraintMatcher>(options_.constraint);
+      if (matcher_->n_vocab() != n_vocab) {
+        return InvalidArgumentError("the constraint was compiled for n_vocab = " +
+                                    std::to_string(matcher_->n_vocab()) + ", the model has " +
+                                    std::to_string(n_vocab));
+      }
+      mask_.resize(matcher_->mask_words());
+    }
     // A KV cache for the prompt and every token that may be evaluated (the
     // last one drawn never is), at most the context.
     const size_t capacity = options_.max_tokens >= context_length - n_prompt_ ? context_length
@@ -171,7 +180,14 @@ StepOutput Sequence::Accept(DecodeResult r) {
     out.status = status_;
     return out;
   }
-  if (!options_.ignore_eos && tok_->IsEndOfGeneration(r.token)) {
+  if (matcher_) {  // the mask allowed it, so the matcher accepts it
+    if (Status s = matcher_->Accept(r.token); !s.ok()) {
+      Fail(InternalError(s.message()));
+      out.status = status_;
+      return out;
+    }
+  }
+  if ((!options_.ignore_eos || matcher_) && tok_->IsEndOfGeneration(r.token)) {
     Finish(FinishReason::kStop, &out);
     return out;
   }
@@ -223,10 +239,14 @@ void Stepper::Draw(std::span<Sequence* const> seqs, std::vector<StepOutput>* out
   std::vector<SamplerParams> params;
   std::vector<RowState> states;
   for (size_t i : live) {
-    const Sequence& seq = *seqs[i];
+    Sequence& seq = *seqs[i];
     rows.push_back(seq.rows_[seq.current_].data());
     params.push_back(seq.options_.sampler);
     states.push_back(seq.StateOf(seq.records_.size()));
+    if (seq.matcher_) {
+      seq.matcher_->FillMask(seq.mask_);
+      states.back().allowed_mask = seq.mask_;
+    }
   }
   std::vector<DecodeResult> results;
   const Status shape = head_.DecodeBatch(LogitsBatch::F32Rows(rows, n_vocab), params, states, results);
