@@ -67,8 +67,8 @@ class ConstraintMatcher {
   size_t n_vocab() const;
   size_t mask_words() const { return (n_vocab() + 31) / 32; }
   // Writes the tokens allowed next, in the layout of RowState::allowed_mask.
-  // REQUIRES: mask.size() == mask_words(); not terminated().
-  void FillMask(std::span<uint32_t> mask);
+  // Errors: mask.size() != mask_words(); terminated() (nothing may follow).
+  Status FillMask(std::span<uint32_t> mask);
   // Advances past `token`; an error if the constraint does not allow it.
   Status Accept(int32_t token);
   // The text so far is complete (an end token may follow).

@@ -58,9 +58,8 @@ class PyMatcher {
   explicit PyMatcher(std::shared_ptr<const CompiledConstraint> compiled) : matcher_(std::move(compiled)) {}
 
   py::array_t<uint32_t> Mask() {
-    if (matcher_.terminated()) ThrowValueError("the matcher accepted an end token: no token can follow");
     py::array_t<uint32_t> mask = NewArray<uint32_t>({py::ssize_t(matcher_.mask_words())});
-    matcher_.FillMask(std::span(mask.mutable_data(), matcher_.mask_words()));
+    ThrowIfError(matcher_.FillMask(std::span(mask.mutable_data(), matcher_.mask_words())));
     return mask;
   }
   void Accept(int64_t token) {

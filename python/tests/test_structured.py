@@ -170,7 +170,7 @@ def test_a_matcher_walks_a_text_and_ends(model):
     assert all(model.is_end_of_generation(int(t)) for t in end) and len(end) >= 1
     m.accept(int(end[0]))
     assert m.terminated
-    with pytest.raises(ValueError, match="no token can follow"):
+    with pytest.raises(ValueError, match="accepted an end token: no token can follow"):
         m.mask()
     with pytest.raises(ValueError, match="does not allow token"):
         model.matcher(choice=["yes"]).accept(int(first))

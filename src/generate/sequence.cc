@@ -235,6 +235,17 @@ void Stepper::Draw(std::span<Sequence* const> seqs, std::vector<StepOutput>* out
     (*outputs)[i].status = seq.status();
     return true;
   });
+  std::erase_if(live, [&](size_t i) {  // the constraint's mask for the draw (structured output)
+    Sequence& seq = *seqs[i];
+    if (!seq.matcher_) return false;
+    const Status s = seq.matcher_->FillMask(seq.mask_);
+    if (s.ok()) return false;
+    seq.Fail(s);
+    (*outputs)[i].stepped = true;
+    (*outputs)[i].status = seq.status();
+    return true;
+  });
+  if (live.empty()) return;
   std::vector<const float*> rows;
   std::vector<SamplerParams> params;
   std::vector<RowState> states;
@@ -243,10 +254,7 @@ void Stepper::Draw(std::span<Sequence* const> seqs, std::vector<StepOutput>* out
     rows.push_back(seq.rows_[seq.current_].data());
     params.push_back(seq.options_.sampler);
     states.push_back(seq.StateOf(seq.records_.size()));
-    if (seq.matcher_) {
-      seq.matcher_->FillMask(seq.mask_);
-      states.back().allowed_mask = seq.mask_;
-    }
+    if (seq.matcher_) states.back().allowed_mask = seq.mask_;
   }
   std::vector<DecodeResult> results;
   const Status shape = head_.DecodeBatch(LogitsBatch::F32Rows(rows, n_vocab), params, states, results);

@@ -103,7 +103,9 @@ TEST(AllowedMask, RawOutputsAreUntouched) {
   for (size_t j = 0; j < 8; ++j) {  // the raw top 8, masked or not
     EXPECT_EQ(masked.top[j].token, order[j]);
     EXPECT_NEAR(masked.top[j].raw_logprob, std::log(raw[order[j]]), 1e-5);
-    if (!Allowed(mask, static_cast<size_t>(order[j]))) EXPECT_EQ(masked.top[j].logprob, kNegInf);
+    if (!Allowed(mask, static_cast<size_t>(order[j]))) {
+      EXPECT_EQ(masked.top[j].logprob, kNegInf);
+    }
   }
 }
 

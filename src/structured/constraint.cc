@@ -142,7 +142,12 @@ ConstraintMatcher& ConstraintMatcher::operator=(ConstraintMatcher&&) noexcept = 
 
 size_t ConstraintMatcher::n_vocab() const { return impl_->compiled->n_vocab; }
 
-void ConstraintMatcher::FillMask(std::span<uint32_t> mask) {
+Status ConstraintMatcher::FillMask(std::span<uint32_t> mask) {
+  if (mask.size() != mask_words()) {
+    return InvalidArgumentError("the mask has " + std::to_string(mask.size()) + " words; n_vocab = " +
+                                std::to_string(n_vocab()) + " needs " + std::to_string(mask_words()));
+  }
+  if (terminated()) return FailedPreconditionError("the constraint accepted an end token: no token can follow");
   int64_t shape[1] = {static_cast<int64_t>(mask.size())};
   DLTensor tensor{};
   tensor.data = mask.data();
@@ -150,13 +155,23 @@ void ConstraintMatcher::FillMask(std::span<uint32_t> mask) {
   tensor.ndim = 1;
   tensor.dtype = xgrammar::GetBitmaskDLType();
   tensor.shape = shape;
-  impl_->matcher.FillNextTokenBitmask(&tensor);
+  try {
+    impl_->matcher.FillNextTokenBitmask(&tensor);
+  } catch (const std::exception& e) {  // XGrammar's checks: never across our API
+    return InternalError(std::string("XGrammar: ") + e.what());
+  }
+  return OkStatus();
 }
 
 Status ConstraintMatcher::Accept(int32_t token) {
-  if (impl_->matcher.AcceptToken(token)) return OkStatus();
-  return FailedPreconditionError("the constraint does not allow token " + std::to_string(token) +
-                                 " here");
+  bool accepted = false;
+  try {
+    accepted = !terminated() && impl_->matcher.AcceptToken(token);
+  } catch (const std::exception& e) {
+    return InternalError(std::string("XGrammar: ") + e.what());
+  }
+  if (accepted) return OkStatus();
+  return FailedPreconditionError("the constraint does not allow token " + std::to_string(token) + " here");
 }
 
 bool ConstraintMatcher::complete() const { return impl_->matcher.IsCompleted(); }
@@ -276,7 +291,7 @@ StatusOr<std::shared_ptr<const CompiledConstraint>> ConstraintCompiler::Compile(
   // the vocabulary cannot spell) would fail every row: refuse it here.
   ConstraintMatcher probe(compiled);
   std::vector<uint32_t> mask(probe.mask_words());
-  probe.FillMask(mask);
+  LOGITKIT_RETURN_IF_ERROR(probe.FillMask(mask));
   const bool any = std::any_of(mask.begin(), mask.end(), [](uint32_t w) { return w != 0; });
   if (!any) {
     return InvalidArgumentError(std::string(ConstraintKindName(constraint.kind)) +

@@ -133,7 +133,7 @@ TEST(Constraint, MasksMatchTheTokensBytesOnEveryVocabulary) {
     ConstraintMatcher m(*compiled);
     ASSERT_EQ(m.mask_words(), (n_vocab + 31) / 32);
     std::vector<uint32_t> mask(m.mask_words());
-    m.FillMask(mask);
+    ASSERT_TRUE(m.FillMask(mask).ok());
     size_t n_allowed = 0;
     for (size_t t = 0; t < n_vocab; ++t) {
       const bool expected = t < want.size() && want[t];
@@ -160,7 +160,7 @@ TEST(Constraint, MasksMatchTheTokensBytesOnEveryVocabulary) {
         at += best_len;
       }
       EXPECT_TRUE(walk.complete()) << choice;
-      walk.FillMask(mask);
+      ASSERT_TRUE(walk.FillMask(mask).ok());
       const std::vector<int32_t> ends = Ends(tok);
       for (size_t t = 0; t < n_vocab; ++t) {
         const bool is_end = std::find(ends.begin(), ends.end(), int32_t(t)) != ends.end();
@@ -168,6 +168,8 @@ TEST(Constraint, MasksMatchTheTokensBytesOnEveryVocabulary) {
       }
       ASSERT_TRUE(walk.Accept(ends[0]).ok());
       EXPECT_TRUE(walk.terminated());
+      EXPECT_EQ(walk.FillMask(mask).message(), "the constraint accepted an end token: no token can follow");
+      EXPECT_FALSE(walk.Accept(ends[0]).ok());
     }
   }
 }
@@ -184,7 +186,7 @@ TEST(Constraint, RegexMaskIsTheTokensThatStartAMatch) {
   ASSERT_TRUE(compiled.ok()) << compiled.status().ToString();
   ConstraintMatcher m(*compiled);
   std::vector<uint32_t> mask(m.mask_words());
-  m.FillMask(mask);
+  ASSERT_TRUE(m.FillMask(mask).ok());
   for (size_t t = 0; t < v->tok->n_vocab(); ++t) {
     const std::string piece = *v->tok->TokenToPiece(int32_t(t));
     const bool digits = !piece.empty() && piece.size() <= 3 &&

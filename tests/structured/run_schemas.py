@@ -10,7 +10,7 @@ T = 0.7 (seed = the schema's number) and greedy. Pass:
     are counted and listed, and must be a prefix the grammar allowed).
 
   run_schemas.py              all 40 schemas (about a minute on 2 cores)
-  run_schemas.py --ci         the 10 that CI runs (every 4th: 01, 05, ..., 37)
+  run_schemas.py --ci         the 10 that CI runs (every 4th from the 2nd: 02, 06, ..., 38)
   run_schemas.py --json FILE  also write the per-generation results as JSON
 
 Needs the Python module on PYTHONPATH (build/release/python) and the venv's
@@ -44,7 +44,7 @@ def main():
         print(f"run_schemas: expected 40 schemas in {HERE}/schemas, found {len(files)}", file=sys.stderr)
         return 2
     if args.ci:
-        files = files[::4]
+        files = files[1::4]
     model = logitkit.Model(args.model)
     results, failures = [], []
     start = time.time()
