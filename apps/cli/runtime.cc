@@ -28,6 +28,10 @@ StatusOr<Runtime> LoadRuntimeAt(const std::string& path, const Flags& flags) {
   if (!r.ok() && r.status().code() == StatusCode::kNotFound && path.empty()) {
     return Status(StatusCode::kNotFound, r.status().message() + " (--model FILE.gguf)");
   }
+  if (r.ok() && !r->chat_template.fallback_reason().empty()) {
+    std::fprintf(stderr, "logitkit: warning: %s; chat prompts use the built-in %s format\n",
+                 r->chat_template.fallback_reason().c_str(), tokenizer::ChatFormatName(r->chat_template.format()));
+  }
   return r;
 }
 

@@ -107,7 +107,7 @@ int RunServe(const std::vector<std::string>& args) {
   server::ApiContext ctx;
   ctx.model_id = flags->Get("model-name", std::filesystem::path(runtime->path).stem().string());
   ctx.tok = &*runtime->tokenizer;
-  ctx.chat_format = runtime->chat_format;
+  ctx.chat = &runtime->chat_template;
   ctx.n_vocab = config.n_vocab;
   ctx.context_length = ints[3].value == 0 ? config.context_length
                                           : std::min<size_t>(config.context_length, size_t(ints[3].value));
@@ -129,8 +129,8 @@ int RunServe(const std::vector<std::string>& args) {
 
   server::Engine engine(*runtime->model, *runtime->tokenizer, runtime->pool.get(), engine_options);
   Status s = server::Serve(http, engine, ctx, [&](int port) {
-    std::fprintf(stderr, "logitkit serve: %s (%s chat format, context %zu, %zu threads, %zu sequences at once)\n",
-                 ctx.model_id.c_str(), tokenizer::ChatFormatName(ctx.chat_format), ctx.context_length,
+    std::fprintf(stderr, "logitkit serve: %s (chat: %s, context %zu, %zu threads, %zu sequences at once)\n",
+                 ctx.model_id.c_str(), ctx.chat->Describe().c_str(), ctx.context_length,
                  runtime->pool->num_threads(), engine_options.max_sequences);
     std::fprintf(stderr, "logitkit serve: listening on http://%s:%d\n", http.host.c_str(), port);
     std::fflush(stderr);

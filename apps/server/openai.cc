@@ -1,5 +1,6 @@
 #include "server/openai.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -122,7 +123,13 @@ std::optional<std::string> ContentText(const Json& content, size_t index, Fields
   return text;
 }
 
-std::optional<std::vector<int32_t>> ChatPrompt(const Json& messages, const ApiContext& ctx, Fields& f) {
+// The tokens of a conversation in the model's chat template. The body's
+// add_generation_prompt (vLLM's; default true) chooses whether the
+// assistant's turn is opened. tools_json: the body's tools as JSON text in
+// their keys' order, for the callers that take tools (/tokenize; chat
+// completions refuse them), else "".
+std::optional<std::vector<int32_t>> ChatPrompt(const Json& messages, const ApiContext& ctx, Fields& f,
+                                               std::string tools_json = "") {
   if (!messages.is_array() || messages.empty()) {
     return f.Fail("messages", "messages must be a non-empty array of {role, content}"), std::nullopt;
   }
@@ -134,12 +141,24 @@ std::optional<std::vector<int32_t>> ChatPrompt(const Json& messages, const ApiCo
       return f.Fail(where, where + " must be an object with a string role"), std::nullopt;
     }
     std::string role = m["role"].get<std::string>();
+    // OpenAI's roles (a template would render any; the API does not take them).
+    if (role != "system" && role != "developer" && role != "user" && role != "assistant" && role != "tool") {
+      return f.Fail(where, where + ".role = '" + role + "' is not system, developer, user, assistant or tool"),
+             std::nullopt;
+    }
     if (role == "developer") role = "system";
     std::optional<std::string> content = ContentText(m.value("content", Json()), i, f);
     if (!content) return std::nullopt;
     chat.push_back({role, *content});
   }
-  StatusOr<std::vector<int32_t>> ids = tokenizer::EncodeChat(*ctx.tok, ctx.chat_format, chat);
+  tokenizer::ChatOptions options;
+  options.add_generation_prompt = f.Bool("add_generation_prompt", true);
+  if (!tools_json.empty()) {
+    if (!f.Get("tools").is_array()) return f.Fail("tools", "tools must be an array of tool definitions"), std::nullopt;
+    options.tools_json = std::move(tools_json);
+  }
+  if (f.error()) return std::nullopt;
+  StatusOr<std::vector<int32_t>> ids = ctx.chat->Encode(*ctx.tok, chat, options);
   if (!ids.ok()) return f.Fail("messages", ids.status().message()), std::nullopt;
   return *ids;
 }
@@ -580,7 +599,10 @@ std::optional<ApiError> Tokenize(const std::string& body, const ApiContext& ctx,
     const bool llama_cpp = f.Has("content");
     std::vector<int32_t> ids;
     if (f.Has("messages")) {
-      std::optional<std::vector<int32_t>> chat = ChatPrompt(f.Get("messages"), ctx, f);
+      // The tools as sent: Json sorts an object's keys, a template that dumps them should not.
+      std::string tools;
+      if (f.Has("tools")) tools = nlohmann::ordered_json::parse(body)["tools"].dump();
+      std::optional<std::vector<int32_t>> chat = ChatPrompt(f.Get("messages"), ctx, f, std::move(tools));
       if (!chat) return f.error();
       ids = std::move(*chat);
     } else {
@@ -761,7 +783,7 @@ TokenText TextOf(const tokenizer::Tokenizer& tok, int32_t token) {
 ResponseWriter::ResponseWriter(const ApiRequest& request, const ApiContext& ctx, std::string id, int64_t created)
     : request_(request), ctx_(ctx), id_(std::move(id)), created_(created),
       prompts_(request.spec.prompts.size()), choices_(request.spec.sequences()),
-      started_(request.spec.sequences(), false), offsets_(request.spec.sequences(), 0) {}
+      started_(request.spec.sequences(), false), offsets_(request.spec.sequences()) {}
 
 const std::string& ResponseWriter::EchoText(size_t choice) const {
   static const std::string kNone;
@@ -808,15 +830,20 @@ Json ResponseWriter::Usage() const {
           {"total_tokens", prompt + completion_tokens_}};
 }
 
-Json ResponseWriter::CompletionLogprobs(const std::vector<TokenInfo>& tokens, size_t* offset_io) const {
+Json ResponseWriter::CompletionLogprobs(const std::vector<TokenInfo>& tokens, TextOffset* offset_io) const {
   Json texts = Json::array(), values = Json::array(), tops = Json::array(), offsets = Json::array();
-  size_t& offset = *offset_io;
+  Json byte_offsets = Json::array();
+  TextOffset& offset = *offset_io;
   for (const TokenInfo& t : tokens) {
     const TokenText tt = TextOf(*ctx_.tok, t.token);
     texts.push_back(tt.text);
     values.push_back(Value(t.value));
-    offsets.push_back(offset);
-    offset += tt.bytes.size();
+    offsets.push_back(offset.chars);
+    byte_offsets.push_back(offset.bytes);
+    // A character is counted at its first byte, so a character split across
+    // tokens counts once, at the token that starts it.
+    offset.chars += size_t(std::count_if(tt.bytes.begin(), tt.bytes.end(), [](uint8_t b) { return (b & 0xC0) != 0x80; }));
+    offset.bytes += tt.bytes.size();
     if (std::isnan(t.value)) {
       tops.push_back(Json());
       continue;
@@ -831,7 +858,8 @@ Json ResponseWriter::CompletionLogprobs(const std::vector<TokenInfo>& tokens, si
     if (!top.contains(tt.text)) top[tt.text] = Value(t.value);
     tops.push_back(top);
   }
-  return {{"tokens", texts}, {"token_logprobs", values}, {"top_logprobs", tops}, {"text_offset", offsets}};
+  return {{"tokens", texts}, {"token_logprobs", values}, {"top_logprobs", tops}, {"text_offset", offsets},
+          {"text_offset_bytes", byte_offsets}};
 }
 
 Json ResponseWriter::ChatLogprobs(const std::vector<TokenInfo>& tokens) const {
@@ -863,7 +891,7 @@ Json ResponseWriter::Build() const {
       if (request_.logprobs) {
         std::vector<TokenInfo> all = prompts_[i / size_t(request_.spec.n)];
         all.insert(all.end(), c.tokens.begin(), c.tokens.end());
-        size_t offset = 0;
+        TextOffset offset;
         choice["logprobs"] = CompletionLogprobs(all, &offset);
       } else {
         choice["logprobs"] = Json();

@@ -44,7 +44,7 @@ struct ApiError {
 struct ApiContext {
   std::string model_id;
   const tokenizer::Tokenizer* tok = nullptr;
-  tokenizer::ChatFormat chat_format = tokenizer::ChatFormat::kChatMl;
+  const tokenizer::ChatTemplate* chat = nullptr;  // the model's (chat.h)
   size_t n_vocab = 0;
   size_t context_length = 0;  // prompt + max_tokens limit
   int max_n = 16;
@@ -78,7 +78,8 @@ std::optional<ApiError> ParseRequest(const std::string& body, Endpoint endpoint,
 
 // The tokenizer over HTTP: /tokenize and /detokenize bodies into their
 // responses. Tokenize takes vLLM's {"prompt", "add_special_tokens" (BOS;
-// default true), "return_token_strs"} or {"messages"} (the chat format), and
+// default true), "return_token_strs"} or {"messages", "add_generation_prompt",
+// "tools"} (the model's chat template), and
 // llama.cpp's {"content", "add_special" (default false), "with_pieces"};
 // special tokens written in the text are parsed as in completion prompts.
 // The response: {"tokens", "count", "max_model_len", "token_strs"}.
@@ -120,8 +121,15 @@ class ResponseWriter {
   // The prompt text a completion choice starts with: its prompt's with echo, else "".
   const std::string& EchoText(size_t choice) const;
   Json Usage() const;
-  // Advances *offset (bytes of text before each token) over the tokens.
-  Json CompletionLogprobs(const std::vector<TokenInfo>& tokens, size_t* offset) const;
+  // Where a token's text starts in the choice's text: characters (code
+  // points, as vLLM and lm-eval count; "text_offset") and bytes
+  // ("text_offset_bytes").
+  struct TextOffset {
+    size_t chars = 0;
+    size_t bytes = 0;
+  };
+  // Advances *offset over the tokens.
+  Json CompletionLogprobs(const std::vector<TokenInfo>& tokens, TextOffset* offset) const;
   Json ChatLogprobs(const std::vector<TokenInfo>& tokens) const;
   static Json Value(float v);
 
@@ -132,7 +140,7 @@ class ResponseWriter {
   std::vector<std::vector<TokenInfo>> prompts_;  // per prompt: echo with logprobs
   std::vector<Choice> choices_;
   std::vector<bool> started_;       // chat stream: role chunk sent
-  std::vector<size_t> offsets_;     // stream: text_offset of each choice's next token
+  std::vector<TextOffset> offsets_;  // stream: the offset of each choice's next token
   size_t completion_tokens_ = 0;
 };
 

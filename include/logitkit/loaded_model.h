@@ -1,4 +1,4 @@
-// A model ready to run: the GGUF file's model, its tokenizer, its chat format
+// A model ready to run: the GGUF file's model, its tokenizer, its chat template
 // and a thread pool, loaded and checked together. The CLI's model commands
 // and Python's logitkit.Model load through this one function.
 #ifndef LOGITKIT_LOADED_MODEL_H_
@@ -24,7 +24,8 @@ struct LoadedModel {
   std::string path;
   std::unique_ptr<Model> model;
   std::unique_ptr<tokenizer::Tokenizer> tokenizer;
-  tokenizer::ChatFormat chat_format = tokenizer::ChatFormat::kChatMl;
+  // The file's chat template, or a built-in format (chat.h).
+  tokenizer::ChatTemplate chat_template;
   std::unique_ptr<ThreadPool> pool;
   // Compiles structured-output constraints for this vocabulary, with a cache
   // (GenerateOptions::constraint). Thread-safe.
@@ -33,7 +34,7 @@ struct LoadedModel {
   const ModelConfig& config() const { return model->config(); }
   // The prompt's tokens: text as the vocabulary encodes it (BOS as it says;
   // special tokens written in it are those tokens only with parse_special),
-  // or with chat, text as the user's message in the model's chat format
+  // or with chat, text as the user's message in the model's chat template
   // (chat.h; the message's text is always plain text).
   StatusOr<std::vector<int32_t>> EncodePrompt(const std::string& text, bool chat,
                                               bool parse_special = false) const;

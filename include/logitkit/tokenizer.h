@@ -95,6 +95,21 @@ class Tokenizer {
   StatusOr<std::vector<TokenId>> Encode(std::string_view text,
                                         const EncodeOptions& options = {}) const;
 
+  // Token ids for text made of parts, each saying whether special tokens
+  // written in it are matched (a rendered chat template: the template's own
+  // markers are, the text a message brought is not). options.parse_special
+  // is not read. A special token is matched only inside one part that allows
+  // it; the text between special tokens is tokenized as one piece whatever
+  // parts it spans, so the result is Encode(concatenation) whenever the
+  // parts that do not parse special tokens hold no special token's text.
+  // Each part's UTF-8 is sanitized on its own.
+  struct TextPart {
+    std::string_view text;
+    bool parse_special = false;
+  };
+  StatusOr<std::vector<TokenId>> EncodeParts(std::span<const TextPart> parts,
+                                             const EncodeOptions& options = {}) const;
+
   // The bytes of one token as it decodes (byte-level unmapping, "▁" to space,
   // <0xXX> to its byte). Out-of-range ids are an error.
   StatusOr<std::string> TokenToPiece(TokenId id, bool render_special = false) const;

@@ -16,8 +16,10 @@ include/logitkit/head.h; python/README.md has examples.
 """
 
 import os as _os
+import warnings as _warnings
 
 from ._logitkit import (
+    ChatTemplate,
     DecodeHead,
     Decoded,
     DecodedBatch,
@@ -42,7 +44,7 @@ from ._logitkit import (
 from ._logitkit import Model as _Model
 
 __all__ = [
-    "DecodeHead", "Decoded", "DecodedBatch", "Generation", "Matcher", "Model", "Score", "TokenLogprob",
+    "ChatTemplate", "DecodeHead", "Decoded", "DecodedBatch", "Generation", "Matcher", "Model", "Score", "TokenLogprob",
     "cache_dir", "calibrate", "decode", "default_model_path", "log_softmax", "min_p", "sample",
     "sampler_parameters", "simd_target", "softmax", "top_k", "top_n_sigma", "top_p", "typical_p",
 ]
@@ -53,14 +55,19 @@ class Model(_Model):
 
     path None: $LOGITKIT_MODEL, else the default model fetched by
     scripts/fetch-model (see default_model_path()). threads 0: one per core.
-    Methods: tokenize, detokenize, token_text, logits, score, lens, generate,
-    matcher (structured output).
+    Methods: tokenize, tokenize_chat, detokenize, token_text, logits, score,
+    lens, generate, session, matcher (structured output); chat_template.
+    A model whose chat template cannot be used warns (a built-in format is
+    used instead).
     """
 
     def __init__(self, path=None, threads=0):
         if path is not None and not _os.fspath(path):
             raise ValueError("path is empty: pass None (or nothing) for the default model")
         super().__init__("" if path is None else _os.fspath(path), threads)
+        if self.chat_template.fallback_reason:
+            _warnings.warn(f"{self.chat_template.fallback_reason}; chat prompts use {self.chat_template!r}",
+                           stacklevel=2)
 
     def __repr__(self):
         return f"Model({self.path!r}, n_vocab={self.n_vocab}, n_layers={self.n_layers})"

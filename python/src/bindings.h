@@ -15,6 +15,8 @@ void BindModel(pybind11::module_& m);     // model_bindings.cc: Model
 void BindGenerate(pybind11::class_<PyModel>& model);    // generate.cc: Model.generate
 void BindSession(pybind11::class_<PyModel>& model);     // session.cc: Model.session
 void BindAnalysis(pybind11::module_& m);  // analysis_bindings.cc: calibrate
+// chat_bindings.cc: ChatTemplate, Model.chat_template, Model.tokenize_chat
+void BindChat(pybind11::module_& m, pybind11::class_<PyModel>& model);
 
 }  // namespace logitkit::python
 

@@ -58,13 +58,7 @@ std::vector<std::vector<int32_t>> Prompts(const PyModel& m, const py::object& pr
       return ValueOrThrow(m.loaded().EncodePrompt(p.cast<std::string>(), /*chat=*/true));
     }
     if (chat && py::isinstance<py::list>(p) && py::len(p) > 0 && py::isinstance<py::dict>(p.cast<py::list>()[0])) {
-      std::vector<tokenizer::ChatMessage> messages;
-      for (py::handle h : p) {
-        const py::dict d = h.cast<py::dict>();
-        if (!d.contains("role") || !d.contains("content")) ThrowValueError("a chat message needs 'role' and 'content'");
-        messages.push_back({py::str(d["role"]).cast<std::string>(), py::str(d["content"]).cast<std::string>()});
-      }
-      return ValueOrThrow(tokenizer::EncodeChat(m.tok(), m.loaded().chat_format, messages));
+      return ValueOrThrow(m.loaded().chat_template.Encode(m.tok(), ChatMessagesOf(p)));
     }
     return m.Tokens(p, "prompt", special);
   };

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "logitkit/chat.h"
 #include "logitkit/loaded_model.h"
 #include "logitkit/model.h"
 #include "logitkit/thread_pool.h"
@@ -45,6 +46,10 @@ class PyModel {
  private:
   LoadedModel loaded_;
 };
+
+// A conversation from Python: a list of {'role': str, 'content': str} dicts
+// (TypeError / ValueError naming the message otherwise). chat_bindings.cc.
+std::vector<tokenizer::ChatMessage> ChatMessagesOf(pybind11::handle messages);
 
 }  // namespace logitkit::python
 

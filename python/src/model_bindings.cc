@@ -213,6 +213,7 @@ void BindModel(py::module_& m) {
   BindGenerate(model);
   BindConstraint(m, model);
   BindSession(model);
+  BindChat(m, model);
 }
 
 }  // namespace logitkit::python

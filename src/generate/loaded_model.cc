@@ -55,7 +55,7 @@ StatusOr<LoadedModel> LoadModel(const std::string& path_or_empty, size_t threads
                                 std::to_string((*model)->config().n_vocab) + " rows");
   }
   if (progress) progress(3);
-  m.chat_format = tokenizer::DetectChatFormat(*shared);
+  m.chat_template = tokenizer::ChatTemplate::ForModel(*shared, *tok);
   m.model = std::move(*model);
   m.tokenizer = std::make_unique<tokenizer::Tokenizer>(std::move(*tok));
   m.pool = std::make_unique<ThreadPool>(threads);
@@ -72,7 +72,7 @@ StatusOr<std::vector<int32_t>> LoadedModel::EncodePrompt(const std::string& text
     return tokenizer->Encode(text, options);
   }
   const tokenizer::ChatMessage user[] = {{"user", text}};
-  return tokenizer::EncodeChat(*tokenizer, chat_format, user);
+  return chat_template.Encode(*tokenizer, user);
 }
 
 }  // namespace logitkit

@@ -7,12 +7,7 @@
 # write ours there with the bindings, tests and tracing off. Its own flags
 # (-Werror, -flto=auto, C++17) stay inside its folder; -fno-lto keeps its
 # objects ordinary so our many test binaries link without an LTO pass each.
-if(DEFINED ENV{LOGITKIT_CACHE})
-  set(_xgrammar_cache "$ENV{LOGITKIT_CACHE}")
-else()
-  set(_xgrammar_cache "$ENV{HOME}/.cache/logitkit")
-endif()
-set(LOGITKIT_XGRAMMAR_DIR "${_xgrammar_cache}/xgrammar-0.2.8" CACHE PATH
+set(LOGITKIT_XGRAMMAR_DIR "${LOGITKIT_CACHE_DIR}/xgrammar-0.2.8" CACHE PATH
     "XGrammar 0.2.8's source (scripts/fetch-xgrammar)")
 if(NOT EXISTS "${LOGITKIT_XGRAMMAR_DIR}/.logitkit-sdist-sha256")
   message(FATAL_ERROR "XGrammar's source is not at ${LOGITKIT_XGRAMMAR_DIR}: "

@@ -1,6 +1,16 @@
 #include "logitkit/chat.h"
 
+#include <exception>
 #include <string_view>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "jinja/lexer.h"
+#include "jinja/parser.h"
+#include "jinja/runtime.h"
+#include "jinja/value.h"
+#include "json.h"
 
 namespace logitkit::tokenizer {
 
@@ -23,46 +33,31 @@ const char* ChatFormatName(ChatFormat format) {
 
 namespace {
 
-// Appends tokens: markers (special tokens parsed) or text (never special).
-class ChatTokens {
+// Appends the parts of a built-in format: markers (special tokens parsed)
+// and a message's text (never).
+class Parts {
  public:
-  explicit ChatTokens(const Tokenizer& tok) : tok_(tok) {}
-  Status Markers(const std::string& text, bool bos = false) {
-    if (text.empty() && !bos) return OkStatus();
-    EncodeOptions o;
-    o.parse_special = true;
-    o.add_bos = bos;
-    o.add_eos = false;
-    return Append(text, o);
+  void Marker(std::string text) {
+    if (!text.empty()) parts_.push_back({std::move(text), false});
   }
-  Status Text(const std::string& text) {
-    if (text.empty()) return OkStatus();
-    EncodeOptions o;
-    o.add_bos = false;
-    o.add_eos = false;
-    return Append(text, o);
+  void Text(std::string text) {
+    if (!text.empty()) parts_.push_back({std::move(text), true});
   }
-  std::vector<int32_t> Take() { return std::move(ids_); }
+  std::vector<ChatPart> Take() { return std::move(parts_); }
 
  private:
-  Status Append(const std::string& text, const EncodeOptions& o) {
-    StatusOr<std::vector<int32_t>> ids = tok_.Encode(text, o);
-    if (!ids.ok()) return ids.status();
-    ids_.insert(ids_.end(), ids->begin(), ids->end());
-    return OkStatus();
-  }
-  const Tokenizer& tok_;
-  std::vector<int32_t> ids_;
+  std::vector<ChatPart> parts_;
 };
 
-Status EncodeInst(const Tokenizer& tok, std::span<const ChatMessage> messages, ChatTokens& out) {
+Status RenderInst(std::span<const ChatMessage> messages, const std::string& bos, const std::string& eos,
+                  Parts& out) {
   size_t i = 0;
   std::string system;
   if (messages[0].role == "system") {
     system = messages[0].content + "\n\n";
     i = 1;
   }
-  LOGITKIT_RETURN_IF_ERROR(out.Markers("", /*bos=*/true));
+  out.Marker(bos);
   for (bool user = true; i < messages.size(); ++i, user = !user) {
     const ChatMessage& m = messages[i];
     if (m.role != (user ? "user" : "assistant")) {
@@ -70,12 +65,12 @@ Status EncodeInst(const Tokenizer& tok, std::span<const ChatMessage> messages, C
                                   (user ? "user" : "assistant") + " here (user and assistant alternate)");
     }
     if (user) {
-      LOGITKIT_RETURN_IF_ERROR(out.Markers("[INST] "));
-      LOGITKIT_RETURN_IF_ERROR(out.Text(std::exchange(system, {}) + m.content));
-      LOGITKIT_RETURN_IF_ERROR(out.Markers(" [/INST]"));
+      out.Marker("[INST] ");
+      out.Text(std::exchange(system, {}) + m.content);
+      out.Marker(" [/INST]");
     } else {
-      LOGITKIT_RETURN_IF_ERROR(out.Text(m.content));
-      if (tok.eos() != kNoToken) LOGITKIT_RETURN_IF_ERROR(out.Markers(tok.token_text(tok.eos())));
+      out.Text(m.content);
+      out.Marker(eos);
     }
   }
   if (messages.back().role != "user") {
@@ -85,42 +80,161 @@ Status EncodeInst(const Tokenizer& tok, std::span<const ChatMessage> messages, C
   return OkStatus();
 }
 
+// The JSON text of the template's inputs that come from the request
+// (messages, tools: marked as input) or from the model (not marked).
+// Objects keep their keys' order (a template that dumps tools writes them as given).
+std::string InputJson(std::span<const ChatMessage> messages, const nlohmann::ordered_json& tools) {
+  nlohmann::ordered_json in = {{"messages", nlohmann::ordered_json::array()}};
+  for (const ChatMessage& m : messages) in["messages"].push_back({{"role", m.role}, {"content", m.content}});
+  if (!tools.is_null()) in["tools"] = tools;
+  return in.dump();
+}
+
 }  // namespace
 
-StatusOr<std::vector<int32_t>> EncodeChat(const Tokenizer& tok, ChatFormat format,
-                                          std::span<const ChatMessage> messages) {
+struct ChatTemplate::Program {
+  jinja::program program;
+  std::string source;  // as the lexer keeps it, for the engine's error messages
+};
+
+StatusOr<ChatTemplate> ChatTemplate::Parse(const std::string& source, std::string bos_token, std::string eos_token) {
+  auto program = std::make_shared<Program>();
+  try {
+    jinja::lexer lexer;
+    const jinja::lexer_result lexed = lexer.tokenize(source);
+    program->program = jinja::parse_from_tokens(lexed);
+    program->source = lexed.source;
+  } catch (const std::exception& e) {
+    return InvalidArgumentError(std::string("the chat template does not parse: ") + e.what());
+  }
+  ChatTemplate t;
+  t.program_ = std::move(program);
+  t.bos_token_ = std::move(bos_token);
+  t.eos_token_ = std::move(eos_token);
+  return t;
+}
+
+ChatTemplate ChatTemplate::BuiltIn(ChatFormat format, std::string bos_token, std::string eos_token) {
+  ChatTemplate t;
+  t.format_ = format;
+  t.bos_token_ = std::move(bos_token);
+  t.eos_token_ = std::move(eos_token);
+  return t;
+}
+
+ChatTemplate ChatTemplate::ForModel(const gguf::File& file, const Tokenizer& tok) {
+  const std::string bos = tok.bos() != kNoToken ? tok.token_text(tok.bos()) : "";
+  const std::string eos = tok.eos() != kNoToken ? tok.token_text(tok.eos()) : "";
+  ChatTemplate fallback = BuiltIn(DetectChatFormat(file), bos, eos);
+  const gguf::Value* source = file.Find("tokenizer.chat_template");
+  if (source == nullptr) return fallback;
+  if (source->type != gguf::ValueType::kString) {
+    fallback.fallback_reason_ = "tokenizer.chat_template is not a string";
+    return fallback;
+  }
+  StatusOr<ChatTemplate> parsed = Parse(std::string(source->str), bos, eos);
+  if (!parsed.ok()) {
+    fallback.fallback_reason_ = "tokenizer.chat_template: " + parsed.status().message();
+    return fallback;
+  }
+  const ChatMessage probe[] = {{"user", "Hello"}};
+  if (StatusOr<std::vector<ChatPart>> r = parsed->Render(probe); !r.ok()) {
+    fallback.fallback_reason_ = "tokenizer.chat_template cannot render a one-message conversation: " +
+                                r.status().message();
+    return fallback;
+  }
+  return *std::move(parsed);
+}
+
+std::string ChatTemplate::Describe() const {
+  if (is_jinja()) return "tokenizer.chat_template (Jinja)";
+  std::string d = std::string(ChatFormatName(format_)) + " (built in";
+  return d + (fallback_reason_.empty() ? ")" : "; " + fallback_reason_ + ")");
+}
+
+StatusOr<std::vector<ChatPart>> ChatTemplate::Render(std::span<const ChatMessage> messages,
+                                                     const ChatOptions& options) const {
   if (messages.empty()) return InvalidArgumentError("messages: no messages");
+  nlohmann::ordered_json tools;
+  if (!options.tools_json.empty()) {
+    tools = nlohmann::ordered_json::parse(options.tools_json, nullptr, /*allow_exceptions=*/false);
+    if (!tools.is_array()) return InvalidArgumentError("tools must be a JSON array of tool definitions");
+  }
+  if (!is_jinja()) {
+    if (!tools.is_null()) {
+      return InvalidArgumentError(std::string("tools: the built-in ") + ChatFormatName(format_) +
+                                  " format does not render tools (the model has no usable chat template)");
+    }
+    return RenderBuiltIn(messages, options);
+  }
+  try {
+    jinja::context ctx(program_->source);
+    // What a request brought is marked as input (its special tokens are never
+    // parsed); the model's own texts are not.
+    jinja::global_from_json(ctx, common_json::parse(InputJson(messages, tools)), /*mark_input=*/true);
+    const nlohmann::json model = {{"bos_token", bos_token_},
+                                  {"eos_token", eos_token_},
+                                  {"add_generation_prompt", options.add_generation_prompt}};
+    jinja::global_from_json(ctx, common_json::parse(model.dump()), /*mark_input=*/false);
+    jinja::runtime runtime(ctx);
+    const jinja::value result = runtime.execute(program_->program);
+    const jinja::value_string text = jinja::runtime::gather_string_parts(result);
+    std::vector<ChatPart> parts;
+    for (const jinja::string_part& p : text->val_str.parts) {
+      if (!p.val.empty()) parts.push_back({p.val, p.is_input});
+    }
+    return parts;
+  } catch (const std::exception& e) {
+    return InvalidArgumentError(std::string("the chat template: ") + e.what());
+  }
+}
+
+StatusOr<std::vector<ChatPart>> ChatTemplate::RenderBuiltIn(std::span<const ChatMessage> messages,
+                                                            const ChatOptions& options) const {
   for (size_t i = 0; i < messages.size(); ++i) {
     const std::string& r = messages[i].role;
     if (r != "system" && r != "user" && r != "assistant") {
       return InvalidArgumentError("messages[" + std::to_string(i) + "].role = '" + r +
-                                  "' is not system, user or assistant");
+                                  "' is not system, user or assistant (the built-in " + ChatFormatName(format_) +
+                                  " format)");
     }
   }
-  ChatTokens out(tok);
-  switch (format) {
+  Parts out;
+  switch (format_) {
     case ChatFormat::kChatMl:
       for (const ChatMessage& m : messages) {
-        LOGITKIT_RETURN_IF_ERROR(out.Markers("<|im_start|>" + m.role + "\n"));
-        LOGITKIT_RETURN_IF_ERROR(out.Text(m.content));
-        LOGITKIT_RETURN_IF_ERROR(out.Markers("<|im_end|>\n"));
+        out.Marker("<|im_start|>" + m.role + "\n");
+        out.Text(m.content);
+        out.Marker("<|im_end|>\n");
       }
-      LOGITKIT_RETURN_IF_ERROR(out.Markers("<|im_start|>assistant\n"));
+      if (options.add_generation_prompt) out.Marker("<|im_start|>assistant\n");
       break;
     case ChatFormat::kLlama3:
-      LOGITKIT_RETURN_IF_ERROR(out.Markers("", /*bos=*/true));
+      out.Marker(bos_token_);
       for (const ChatMessage& m : messages) {
-        LOGITKIT_RETURN_IF_ERROR(out.Markers("<|start_header_id|>" + m.role + "<|end_header_id|>\n\n"));
-        LOGITKIT_RETURN_IF_ERROR(out.Text(m.content));
-        LOGITKIT_RETURN_IF_ERROR(out.Markers("<|eot_id|>"));
+        out.Marker("<|start_header_id|>" + m.role + "<|end_header_id|>\n\n");
+        out.Text(m.content);
+        out.Marker("<|eot_id|>");
       }
-      LOGITKIT_RETURN_IF_ERROR(out.Markers("<|start_header_id|>assistant<|end_header_id|>\n\n"));
+      if (options.add_generation_prompt) out.Marker("<|start_header_id|>assistant<|end_header_id|>\n\n");
       break;
     case ChatFormat::kInst:
-      LOGITKIT_RETURN_IF_ERROR(EncodeInst(tok, messages, out));
+      LOGITKIT_RETURN_IF_ERROR(RenderInst(messages, bos_token_, eos_token_, out));
       break;
   }
   return out.Take();
+}
+
+StatusOr<std::vector<int32_t>> ChatTemplate::Encode(const Tokenizer& tok, std::span<const ChatMessage> messages,
+                                                    const ChatOptions& options) const {
+  StatusOr<std::vector<ChatPart>> parts = Render(messages, options);
+  if (!parts.ok()) return parts.status();
+  std::vector<Tokenizer::TextPart> text;
+  for (const ChatPart& p : *parts) text.push_back({p.text, !p.from_input});
+  EncodeOptions o;
+  o.add_bos = false;  // the template writes bos_token where it wants one
+  o.add_eos = false;
+  return tok.EncodeParts(text, o);
 }
 
 }  // namespace logitkit::tokenizer

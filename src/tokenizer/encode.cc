@@ -1,6 +1,9 @@
 // Tokenizer::Encode: sanitize the UTF-8, split out special tokens, tokenize the
 // text between them, add BOS / EOS.
+#include <span>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "tokenizer/impl.h"
 #include "tokenizer/unicode.h"
@@ -11,24 +14,23 @@ namespace {
 struct Fragment {
   TokenId token;       // kNoToken for raw text
   size_t begin, size;  // raw text: bytes of the sanitized input
+  bool literal;        // raw text in which special tokens are not matched
 };
 
 // Splits the raw fragments at every occurrence of each special token, longest
-// tokens first, as llama.cpp's tokenizer_st_partition does. A token whose text
-// does not occur in the input costs one search.
-std::vector<Fragment> Partition(const Tokenizer::Impl& v, std::string_view text,
-                                bool parse_special) {
-  std::vector<Fragment> frags;
-  if (text.empty()) return frags;
-  frags.push_back({kNoToken, 0, text.size()});
+// tokens first, as llama.cpp's tokenizer_st_partition does, then joins raw
+// fragments that touch (text that spans parts is one piece). `frags` starts
+// as one raw fragment per part. A token whose text does not occur in the
+// input costs one search.
+std::vector<Fragment> Partition(const Tokenizer::Impl& v, std::string_view text, std::vector<Fragment> frags) {
   std::vector<Fragment> next;
   for (TokenId id : v.special_by_length) {
     const Tokenizer::Impl::Token& t = v.tokens[id];
-    if (!parse_special && t.type != TokenType::kUserDefined) continue;
     if (text.find(t.text) == std::string_view::npos) continue;
+    const bool user_defined = t.type == TokenType::kUserDefined;  // matched everywhere
     next.clear();
     for (const Fragment& f : frags) {
-      if (f.token != kNoToken) {
+      if (f.token != kNoToken || (f.literal && !user_defined)) {
         next.push_back(f);
         continue;
       }
@@ -37,23 +39,47 @@ std::vector<Fragment> Partition(const Tokenizer::Impl& v, std::string_view text,
       while (pos < end) {
         const size_t hit = text.substr(0, end).find(t.text, pos);
         if (hit == std::string_view::npos) break;
-        if (hit > pos) next.push_back({kNoToken, pos, hit - pos});
-        next.push_back({id, 0, 0});
+        if (hit > pos) next.push_back({kNoToken, pos, hit - pos, f.literal});
+        next.push_back({id, 0, 0, false});
         pos = hit + t.text.size();
       }
-      if (pos < end) next.push_back({kNoToken, pos, end - pos});
+      if (pos < end) next.push_back({kNoToken, pos, end - pos, f.literal});
     }
     frags.swap(next);
   }
-  return frags;
+  next.clear();
+  for (const Fragment& f : frags) {
+    if (f.token == kNoToken && f.size == 0) continue;
+    if (f.token == kNoToken && !next.empty() && next.back().token == kNoToken) {
+      next.back().size += f.size;  // raw fragments are in order and contiguous
+    } else {
+      next.push_back(f);
+    }
+  }
+  return next;
 }
 
 }  // namespace
 
 StatusOr<std::vector<TokenId>> Tokenizer::Encode(std::string_view raw_text,
                                                  const EncodeOptions& options) const {
+  const TextPart part{raw_text, options.parse_special};
+  return EncodeParts(std::span(&part, 1), options);
+}
+
+StatusOr<std::vector<TokenId>> Tokenizer::EncodeParts(std::span<const TextPart> parts,
+                                                      const EncodeOptions& options) const {
   const Impl& v = *impl_;
-  const std::string text = SanitizeUtf8(raw_text);
+  std::string text;
+  std::vector<Fragment> frags;
+  for (const TextPart& p : parts) {
+    const std::string sanitized = SanitizeUtf8(p.text);
+    if (sanitized.empty()) continue;
+    // A control or unknown token is matched only where the part allows it;
+    // user-defined tokens always are.
+    frags.push_back({kNoToken, text.size(), sanitized.size(), !p.parse_special});
+    text += sanitized;
+  }
   std::vector<TokenId> out;
   out.reserve(text.size() / 3 + 2);
   if (options.add_bos.value_or(v.add_bos)) {
@@ -64,7 +90,7 @@ StatusOr<std::vector<TokenId>> Tokenizer::Encode(std::string_view raw_text,
   }
   bool after_special = true;  // SPM: a space prefix for the first text and after specials
   std::string escaped;
-  for (const Fragment& f : Partition(v, text, options.parse_special)) {
+  for (const Fragment& f : Partition(v, text, std::move(frags))) {
     if (f.token != kNoToken) {
       out.push_back(f.token);
       after_special = true;

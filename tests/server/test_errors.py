@@ -78,7 +78,8 @@ def test_out_of_range(server, client):
     bad(server, client, "min_p = 1.5 is outside [0, 1]", "min_p", extra_body={"min_p": 1.5})
     bad(server, client, "logprobs_mode = 'odd'", "logprobs_mode", extra_body={"logprobs_mode": "odd"})
     bad(server, client, "stop has 5 strings; at most 4", "stop", stop=["a", "b", "c", "d", "e"])
-    bad(server, client, "role = 'robot' is not system, user or assistant", "messages", endpoint="chat",
+    bad(server, client, "role = 'robot' is not system, developer, user, assistant or tool", "messages[0]",
+        endpoint="chat",
         messages=[{"role": "robot", "content": "hi"}])
 
 

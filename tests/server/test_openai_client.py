@@ -333,11 +333,30 @@ def test_the_tokenizer_over_http(server):
     status, back = server.post("/detokenize", {"tokens": r["tokens"]})
     assert status == 200 and back["prompt"] == back["content"] == text
     status, chat = server.post("/tokenize", {"messages": [{"role": "user", "content": "Hi"}]})
-    assert chat["tokens"][:4] == token_ids(server, "<|im_start|>user\nHi", "--special")
+    assert status == 200 and chat["tokens"][-10:-6] == token_ids(server, "<|im_start|>user\nHi", "--special")
     status, err = server.post("/detokenize", {"tokens": [1, 49152]})
     assert status == 400 and "tokens[1] = 49152 is not a token id" in err["error"]["message"]
     status, err = server.post("/tokenize", {})
     assert status == 400 and err["error"]["param"] == "prompt"
+
+
+def test_text_offset_counts_characters_and_text_offset_bytes_bytes(server, client):
+    # As lm-eval reads it: the text from text_offset[i] on starts with token i (characters, as in
+    # vLLM); text_offset_bytes does the same in the UTF-8 bytes.
+    prompt = "Café au lait, naïve señor: Grüße aus Köln"
+    r = client.completions.create(model=server.model_id, prompt=prompt, echo=True, logprobs=1, max_tokens=8,
+                                  temperature=0, extra_body={"parse_special": False})
+    lp = r.choices[0].logprobs
+    text = r.choices[0].text
+    raw = lp.model_extra["text_offset_bytes"]
+    assert len(lp.text_offset) == len(raw) == len(lp.tokens) and lp.text_offset != raw  # non-ASCII: they differ
+    checked = 0
+    for token, chars, nbytes in zip(lp.tokens, lp.text_offset, raw):
+        if "\ufffd" in token:
+            continue  # part of a character
+        assert text[chars:].startswith(token) and text.encode()[nbytes:].startswith(token.encode())
+        checked += 1
+    assert checked >= len(lp.tokens) - 2
 
 
 def test_logprobs_0_still_shows_the_chosen_token(server, client):
