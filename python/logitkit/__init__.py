@@ -87,3 +87,46 @@ def decode(logits, **params):
     if _default_head is None:
         _default_head = DecodeHead()
     return _default_head.decode(logits, **params)
+
+
+# pybind11 answers a wrong argument with every overload's signature and a
+# dump of the call ("incompatible function arguments ... Invoked with: ...").
+# Every method and function of the module says it in one line instead, as
+# Python does: "tokenize() got an unexpected keyword argument 'foo'".
+def _short_type_errors(name, function):
+    import functools
+    import re
+
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except TypeError as e:
+            text = str(e)
+            if "incompatible function arguments" not in text and "incompatible constructor arguments" not in text:
+                raise
+            signature = re.search(r"^\s*1\. [\w.]*\((.*)\)(?: -> .*)?$", text, re.M)
+            params = signature.group(1) if signature else ""
+            known = set(re.findall(r"(\w+):", params))
+            unknown = [k for k in kwargs if k not in known]
+            shown = re.sub(r"^self: [^,]*(, )?", "", params)
+            if unknown:
+                message = f"{name}() got an unexpected keyword argument '{unknown[0]}'"
+            else:
+                message = f"{name}() got arguments of the wrong types or number"
+            raise TypeError(f"{message}; it takes ({shown})") from None
+    return call
+
+
+def _wrap_methods(cls):
+    for attr, value in list(vars(cls).items()):
+        if attr.startswith("__") and attr != "__init__":
+            continue
+        if callable(value) and type(value).__name__ == "instancemethod":
+            setattr(cls, attr, _short_type_errors(attr if attr != "__init__" else cls.__name__, value))
+
+
+for _cls in (_Model, _Model.Session, DecodeHead, ChatTemplate, Matcher):
+    _wrap_methods(_cls)
+for _name in ("calibrate", "log_softmax", "min_p", "sample", "softmax", "top_k", "top_n_sigma", "top_p", "typical_p"):
+    globals()[_name] = _short_type_errors(_name, globals()[_name])

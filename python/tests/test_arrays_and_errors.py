@@ -195,3 +195,17 @@ def test_one_head_is_safe_from_several_threads():
     for t in threads:
         t.join()
     assert len(results) == 60 and all(np.array_equal(r, want) for r in results)
+
+
+def test_a_wrong_argument_gets_one_line_not_pybinds_signature_dump(model):
+    calls = [(lambda: model.tokenize("a", foo=1), "tokenize() got an unexpected keyword argument 'foo'"),
+             (lambda: model.session(bar=2), "session() got an unexpected keyword argument 'bar'"),
+             (lambda: logitkit.softmax([1.0], temp=2), "softmax() got an unexpected keyword argument 'temp'"),
+             (lambda: logitkit.ChatTemplate(1), "ChatTemplate() got arguments of the wrong types or number"),
+             (lambda: logitkit.DecodeHead(thread=2), "DecodeHead() got an unexpected keyword argument 'thread'")]
+    for call, words in calls:
+        with pytest.raises(TypeError) as e:
+            call()
+        message = str(e.value)
+        assert message.startswith(words) and "it takes (" in message
+        assert "Invoked with" not in message and "\n" not in message
