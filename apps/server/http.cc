@@ -269,6 +269,9 @@ Status Serve(const HttpOptions& options, Engine& engine, const ApiContext& ctx,
       res.set_content(Text(out), "application/json");
     });
   }
+  server.Get("/tokenizer_info", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(Text(TokenizerInfo(ctx)), "application/json");
+  });
   const int64_t started = std::chrono::duration_cast<std::chrono::seconds>(Clock::now().time_since_epoch()).count();
   const Json model = {{"id", ctx.model_id}, {"object", "model"}, {"created", started}, {"owned_by", "logitkit"},
                       {"max_model_len", ctx.context_length}};

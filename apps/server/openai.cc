@@ -591,6 +591,21 @@ std::optional<ApiError> ParseRequest(const std::string& body, Endpoint endpoint,
   return WithBody(body, [&](const Json& j) { return Parse(j, endpoint, ctx, out); });
 }
 
+Json TokenizerInfo(const ApiContext& ctx) {
+  const tokenizer::Tokenizer& tok = *ctx.tok;
+  auto text = [&](int32_t id) { return id == tokenizer::kNoToken ? Json() : Json(tok.token_text(id)); };
+  return {{"tokenizer_class", tok.model() == tokenizer::Model::kBpe ? "logitkit GGUF byte-level BPE"
+                                                                    : "logitkit GGUF SentencePiece"},
+          {"eos_token", text(tok.eos())},
+          {"bos_token", text(tok.bos())},
+          {"pad_token", text(tok.pad())},
+          {"unk_token", text(tok.unk())},
+          {"chat_template", ctx.chat->is_jinja() ? Json(ctx.chat->source()) : Json()},
+          {"model_max_length", ctx.context_length},
+          {"vocab_size", tok.n_vocab()},
+          {"add_bos_token", tok.add_bos()}};
+}
+
 std::optional<ApiError> Tokenize(const std::string& body, const ApiContext& ctx, Json* out) {
   return WithBody(body, [&](const Json& j) -> std::optional<ApiError> {
     Fields f(j);

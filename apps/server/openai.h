@@ -88,6 +88,13 @@ std::optional<ApiError> ParseRequest(const std::string& body, Endpoint endpoint,
 std::optional<ApiError> Tokenize(const std::string& body, const ApiContext& ctx, Json* out);
 std::optional<ApiError> Detokenize(const std::string& body, const ApiContext& ctx, Json* out);
 
+// GET /tokenizer_info: the fields lm-eval's remote tokenizer reads (and
+// vLLM's names for them): {"tokenizer_class", "eos_token", "bos_token",
+// "pad_token", "unk_token" (texts, null if the vocabulary has none),
+// "chat_template" (the Jinja text, null for a built-in format),
+// "model_max_length", "vocab_size", "add_bos_token"}.
+Json TokenizerInfo(const ApiContext& ctx);
+
 // The text and bytes of a token as the logprobs objects show it.
 struct TokenText {
   std::string text;  // valid UTF-8 (an incomplete character becomes U+FFFD)

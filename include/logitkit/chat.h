@@ -98,6 +98,8 @@ class ChatTemplate {
                                         const ChatOptions& options = {}) const;
 
   bool is_jinja() const { return program_ != nullptr; }
+  // The Jinja template's text ("" for a built-in format).
+  const std::string& source() const { return source_; }
   ChatFormat format() const { return format_; }  // the built-in format, when !is_jinja()
   // Why a model's template is not used ("" when it is, or was never there).
   const std::string& fallback_reason() const { return fallback_reason_; }
@@ -111,6 +113,7 @@ class ChatTemplate {
 
   std::shared_ptr<const Program> program_;  // null: a built-in format
   ChatFormat format_ = ChatFormat::kChatMl;
+  std::string source_;
   std::string bos_token_, eos_token_;
   std::string fallback_reason_;
 };

@@ -109,6 +109,7 @@ StatusOr<ChatTemplate> ChatTemplate::Parse(const std::string& source, std::strin
   }
   ChatTemplate t;
   t.program_ = std::move(program);
+  t.source_ = source;
   t.bos_token_ = std::move(bos_token);
   t.eos_token_ = std::move(eos_token);
   return t;
