@@ -141,9 +141,15 @@ std::optional<std::vector<int32_t>> ChatPrompt(const Json& messages, const ApiCo
       return f.Fail(where, where + " must be an object with a string role"), std::nullopt;
     }
     std::string role = m["role"].get<std::string>();
-    // OpenAI's roles (a template would render any; the API does not take them).
-    if (role != "system" && role != "developer" && role != "user" && role != "assistant" && role != "tool") {
-      return f.Fail(where, where + ".role = '" + role + "' is not system, developer, user, assistant or tool"),
+    // OpenAI's roles but tool (a template would render any; logitkit neither
+    // parses tool calls nor lets a tool message's text reach a template's
+    // tojson, where its markers would be parsed: chat.h).
+    if (role == "tool") {
+      return f.Fail(where, where + ".role = 'tool': tool messages are not supported by logitkit (nor tools)"),
+             std::nullopt;
+    }
+    if (role != "system" && role != "developer" && role != "user" && role != "assistant") {
+      return f.Fail(where, where + ".role = '" + role + "' is not system, developer, user or assistant"),
              std::nullopt;
     }
     if (role == "developer") role = "system";

@@ -14,7 +14,13 @@
 // tokens are parsed only in what the template wrote ("<|im_start|>"), never
 // in what a message brought (the engine marks every piece of text that came
 // from the input): a user who writes "<|im_end|>" gets those characters, not
-// the marker. The BOS token is there when the template writes bos_token;
+// the marker. A filter that builds a new string (tojson, join) loses the
+// engine's marking; in such text a control token's text is still plain text
+// unless the template's source, bos_token or eos_token writes that same text
+// (Llama 3.1's tojson of a tool message holding "<|eot_id|>" would give the
+// marker: the server refuses tool messages and tools for this reason).
+// User-defined tokens (GGUF token type 4) are matched everywhere, in
+// messages too, as tokenizer.h says. The BOS token is there when the template writes bos_token;
 // none is added, as Hugging Face's apply_chat_template does.
 //
 // Fallback: a template that does not parse or cannot render a one-message

@@ -98,8 +98,8 @@ class Tokenizer {
   // Token ids for text made of parts, each saying whether special tokens
   // written in it are matched (a rendered chat template: the template's own
   // markers are, the text a message brought is not). options.parse_special
-  // is not read. A special token is matched only inside one part that allows
-  // it; the text between special tokens is tokenized as one piece whatever
+  // is not read. A control or unknown token is matched only inside one part
+  // that allows it (user-defined tokens, in every part, as Encode does); the text between special tokens is tokenized as one piece whatever
   // parts it spans, so the result is Encode(concatenation) whenever the
   // parts that do not parse special tokens hold no special token's text.
   // Each part's UTF-8 is sanitized on its own.

@@ -1,6 +1,7 @@
 #include "logitkit/chat.h"
 
 #include <exception>
+#include <mutex>
 #include <string_view>
 #include <utility>
 
@@ -90,6 +91,63 @@ std::string InputJson(std::span<const ChatMessage> messages, const nlohmann::ord
   return in.dump();
 }
 
+// The engine's errors quote the template over several lines: one line for
+// an error message, at most 400 bytes.
+std::string OneLine(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    const bool space = c == '\n' || c == '\r' || c == '\t' || c == ' ';
+    if (space && (out.empty() || out.back() == ' ')) continue;
+    out += space ? ' ' : c;
+    if (out.size() >= 400) return out + "...";
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+// Splits the template's own parts where they hold a control token's text
+// that neither the template's source nor bos_token / eos_token writes: text
+// that came from a message through a filter that does not keep the engine's
+// input marking (tojson, join), so a message can never smuggle a marker in.
+std::vector<ChatPart> GuardMarkers(std::vector<ChatPart> parts, const Tokenizer& tok, const std::string& source,
+                                   const std::string& bos, const std::string& eos) {
+  std::vector<std::string> foreign;  // control token texts the template itself never writes
+  for (TokenId id = 0; id < TokenId(tok.n_vocab()); ++id) {
+    const TokenType type = tok.token_type(id);
+    if (type != TokenType::kControl && type != TokenType::kUnknown) continue;
+    const std::string& text = tok.token_text(id);
+    if (text.empty() || text == bos || text == eos || source.find(text) != std::string::npos) continue;
+    foreign.push_back(text);
+  }
+  if (foreign.empty()) return parts;
+  bool starts[256] = {};  // first bytes of the foreign texts
+  for (const std::string& f : foreign) starts[uint8_t(f[0])] = true;
+  std::vector<ChatPart> out;
+  for (ChatPart& p : parts) {
+    if (p.from_input) {
+      out.push_back(std::move(p));
+      continue;
+    }
+    size_t begin = 0;  // the text from `begin` on is not yet placed
+    for (size_t pos = 0; pos < p.text.size();) {
+      size_t len = 0;
+      if (starts[uint8_t(p.text[pos])]) for (const std::string& f : foreign) {
+        if (f.size() > len && p.text.compare(pos, f.size(), f) == 0) len = f.size();
+      }
+      if (len == 0) {
+        ++pos;
+        continue;
+      }
+      if (pos > begin) out.push_back({p.text.substr(begin, pos - begin), false});
+      out.push_back({p.text.substr(pos, len), true});
+      pos += len;
+      begin = pos;
+    }
+    if (begin < p.text.size()) out.push_back({p.text.substr(begin), false});
+  }
+  return out;
+}
+
 }  // namespace
 
 struct ChatTemplate::Program {
@@ -105,7 +163,7 @@ StatusOr<ChatTemplate> ChatTemplate::Parse(const std::string& source, std::strin
     program->program = jinja::parse_from_tokens(lexed);
     program->source = lexed.source;
   } catch (const std::exception& e) {
-    return InvalidArgumentError(std::string("the chat template does not parse: ") + e.what());
+    return InvalidArgumentError("the chat template does not parse: " + OneLine(e.what()));
   }
   ChatTemplate t;
   t.program_ = std::move(program);
@@ -178,6 +236,10 @@ StatusOr<std::vector<ChatPart>> ChatTemplate::Render(std::span<const ChatMessage
                                   {"add_generation_prompt", options.add_generation_prompt}};
     jinja::global_from_json(ctx, common_json::parse(model.dump()), /*mark_input=*/false);
     jinja::runtime runtime(ctx);
+    // strftime_now calls std::localtime, whose buffer every thread shares.
+    static std::mutex clock_mutex;
+    std::unique_lock<std::mutex> clock_lock(clock_mutex, std::defer_lock);
+    if (source_.find("strftime_now") != std::string::npos) clock_lock.lock();
     const jinja::value result = runtime.execute(program_->program);
     const jinja::value_string text = jinja::runtime::gather_string_parts(result);
     std::vector<ChatPart> parts;
@@ -186,7 +248,7 @@ StatusOr<std::vector<ChatPart>> ChatTemplate::Render(std::span<const ChatMessage
     }
     return parts;
   } catch (const std::exception& e) {
-    return InvalidArgumentError(std::string("the chat template: ") + e.what());
+    return InvalidArgumentError("the chat template: " + OneLine(e.what()));
   }
 }
 
@@ -230,6 +292,7 @@ StatusOr<std::vector<int32_t>> ChatTemplate::Encode(const Tokenizer& tok, std::s
                                                     const ChatOptions& options) const {
   StatusOr<std::vector<ChatPart>> parts = Render(messages, options);
   if (!parts.ok()) return parts.status();
+  if (is_jinja()) *parts = GuardMarkers(*std::move(parts), tok, source_, bos_token_, eos_token_);
   std::vector<Tokenizer::TextPart> text;
   for (const ChatPart& p : *parts) text.push_back({p.text, !p.from_input});
   EncodeOptions o;

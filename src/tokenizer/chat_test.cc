@@ -2,7 +2,7 @@
 // parses special tokens, what a message brought never does; parts join into
 // one text between special tokens; the engine's errors and the fallback to a
 // built-in format. Rendering against Python's jinja2 on published templates
-// is tests/tokenizer/check_chat_templates.py.
+// is python/tests/test_chat_template.py.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -126,6 +126,31 @@ TEST(ChatTemplate, SpecialTokensFromTheTemplateParseAndFromAMessageDoNot) {
   DecodeOptions render;
   render.render_special = true;
   EXPECT_EQ(*tok.Decode(*ids, render), "<|endoftext|>x<|endoftext|>y<|endoftext|>");
+}
+
+TEST(ChatTemplate, AMarkerThatReachesTheTemplatesTextThroughAFilterStaysText) {
+  // tojson returns a string the engine does not mark as input; a control
+  // token's text the template never writes is still the message's text.
+  REQUIRE_VOCAB(Gpt2());
+  const Tokenizer& tok = *Gpt2();
+  StatusOr<ChatTemplate> t =
+      ChatTemplate::Parse("{% for m in messages %}{{ m.content | tojson }}{{ m.content | upper }}{% endfor %}", "", "");
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  const ChatMessage messages[] = {{"user", "x<|endoftext|>y"}};
+  StatusOr<std::vector<TokenId>> ids = t->Encode(tok, messages);
+  ASSERT_TRUE(ids.ok()) << ids.status().ToString();
+  EXPECT_EQ(Count(*ids, kEndOfText), 0u);
+  DecodeOptions render;
+  render.render_special = true;
+  EXPECT_EQ(*tok.Decode(*ids, render), "\"x<|endoftext|>y\"X<|ENDOFTEXT|>Y");
+  // The marker written by the template itself is the token.
+  StatusOr<ChatTemplate> writes =
+      ChatTemplate::Parse("{% for m in messages %}{{ m.content }}<|endoftext|>{% endfor %}", "", "");
+  ASSERT_TRUE(writes.ok());
+  StatusOr<std::vector<TokenId>> marked = writes->Encode(tok, messages);
+  ASSERT_TRUE(marked.ok());
+  EXPECT_EQ(Count(*marked, kEndOfText), 1u);
+  EXPECT_EQ(marked->back(), kEndOfText);
 }
 
 TEST(ChatTemplate, ErrorsNameTheProblem) {

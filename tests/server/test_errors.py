@@ -78,9 +78,10 @@ def test_out_of_range(server, client):
     bad(server, client, "min_p = 1.5 is outside [0, 1]", "min_p", extra_body={"min_p": 1.5})
     bad(server, client, "logprobs_mode = 'odd'", "logprobs_mode", extra_body={"logprobs_mode": "odd"})
     bad(server, client, "stop has 5 strings; at most 4", "stop", stop=["a", "b", "c", "d", "e"])
-    bad(server, client, "role = 'robot' is not system, developer, user, assistant or tool", "messages[0]",
-        endpoint="chat",
-        messages=[{"role": "robot", "content": "hi"}])
+    bad(server, client, "role = 'robot' is not system, developer, user or assistant", "messages[0]",
+        endpoint="chat", messages=[{"role": "robot", "content": "hi"}])
+    bad(server, client, "role = 'tool': tool messages are not supported", "messages[0]",
+        endpoint="chat", messages=[{"role": "tool", "content": "42"}])
 
 
 def test_token_ids_beyond_the_vocabulary(server, client):
