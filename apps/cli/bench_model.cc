@@ -11,8 +11,7 @@
 
 #include "commands.h"
 #include "flags.h"
-#include "logitkit/tensor_types.h"
-#include "model/weights.h"
+#include "logitkit/quant.h"
 #include "ops/row_ops.h"
 #include "runtime.h"
 
@@ -48,18 +47,6 @@ double Median(std::vector<double> v) {
 }
 
 double Seconds(std::chrono::steady_clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-// Bytes of weights one generated token reads: every matrix once, the LM head
-// once (the embedding: one row).
-double WeightBytesPerToken(const ModelWeights& w) {
-  double bytes = double(w.lm_head.rows) * double(w.lm_head.row_bytes) + double(w.token_embd.row_bytes);
-  for (const LayerWeights& L : w.layers) {
-    for (const Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wqkv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
-      bytes += double(m->rows) * double(m->row_bytes);
-    }
-  }
-  return bytes;
-}
 
 // Read bandwidth: a SIMD max over 256 MiB, median of 5, in GB/s.
 double ReadBandwidthGBs() {
@@ -156,7 +143,7 @@ int RunBenchModel(const std::vector<std::string>& args) {
   // Peak memory of the model and the contexts, read before the bandwidth
   // probe allocates its own 256 MiB.
   const double peak_mib = PeakRssMiB();
-  const double bytes_per_token = WeightBytesPerToken(model.weights());
+  const double bytes_per_token = model.weight_bytes_per_token();
   const double bandwidth = ReadBandwidthGBs();
   const double bound_tps = bandwidth * 1e9 / bytes_per_token;
 
@@ -169,7 +156,7 @@ int RunBenchModel(const std::vector<std::string>& args) {
     }
     const nlohmann::json o = {{"model", runtime->path},
                               {"activations", activations == Activations::kInt8 ? "int8" : "float32"},
-                              {"kernel_target", gguf::TensorKernelTarget()},
+                              {"kernel_target", quant::TensorKernelTarget()},
                               {"prompt_tokens", prompt.size()},
                               {"gen_tokens", *gen_n},
                               {"reps", *reps},
@@ -182,7 +169,7 @@ int RunBenchModel(const std::vector<std::string>& args) {
     return 0;
   }
   std::printf("%s (%s activations, %s kernels)\n", runtime->path.c_str(),
-              activations == Activations::kInt8 ? "int8" : "float32", gguf::TensorKernelTarget());
+              activations == Activations::kInt8 ? "int8" : "float32", quant::TensorKernelTarget());
   std::printf("prompt %zu tokens, %lld generated, median of %lld\n\n", prompt.size(), *gen_n, *reps);
   std::printf("threads  prompt tok/s  generation tok/s  of the memory bound\n");
   for (const Row& r : rows) {

@@ -58,12 +58,12 @@ converted, a write failure), 2 a usage error
 
 struct TypeName {
   const char* flag;
-  gguf::TensorType type;
+  quant::TensorType type;
 };
-constexpr TypeName kTypes[] = {{"f32", gguf::TensorType::kF32},
-                               {"f16", gguf::TensorType::kF16},
-                               {"bf16", gguf::TensorType::kBF16},
-                               {"q8_0", gguf::TensorType::kQ8_0}};
+constexpr TypeName kTypes[] = {{"f32", quant::TensorType::kF32},
+                               {"f16", quant::TensorType::kF16},
+                               {"bf16", quant::TensorType::kBF16},
+                               {"q8_0", quant::TensorType::kQ8_0}};
 
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
@@ -114,7 +114,7 @@ int RunConvert(const std::vector<std::string>& args) {
 
   StatusOr<gguf::File> file = OpenModelFile(path);
   if (!file.ok()) return Fail(kCommand, file.status());
-  const char* type_name = gguf::TensorTypeName(static_cast<uint32_t>(target->type));
+  const char* type_name = quant::TensorTypeName(static_cast<uint32_t>(target->type));
   const auto start = std::chrono::steady_clock::now();
   std::optional<Progress> mib;  // a bar in MiB of output, erased when done
   StatusOr<gguf::ConvertStats> stats =

@@ -71,21 +71,21 @@ nlohmann::json ModelJson(const ModelConfig& c) {
           {"blocks", c.n_layers},
           {"d_model", c.d_model},
           {"d_ff", c.d_ff},
-          {"heads", c.n_heads},
-          {"kv_heads", c.n_kv_heads},
-          {"head_dim", c.head_dim},
+          {"heads", c.n_attn_heads},
+          {"kv_heads", c.n_attn_kv_heads},
+          {"head_dim", c.attn_head_dim},
           {"context_length", c.context_length},
           {"vocab", c.n_vocab},
           {"tied_embeddings", c.tied_embeddings},
-          {"lm_head_type", gguf::TensorTypeName(c.lm_head_type)}};
+          {"lm_head_type", quant::TensorTypeName(c.unembedding_type)}};
 }
 
 void PrintModel(const ModelConfig& c) {
   std::printf("  model: %s%s%s, %u blocks, d_model %u, d_ff %u, %u heads, %u KV heads (head dim %u),\n"
               "         vocabulary %u, context %u, %s embeddings (LM head %s)\n\n",
               c.architecture.c_str(), c.name.empty() ? "" : " ", c.name.c_str(), c.n_layers, c.d_model,
-              c.d_ff, c.n_heads, c.n_kv_heads, c.head_dim, c.n_vocab, c.context_length,
-              c.tied_embeddings ? "tied" : "separate", gguf::TensorTypeName(c.lm_head_type));
+              c.d_ff, c.n_attn_heads, c.n_attn_kv_heads, c.attn_head_dim, c.n_vocab, c.context_length,
+              c.tied_embeddings ? "tied" : "separate", quant::TensorTypeName(c.unembedding_type));
 }
 
 }  // namespace
@@ -130,7 +130,7 @@ int RunInspect(const std::vector<std::string>& args) {
     nlohmann::json tensors = nlohmann::json::array();
     for (const gguf::Tensor& t : file->tensors()) {
       tensors.push_back({{"name", t.name},
-                         {"type", gguf::TensorTypeName(t.type)},
+                         {"type", quant::TensorTypeName(t.type)},
                          {"shape", t.dims},
                          {"bytes", t.bytes},
                          {"offset", t.offset}});
@@ -152,7 +152,7 @@ int RunInspect(const std::vector<std::string>& args) {
     std::printf("\n  %-40s %-6s %-24s %14s\n", "tensor", "type", "shape", "bytes");
     for (const gguf::Tensor& t : file->tensors()) {
       std::printf("  %-40s %-6s %-24s %14llu\n", std::string(t.name).c_str(),
-                  gguf::TensorTypeName(t.type), Shape(t).c_str(),
+                  quant::TensorTypeName(t.type), Shape(t).c_str(),
                   static_cast<unsigned long long>(t.bytes));
     }
   }

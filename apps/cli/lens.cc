@@ -195,7 +195,7 @@ int RunLens(const std::vector<std::string>& args) {
   Progress progress("lens", L + 1);
   for (size_t l = 0; l <= L; ++l) {
     if (l < L) {
-      if (Status s = ctx.Head(tap.residual[l], &layer_logits); !s.ok()) return Fail(kCommand, s);
+      if (Status s = ctx.Unembed(tap.residual[l], &layer_logits); !s.ok()) return Fail(kCommand, s);
     } else {
       layer_logits = final_logits;
     }

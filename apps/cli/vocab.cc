@@ -80,7 +80,7 @@ int RunVocab(const std::vector<std::string>& args) {
   }
   if (Status st = w->WriteFile(out); !st.ok()) return Fail(kCommand, st.WithContext("--out " + out + ": "));
   std::printf("%s: %zu tokens (%s), %zu bytes\n", out.c_str(), tok->n_vocab(),
-              tok->model() == tokenizer::Model::kBpe ? "byte-level BPE" : "SentencePiece BPE",
+              tok->algorithm() == tokenizer::Algorithm::kBpe ? "byte-level BPE" : "SentencePiece BPE",
               gguf_bytes.size());
   return 0;
 }

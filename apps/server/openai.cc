@@ -600,7 +600,7 @@ std::optional<ApiError> ParseRequest(const std::string& body, Endpoint endpoint,
 Json TokenizerInfo(const ApiContext& ctx) {
   const tokenizer::Tokenizer& tok = *ctx.tok;
   auto text = [&](int32_t id) { return id == tokenizer::kNoToken ? Json() : Json(tok.token_text(id)); };
-  return {{"tokenizer_class", tok.model() == tokenizer::Model::kBpe ? "logitkit GGUF byte-level BPE"
+  return {{"tokenizer_class", tok.algorithm() == tokenizer::Algorithm::kBpe ? "logitkit GGUF byte-level BPE"
                                                                     : "logitkit GGUF SentencePiece"},
           {"eos_token", text(tok.eos())},
           {"bos_token", text(tok.bos())},
@@ -839,7 +839,7 @@ void ResponseWriter::Add(const Event& e) {
   }
 }
 
-Json ResponseWriter::Head(const char* object) const {
+Json ResponseWriter::Envelope(const char* object) const {
   return {{"id", id_}, {"object", object}, {"created", created_}, {"model", ctx_.model_id},
           {"system_fingerprint", "logitkit"}};
 }
@@ -899,7 +899,7 @@ Json ResponseWriter::ChatLogprobs(const std::vector<TokenInfo>& tokens) const {
 
 Json ResponseWriter::Build() const {
   const bool chat = request_.endpoint == Endpoint::kChat;
-  Json out = Head(chat ? "chat.completion" : "text_completion");
+  Json out = Envelope(chat ? "chat.completion" : "text_completion");
   Json choices = Json::array();
   for (size_t i = 0; i < choices_.size(); ++i) {
     const Choice& c = choices_[i];
@@ -930,7 +930,7 @@ std::vector<Json> ResponseWriter::Chunks(const Event& e) {
   const bool chat = request_.endpoint == Endpoint::kChat;
   std::vector<Json> chunks;
   auto chunk = [&](int index, Json choice) {
-    Json c = Head(chat ? "chat.completion.chunk" : "text_completion");
+    Json c = Envelope(chat ? "chat.completion.chunk" : "text_completion");
     choice["index"] = index;
     c["choices"] = Json::array({choice});
     if (request_.include_usage) c["usage"] = Json();  // OpenAI: null on every chunk but the last
@@ -986,7 +986,7 @@ std::vector<Json> ResponseWriter::Chunks(const Event& e) {
 }
 
 Json ResponseWriter::UsageChunk() const {
-  Json c = Head(request_.endpoint == Endpoint::kChat ? "chat.completion.chunk" : "text_completion");
+  Json c = Envelope(request_.endpoint == Endpoint::kChat ? "chat.completion.chunk" : "text_completion");
   c["choices"] = Json::array();
   c["usage"] = Usage();
   return c;

@@ -124,7 +124,9 @@ class ResponseWriter {
     std::string finish_reason;
     std::string stop_string;  // vLLM's stop_reason: the stop string that ended the text
   };
-  Json Head(const char* object) const;
+  // The fields every response and chunk carries: id, object, created, model,
+  // system_fingerprint.
+  Json Envelope(const char* object) const;
   // The prompt text a completion choice starts with: its prompt's with echo, else "".
   const std::string& EchoText(size_t choice) const;
   Json Usage() const;

@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "logitkit/quant.h"
 #include "logitkit/status.h"
 
 namespace logitkit::gguf {
@@ -70,19 +71,9 @@ size_t ScalarSize(ValueType type);
 bool IsIntegerType(ValueType type);
 bool IsSignedType(ValueType type);
 
-// ggml tensor types: the ones with a known block layout.
-enum class TensorType : uint32_t {
-  kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ4_1 = 3, kQ5_0 = 6, kQ5_1 = 7, kQ8_0 = 8, kQ8_1 = 9,
-  kQ2_K = 10, kQ3_K = 11, kQ4_K = 12, kQ5_K = 13, kQ6_K = 14, kQ8_K = 15,
-  kI8 = 24, kI16 = 25, kI32 = 26, kI64 = 27, kF64 = 28, kBF16 = 30,
-};
-// Elements per block and bytes per block; false for an unknown type.
-bool TensorTypeLayout(uint32_t type, uint64_t* block_elements, uint64_t* block_bytes);
-const char* TensorTypeName(uint32_t type);
-
 struct Tensor {
   std::string_view name;
-  uint32_t type = 0;
+  uint32_t type = 0;           // a quant::TensorType code (checked: one with a known layout)
   std::vector<uint64_t> dims;  // ggml order: dims[0] is the row length
   uint64_t elements = 0;
   uint64_t offset = 0;         // from the start of the data section
@@ -137,7 +128,7 @@ class Writer {
   void AddRaw(const std::string& key, ValueType type, const std::vector<uint8_t>& value);
   void SetAlignment(uint32_t alignment) { alignment_ = alignment; }
   // data.size() must equal the type's byte size for dims.
-  void AddTensor(const std::string& name, TensorType type, std::vector<uint64_t> dims,
+  void AddTensor(const std::string& name, quant::TensorType type, std::vector<uint64_t> dims,
                  std::vector<uint8_t> data);
 
   std::vector<uint8_t> Finish() const;
@@ -152,7 +143,7 @@ class Writer {
   uint32_t alignment_ = 32;
   struct PendingTensor {
     std::string name;
-    TensorType type;
+    quant::TensorType type;
     std::vector<uint64_t> dims;
     std::vector<uint8_t> data;
   };

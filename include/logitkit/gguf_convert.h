@@ -1,20 +1,7 @@
-// Writing tensors in another type: a row of float32 encoded as F32, F16, BF16
-// or Q8_0, and a whole GGUF file rewritten with its matrices in one of those
-// types (a higher-precision copy of a quantized model, for comparisons).
+// A whole GGUF file rewritten with its matrices in F32, F16, BF16 or Q8_0 (a
+// higher-precision copy of a quantized model, for comparisons), each row
+// encoded by quant::EncodeRow.
 //
-// Encodings, bit for bit as ggml's reference quantizers and the `gguf` Python
-// package (0.19, gguf.quants.quantize) write them (tested):
-//   F32   the float
-//   F16   round to nearest, ties to even (numpy's astype(float16)); beyond
-//         65504 (from 65520 up) ±inf; NaN stays NaN, keeping its 10 top payload bits
-//   BF16  ggml's GGML_FP32_TO_BF16: the top 16 bits rounded to nearest even;
-//         NaN made quiet (bit 6 of the result set)
-//   Q8_0  per block of 32: amax = max|x|, d = amax / 127, id = d ? 1/d : 0,
-//         q = roundf(x · id) (ties away from zero), d stored as F16
-//         (ggml's quantize_row_q8_0_ref). |x − d16·q| <= d/2 + |q|·|d − d16|
-//         with d16 the stored half: about amax/254 + amax·2^-11.
-//         A block whose 1/d overflows (amax < ~3.7e-37) encodes as zeros;
-//         one whose d would be a float16 infinity (amax >= ~8.3e6) is an error.
 #ifndef LOGITKIT_GGUF_CONVERT_H_
 #define LOGITKIT_GGUF_CONVERT_H_
 
@@ -24,23 +11,15 @@
 #include <string>
 
 #include "logitkit/gguf.h"
+#include "logitkit/quant.h"
 #include "logitkit/status.h"
 
 namespace logitkit::gguf {
 
-// True for the types EncodeRow writes: F32, F16, BF16, Q8_0.
-bool IsEncodeType(TensorType type);
-
-// Writes x[0, n) as a row of `type`: RowBytes(type, n) bytes at dst.
-// Errors (nothing written then): `type` is not an encode type; n is not a
-// positive multiple of its block (32 for Q8_0); for Q8_0, an infinity, a NaN
-// or a magnitude of 65520 · 127 or more (no finite scale). REQUIRES: x holds n floats.
-Status EncodeRow(TensorType type, const float* x, size_t n, void* dst);
-
 // llama.cpp's general.file_type for a model whose matrices are all `type`
 // (LLAMA_FTYPE_ALL_F32 = 0, MOSTLY_F16 = 1, MOSTLY_Q8_0 = 7, MOSTLY_BF16 = 32).
-// REQUIRES: IsEncodeType(type).
-uint32_t LlamaFileType(TensorType type);
+// REQUIRES: quant::IsEncodeType(type).
+uint32_t LlamaFileType(quant::TensorType type);
 
 struct ConvertProgress {
   size_t tensors_done = 0, tensors_total = 0;
@@ -60,7 +39,7 @@ struct ConvertStats {
 //    type; appended as uint32 when absent);
 //  - tensors: same order, names, shapes and alignment (general.alignment).
 //    One of 2 or more dimensions whose type is not `type` is dequantized row
-//    by row (DequantizeRow) and encoded (EncodeRow); a 1-D tensor (norms,
+//    by row (quant::DequantizeRow) and encoded (quant::EncodeRow); a 1-D tensor (norms,
 //    biases), one already of `type` and one of an integer type (I8 .. I64)
 //    is copied byte for byte.
 // Streams: the header, then each tensor's data and padding; memory is the
@@ -73,7 +52,7 @@ struct ConvertStats {
 // the tensor); writing, flushing or renaming fails (names the path and errno).
 // `progress`, if set, is called after each tensor and every few MB of output.
 using ConvertProgressFn = std::function<void(const ConvertProgress&)>;
-StatusOr<ConvertStats> ConvertFile(const File& in, TensorType type, const std::string& path,
+StatusOr<ConvertStats> ConvertFile(const File& in, quant::TensorType type, const std::string& path,
                                    const ConvertProgressFn& progress = {});
 
 }  // namespace logitkit::gguf

@@ -111,6 +111,7 @@
 #include <span>
 #include <vector>
 
+#include "logitkit/float_type.h"
 #include "logitkit/status.h"
 #include "logitkit/thread_pool.h"
 
@@ -208,8 +209,6 @@ struct DecodeResult {
   std::vector<TokenLogprob> top;
 };
 
-enum class LogitsType : uint8_t { kF32, kBF16, kF16 };
-
 // The largest n_vocab a row may have (token ids are int32_t; 2^30 leaves room).
 inline constexpr size_t kMaxVocab = size_t{1} << 30;
 
@@ -218,7 +217,7 @@ inline constexpr size_t kMaxVocab = size_t{1} << 30;
 struct LogitsBatch {
   const void* data = nullptr;
   size_t size = 0;  // elements in data: at least (n_rows - 1) * row_stride + n_vocab
-  LogitsType type = LogitsType::kF32;
+  FloatType type = FloatType::kF32;
   size_t n_rows = 0;
   size_t n_vocab = 0;
   size_t row_stride = 0;  // elements; 0 means n_vocab

@@ -6,7 +6,7 @@
 // attention, SwiGLU, tied or separate LM head, optional Q/K/V biases: SmolLM2,
 // Llama 2 and 3, Mistral, Qwen2) and GPT-2 (LayerNorm, learned positions,
 // fused QKV, GELU, biases). Weights stay in their file type (memory-mapped)
-// and are read through gguf::DotRow; activations are float32 by default.
+// and are read through quant::DotRow; activations are float32 by default.
 #ifndef LOGITKIT_MODEL_H_
 #define LOGITKIT_MODEL_H_
 
@@ -24,12 +24,12 @@
 
 namespace logitkit {
 
-struct ModelWeights;  // model/weights.h
+struct ModelWeights;  // internal: src/model/weights.h
 
 class Model {
  public:
   // Opens, checks (every tensor the architecture needs: present, shaped and of
-  // a type gguf::DotRow takes) and maps the file.
+  // a type quant::DotRow takes) and maps the file.
   static StatusOr<std::unique_ptr<Model>> Load(const std::string& path);
   // The same over a parsed file the caller keeps alive (tests).
   static StatusOr<std::unique_ptr<Model>> FromFile(std::shared_ptr<const gguf::File> file);
@@ -37,9 +37,12 @@ class Model {
 
   const ModelConfig& config() const { return config_; }
   const gguf::File& file() const { return *file_; }
-  const ModelWeights& weights() const { return *weights_; }
+  // Bytes of weights one decode step reads: every matrix once, the LM head
+  // (unembedding) once, and one embedding row (the memory-bound yardstick).
+  double weight_bytes_per_token() const;
 
  private:
+  friend const ModelWeights& WeightsOf(const Model& model);  // src/model only
   Model() = default;
   ModelConfig config_;
   std::shared_ptr<const gguf::File> file_;
@@ -107,11 +110,12 @@ class Context {
   static Status EvalBatch(std::span<Context* const> contexts, std::span<const int32_t> tokens,
                           std::vector<float>* logits);
 
-  // The final norm and the LM head applied to residual-stream vectors (a
-  // multiple of d_model floats, e.g. a ResidualTap layer): logits gets n_vocab
-  // floats per vector. Eval's own logits are this applied to the last block's
-  // output, so the last tap gives them back exactly (the logit lens).
-  Status Head(std::span<const float> residual, std::vector<float>* logits);
+  // The unembedding: the final norm and the LM head (the projection to the
+  // vocabulary) applied to residual-stream vectors (a multiple of d_model
+  // floats, e.g. a ResidualTap layer): logits gets n_vocab floats per vector.
+  // Eval's own logits are this applied to the last block's output, so the
+  // last tap gives them back exactly (the logit lens).
+  Status Unembed(std::span<const float> residual, std::vector<float>* logits);
 
   size_t n_past() const { return n_past_; }
   size_t max_tokens() const { return max_tokens_; }

@@ -58,7 +58,9 @@ enum class TokenType : int32_t {
   kByte = 6,
 };
 
-enum class Model { kBpe, kSpm };  // "gpt2", "llama"
+// The tokenization algorithm (tokenizer.ggml.model): byte-level BPE ("gpt2")
+// or SentencePiece BPE ("llama").
+enum class Algorithm { kBpe, kSpm };
 
 struct EncodeOptions {
   // Put the BOS token first; unset: the vocabulary's tokenizer.ggml.add_bos_token
@@ -120,7 +122,7 @@ class Tokenizer {
 
   // Vocabulary.
   size_t n_vocab() const;
-  Model model() const;
+  Algorithm algorithm() const;
   const std::string& pre() const;  // tokenizer.ggml.pre as given ("" if absent)
   const std::string& token_text(TokenId id) const;  // REQUIRES: 0 <= id < n_vocab()
   TokenType token_type(TokenId id) const;            // REQUIRES: 0 <= id < n_vocab()

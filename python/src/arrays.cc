@@ -76,7 +76,7 @@ LogitsArg GetLogits(py::handle obj, const char* name, bool allow_f16) {
     ThrowTypeError(std::string(name) + " must be " + wanted + ", got " + Describe(obj) +
                    " (buffer format '" + b.format + "')" + how + " (no conversion is made)");
   }
-  a.type = kind == 'f' ? LogitsType::kF32 : LogitsType::kF16;
+  a.type = kind == 'f' ? FloatType::kF32 : FloatType::kF16;
   if (b.ndim != 1 && b.ndim != 2) {
     ThrowValueError(std::string(name) + " must be 1-D [n_vocab] or 2-D [n_rows, n_vocab], got " +
                     std::to_string(b.ndim) + "-D");

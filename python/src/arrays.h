@@ -26,7 +26,7 @@ namespace logitkit::python {
 // A read-only view of the caller's logits, [n_rows, n_vocab] row-major.
 struct LogitsArg {
   pybind11::buffer_info buffer;  // holds the caller's buffer while we read it
-  LogitsType type = LogitsType::kF32;
+  FloatType type = FloatType::kF32;
   const void* data = nullptr;
   size_t n_rows = 0;
   size_t n_vocab = 0;
@@ -39,7 +39,7 @@ struct LogitsArg {
 };
 
 // REQUIRES: the GIL. `name` is the parameter's name in messages. allow_f16:
-// accept numpy float16 (LogitsType::kF16, read as raw bits).
+// accept numpy float16 (FloatType::kF16, read as raw bits).
 LogitsArg GetLogits(pybind11::handle obj, const char* name, bool allow_f16);
 
 // A sequence of token ids (a list, or an integer numpy array of any layout),

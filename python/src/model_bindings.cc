@@ -116,7 +116,7 @@ Score ScoreOf(const PyModel& m, const py::object& text_or_ids, bool special) {
 }
 
 // The logit lens, as `logitkit lens` computes it: layer l's logits are
-// Context::Head of the residual stream after block l, [n_layers, T', V]
+// Context::Unembed of the residual stream after block l, [n_layers, T', V]
 // (T' = T for "all", 1 for "last"); layer n_layers - 1 is the model's own.
 py::array_t<float> LensOf(const PyModel& m, const py::object& text_or_ids, const std::string& positions) {
   if (positions != "all" && positions != "last") {
@@ -134,7 +134,7 @@ py::array_t<float> LensOf(const PyModel& m, const py::object& text_or_ids, const
     ThrowIfError(context.Eval(ids, positions == "all" ? Logits::kAll : Logits::kLast, &logits, &tap));
     out.reserve(L * T * V);
     for (size_t l = 0; l < L; ++l) {
-      ThrowIfError(context.Head(tap.residual[l], &layer));
+      ThrowIfError(context.Unembed(tap.residual[l], &layer));
       out.insert(out.end(), layer.begin(), layer.end());
     }
   }

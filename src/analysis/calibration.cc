@@ -189,7 +189,7 @@ Status Calibration::State::Measure(std::span<const float> row, int32_t target, S
     return OutOfRangeError(where + ": next token " + std::to_string(target) + " outside [0, " +
                            std::to_string(V) + ")");
   }
-  const ops::LoadStats load = ops::LoadRow(row.data(), ops::ElementType::kF32, V, 1.0f, nullptr);
+  const ops::LoadStats load = ops::LoadRow(row.data(), FloatType::kF32, V, 1.0f, nullptr);
   if (load.has_invalid) {
     size_t i = 0;
     while (i < V && !std::isnan(row[i]) && row[i] != INFINITY) ++i;
@@ -282,7 +282,7 @@ Status Calibration::State::Measure(std::span<const float> row, int32_t target, S
   if (m.has_scaled) {
     s.z.resize(V), s.e2.resize(V);
     const ops::LoadStats scaled =
-        ops::LoadRow(row.data(), ops::ElementType::kF32, V, float(temperature), s.z.data());
+        ops::LoadRow(row.data(), FloatType::kF32, V, float(temperature), s.z.data());
     if (scaled.has_invalid) return InvalidArgumentError(where + ": a logit overflows at the fitted temperature");
     const double St = ops::ExpShifted(s.z.data(), V, scaled.max, s.e2.data(), false).sum;
     top_label(s.e2.data(), St, double(scaled.max) - s.z[target], m.scaled);

@@ -30,7 +30,7 @@ struct RowNorm {
 };
 
 StatusOr<RowNorm> Normalise(std::span<const float> row, std::vector<float>& e, const std::string& where) {
-  const ops::LoadStats load = ops::LoadRow(row.data(), ops::ElementType::kF32, row.size(), 1.0f, nullptr);
+  const ops::LoadStats load = ops::LoadRow(row.data(), FloatType::kF32, row.size(), 1.0f, nullptr);
   if (load.has_invalid) {
     size_t i = 0;
     while (i < row.size() && !std::isnan(row[i]) && row[i] != INFINITY) ++i;

@@ -1,4 +1,4 @@
-// Encoding rows to F32 / F16 / BF16 / Q8_0, and the streaming file converter.
+// The streaming file converter: every matrix dequantized and re-encoded row by row.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -11,81 +11,11 @@
 #include <vector>
 
 #include "base/check.h"
-#include "gguf/blocks.h"
 #include "logitkit/gguf_convert.h"
-#include "logitkit/tensor_types.h"
 
 namespace logitkit::gguf {
 namespace {
 
-uint32_t FloatBits(float x) {
-  uint32_t bits;
-  std::memcpy(&bits, &x, 4);
-  return bits;
-}
-
-// float -> float16 bits as numpy's npy_floatbits_to_halfbits (astype(float16)):
-// round to nearest, ties to even, in integer arithmetic (no dependence on the
-// FPU's rounding mode or flush-to-zero).
-uint16_t FloatToHalf(float x) {
-  const uint32_t f = FloatBits(x);
-  const uint16_t sign = static_cast<uint16_t>((f >> 16) & 0x8000u);
-  const uint32_t a = f & 0x7FFFFFFFu;
-  if (a >= 0x7F800000u) {  // infinity, or NaN keeping its top payload bits (never 0)
-    const uint16_t payload = static_cast<uint16_t>((a >> 13) & 0x3FFu);
-    return sign | 0x7C00u | (a == 0x7F800000u ? 0 : payload ? payload : 1);
-  }
-  if (a >= 0x47800000u) return sign | 0x7C00u;  // >= 2^16: infinity
-  if (a >= 0x38800000u) {
-    // A normal half (65520 and up carry into infinity): rebias the exponent
-    // from 127 to 15, then round the 13 bits that go.
-    const uint32_t r = a - 0x38000000u;
-    return sign | static_cast<uint16_t>((r + 0xFFFu + ((r >> 13) & 1u)) >> 13);
-  }
-  // Below 2^-14: a subnormal half, a count of 2^-24, or zero. Under 2^-25
-  // (exponent field 102) everything rounds to zero; 2^-25 itself is a tie.
-  const uint32_t e = a >> 23;
-  if (e < 102) return sign;
-  const uint32_t m = (a & 0x7FFFFFu) | 0x800000u;  // value = m · 2^(e − 150)
-  const uint32_t shift = 126 - e;                  // 14 .. 24
-  uint32_t q = m >> shift;
-  const uint32_t rest = m & ((1u << shift) - 1), half = 1u << (shift - 1);
-  q += (rest > half || (rest == half && (q & 1u))) ? 1 : 0;
-  return sign | static_cast<uint16_t>(q);
-}
-
-// ggml's GGML_FP32_TO_BF16 (ggml_compute_fp32_to_bf16).
-uint16_t FloatToBf16(float x) {
-  const uint32_t f = FloatBits(x);
-  if ((f & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((f >> 16) | 64u);  // quiet NaN
-  return static_cast<uint16_t>((f + 0x7FFFu + ((f >> 16) & 1u)) >> 16);
-}
-
-void PutU16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
-
-// The smallest block maximum whose Q8_0 scale, amax / 127 in float32, rounds
-// to a float16 infinity (>= 65520): ggml would store d = inf.
-const float kMaxQ8_0 = [] {
-  float v = 65520.0f * 127.0f;
-  while (v / 127.0f >= 65520.0f) v = std::nextafter(v, 0.0f);
-  return std::nextafter(v, 1e30f);
-}();
-
-// ggml's quantize_row_q8_0_ref for one block. REQUIRES: x finite.
-void EncodeBlockQ8_0(const float* x, uint8_t* block) {
-  float amax = 0.0f;
-  for (int i = 0; i < kQK; ++i) amax = std::fmax(amax, std::fabs(x[i]));
-  const float d = amax / 127.0f;
-  const float id = d != 0.0f ? 1.0f / d : 0.0f;
-  PutU16(block + offsetof(BlockQ8_0, d), FloatToHalf(d));
-  int8_t* qs = reinterpret_cast<int8_t*>(block + offsetof(BlockQ8_0, qs));
-  for (int i = 0; i < kQK; ++i) {
-    // |x · id| <= 127 (to rounding) unless 1/d overflowed (amax < 127 · 2^-128):
-    // then x · id is ±inf or NaN and the element 0, as numpy's cast gives.
-    const float v = x[i] * id;
-    qs[i] = std::isfinite(v) ? static_cast<int8_t>(std::round(v)) : 0;
-  }
-}
 
 template <typename T>
 void Put(std::vector<uint8_t>& out, T v) {
@@ -153,8 +83,8 @@ void PutValue(std::vector<uint8_t>& out, const Value& v) {
 }
 
 bool IsIntegerTensorType(uint32_t type) {
-  return type >= static_cast<uint32_t>(TensorType::kI8) &&
-         type <= static_cast<uint32_t>(TensorType::kI64);
+  return type >= static_cast<uint32_t>(quant::TensorType::kI8) &&
+         type <= static_cast<uint32_t>(quant::TensorType::kI64);
 }
 
 std::string Shape(const Tensor& t) {
@@ -243,65 +173,20 @@ class TempFile {
 
 }  // namespace
 
-bool IsEncodeType(TensorType type) {
-  return type == TensorType::kF32 || type == TensorType::kF16 || type == TensorType::kBF16 ||
-         type == TensorType::kQ8_0;
-}
-
-uint32_t LlamaFileType(TensorType type) {
-  LK_CHECK(IsEncodeType(type));
-  return type == TensorType::kF32    ? 0
-         : type == TensorType::kF16  ? 1
-         : type == TensorType::kQ8_0 ? 7
+uint32_t LlamaFileType(quant::TensorType type) {
+  LK_CHECK(quant::IsEncodeType(type));
+  return type == quant::TensorType::kF32    ? 0
+         : type == quant::TensorType::kF16  ? 1
+         : type == quant::TensorType::kQ8_0 ? 7
                                      : 32;
 }
 
-Status EncodeRow(TensorType type, const float* x, size_t n, void* dst) {
-  const uint32_t code = static_cast<uint32_t>(type);
-  if (!IsEncodeType(type)) {
-    return InvalidArgumentError(std::string("cannot encode to tensor type ") +
-                                TensorTypeName(code) + " (" + std::to_string(code) +
-                                "): only F32, F16, BF16 and Q8_0");
-  }
-  LOGITKIT_RETURN_IF_ERROR(CheckRow(type, n));
-  uint8_t* out = static_cast<uint8_t*>(dst);
-  switch (type) {
-    case TensorType::kF32:
-      std::memcpy(out, x, n * sizeof(float));
-      break;
-    case TensorType::kF16:
-      for (size_t i = 0; i < n; ++i) PutU16(out + 2 * i, FloatToHalf(x[i]));
-      break;
-    case TensorType::kBF16:
-      for (size_t i = 0; i < n; ++i) PutU16(out + 2 * i, FloatToBf16(x[i]));
-      break;
-    default: {  // Q8_0: check every element first, so an error writes nothing.
-      for (size_t i = 0; i < n; ++i) {
-        if (!std::isfinite(x[i])) {
-          return InvalidArgumentError("Q8_0 block " + std::to_string(i / kQK) + " holds " +
-                                      (std::isnan(x[i]) ? "NaN" : "an infinity") + " (element " +
-                                      std::to_string(i) + "), which has no Q8_0 encoding");
-        }
-        if (std::fabs(x[i]) >= kMaxQ8_0) {
-          return InvalidArgumentError("Q8_0 block " + std::to_string(i / kQK) + " holds " +
-                                      std::to_string(x[i]) + " (element " + std::to_string(i) +
-                                      "): its scale |x| / 127 would overflow float16");
-        }
-      }
-      for (size_t b = 0; b < n / kQK; ++b)
-        EncodeBlockQ8_0(x + b * kQK, out + b * sizeof(BlockQ8_0));
-      break;
-    }
-  }
-  return OkStatus();
-}
-
-StatusOr<ConvertStats> ConvertFile(const File& in, TensorType type, const std::string& path,
+StatusOr<ConvertStats> ConvertFile(const File& in, quant::TensorType type, const std::string& path,
                                    const ConvertProgressFn& progress) {
   const uint32_t target = static_cast<uint32_t>(type);
-  if (!IsEncodeType(type)) {
+  if (!quant::IsEncodeType(type)) {
     return InvalidArgumentError(std::string("gguf convert: cannot convert to ") +
-                                TensorTypeName(target) + " (" + std::to_string(target) +
+                                quant::TensorTypeName(target) + " (" + std::to_string(target) +
                                 "): only F32, F16, BF16 and Q8_0");
   }
   ConvertStats stats;
@@ -316,16 +201,16 @@ StatusOr<ConvertStats> ConvertFile(const File& in, TensorType type, const std::s
   for (const Tensor& t : in.tensors()) {
     Plan p{&t, false, t.type, t.bytes, data_bytes};
     const std::string field = "gguf convert: tensor '" + std::string(t.name) + "' (" +
-                              TensorTypeName(t.type) + ", " + Shape(t) + ")";
+                              quant::TensorTypeName(t.type) + ", " + Shape(t) + ")";
     if (t.dims.size() >= 2 && t.type != target && !IsIntegerTensorType(t.type)) {
-      if (!IsComputeType(static_cast<TensorType>(t.type))) {
+      if (!quant::IsComputeType(static_cast<quant::TensorType>(t.type))) {
         return Status(StatusCode::kUnimplemented,
-                      field + ": " + TensorTypeName(t.type) +
-                          " has no dequantization, so it cannot become " + TensorTypeName(target));
+                      field + ": " + quant::TensorTypeName(t.type) +
+                          " has no dequantization, so it cannot become " + quant::TensorTypeName(target));
       }
-      if (Status s = CheckRow(type, t.dims[0]); !s.ok()) return s.WithContext(field + ": ");
+      if (Status s = quant::CheckRow(type, t.dims[0]); !s.ok()) return s.WithContext(field + ": ");
       uint64_t out_bytes = 0;
-      if (__builtin_mul_overflow(t.elements / t.dims[0], uint64_t{RowBytes(type, t.dims[0])},
+      if (__builtin_mul_overflow(t.elements / t.dims[0], uint64_t{quant::RowBytes(type, t.dims[0])},
                                  &out_bytes)) {
         return InvalidArgumentError(field + ": the converted size overflows");
       }
@@ -405,17 +290,17 @@ StatusOr<ConvertStats> ConvertFile(const File& in, TensorType type, const std::s
       }
       ++stats.tensors_copied;
     } else {
-      const TensorType from = static_cast<TensorType>(t.type);
+      const quant::TensorType from = static_cast<quant::TensorType>(t.type);
       const size_t n = t.dims[0], rows = t.elements / n;
-      const size_t in_row_bytes = RowBytes(from, n), out_row_bytes = RowBytes(type, n);
+      const size_t in_row_bytes = quant::RowBytes(from, n), out_row_bytes = quant::RowBytes(type, n);
       row.resize(n);
       chunk.clear();
       chunk.reserve(std::max(kChunk, out_row_bytes) + out_row_bytes);
       for (size_t r = 0; r < rows; ++r) {
-        DequantizeRow(from, t.data + r * in_row_bytes, n, row.data());
+        quant::DequantizeRow(from, t.data + r * in_row_bytes, n, row.data());
         const size_t used = chunk.size();
         chunk.resize(used + out_row_bytes);
-        if (Status s = EncodeRow(type, row.data(), n, chunk.data() + used); !s.ok()) {
+        if (Status s = quant::EncodeRow(type, row.data(), n, chunk.data() + used); !s.ok()) {
           return s.WithContext("gguf convert: tensor '" + std::string(t.name) + "' row " +
                                std::to_string(r) + ": ");
         }

@@ -42,8 +42,8 @@ std::vector<uint8_t> SmallFile() {
     if (count == 2) nested.insert(nested.end(), {1, 2});
   }
   w.AddRaw("nested", ValueType::kArray, nested);
-  w.AddTensor("token_embd.weight", TensorType::kF32, {2, 3}, Bytes({1, 2, 3, 4, 5, 6}));
-  w.AddTensor("output_norm.weight", TensorType::kF32, {2}, Bytes({7, 8}));
+  w.AddTensor("token_embd.weight", quant::TensorType::kF32, {2, 3}, Bytes({1, 2, 3, 4, 5, 6}));
+  w.AddTensor("output_norm.weight", quant::TensorType::kF32, {2}, Bytes({7, 8}));
   return w.Finish();
 }
 
@@ -169,21 +169,21 @@ TEST(Gguf, DuplicateKeysAndTensorNamesAreRejected) {
   w.AddUint32("a", 2);
   EXPECT_EQ(ErrorOf(w.Finish()), "gguf: key 'a' at byte 41: appears twice");  // the second one
   Writer t;
-  t.AddTensor("x", TensorType::kF32, {1}, Bytes({1}));
-  t.AddTensor("x", TensorType::kF32, {1}, Bytes({2}));
+  t.AddTensor("x", quant::TensorType::kF32, {1}, Bytes({1}));
+  t.AddTensor("x", quant::TensorType::kF32, {1}, Bytes({2}));
   EXPECT_NE(ErrorOf(t.Finish()).find("tensor 'x' at byte"), std::string::npos);
 }
 
 TEST(Gguf, ElementCountOverflowIsRejected) {
   Writer w;
-  w.AddTensor("huge", TensorType::kF32, {1ull << 32, 1ull << 32, 4}, {});
+  w.AddTensor("huge", quant::TensorType::kF32, {1ull << 32, 1ull << 32, 4}, {});
   EXPECT_NE(ErrorOf(w.Finish()).find("element count overflows"), std::string::npos);
 }
 
 TEST(Gguf, AlignmentMustBeAPowerOfTwo) {
   Writer w;
   w.SetAlignment(64);
-  w.AddTensor("x", TensorType::kF32, {1}, Bytes({1}));
+  w.AddTensor("x", quant::TensorType::kF32, {1}, Bytes({1}));
   StatusOr<File> f = File::FromBytes(w.Finish());
   ASSERT_TRUE(f.ok()) << f.status().ToString();
   EXPECT_EQ(f->alignment(), 64u);

@@ -175,34 +175,6 @@ const char* ValueTypeName(ValueType type) {
   return i < 13 ? kNames[i] : "unknown";
 }
 
-bool TensorTypeLayout(uint32_t type, uint64_t* block_elements, uint64_t* block_bytes) {
-  struct Layout { uint32_t type; uint64_t elements, bytes; };
-  static constexpr Layout kLayouts[] = {
-      {0, 1, 4},     {1, 1, 2},     {2, 32, 18},   {3, 32, 20},   {6, 32, 22},  {7, 32, 24},
-      {8, 32, 34},   {9, 32, 36},   {10, 256, 84}, {11, 256, 110}, {12, 256, 144},
-      {13, 256, 176}, {14, 256, 210}, {15, 256, 292}, {24, 1, 1},  {25, 1, 2},  {26, 1, 4},
-      {27, 1, 8},    {28, 1, 8},    {30, 1, 2}};
-  for (const Layout& l : kLayouts) {
-    if (l.type == type) {
-      *block_elements = l.elements;
-      *block_bytes = l.bytes;
-      return true;
-    }
-  }
-  return false;
-}
-
-const char* TensorTypeName(uint32_t type) {
-  switch (type) {
-    case 0: return "F32"; case 1: return "F16"; case 2: return "Q4_0"; case 3: return "Q4_1";
-    case 6: return "Q5_0"; case 7: return "Q5_1"; case 8: return "Q8_0"; case 9: return "Q8_1";
-    case 10: return "Q2_K"; case 11: return "Q3_K"; case 12: return "Q4_K"; case 13: return "Q5_K";
-    case 14: return "Q6_K"; case 15: return "Q8_K"; case 24: return "I8"; case 25: return "I16";
-    case 26: return "I32"; case 27: return "I64"; case 28: return "F64"; case 30: return "BF16";
-  }
-  return "unknown";
-}
-
 size_t ScalarSize(ValueType type) {
   switch (type) {
     case ValueType::kUint8: case ValueType::kInt8: case ValueType::kBool: return 1;
@@ -425,12 +397,12 @@ Status File::Parse() {
     const uint64_t type_at = c.offset();
     LOGITKIT_RETURN_IF_ERROR(c.Read(field + " type", &t.type));
     uint64_t block_elements = 0, block_bytes = 0;
-    if (!TensorTypeLayout(t.type, &block_elements, &block_bytes)) {
+    if (!quant::TensorTypeLayout(t.type, &block_elements, &block_bytes)) {
       return Malformed(field + " type", type_at, "unknown tensor type " + std::to_string(t.type));
     }
     if (t.dims[0] % block_elements != 0) {
       return Malformed(field + " dim 0", dims_at + 4, std::to_string(t.dims[0]) + " is not a multiple of the " +
-                                                          TensorTypeName(t.type) + " block of " +
+                                                          quant::TensorTypeName(t.type) + " block of " +
                                                           std::to_string(block_elements));
     }
     if (MulOverflows(t.elements / block_elements, block_bytes, &t.bytes)) {

@@ -1,9 +1,9 @@
 // Writes a GGUF file holding, for every compute tensor type T, a tensor "T"
-// of random rows (testing::RandomRow) and a float32 tensor "T.dequantized"
+// of random rows (quant::testing::RandomRow) and a float32 tensor "T.dequantized"
 // with logitkit's dequantization of it; check_dequantize.py compares the
 // second with the `gguf` Python package's dequantization of the first.
-// Two more modes for check_convert.py (EncodeRow and ConvertFile against the
-// package's quantize):
+// Two more modes for check_convert.py (quant::EncodeRow and ConvertFile
+// against the package's quantize):
 //
 // Usage: tensor_types_dump OUT.gguf [seed]
 //        tensor_types_dump --encode TYPE IN.f32 COLS OUT.bin   rows of COLS raw
@@ -17,23 +17,25 @@
 #include <string>
 #include <vector>
 
-#include "gguf/testing/random_blocks.h"
 #include "logitkit/gguf.h"
 #include "logitkit/gguf_convert.h"
-#include "logitkit/tensor_types.h"
+#include "logitkit/quant.h"
+#include "quant/testing/random_blocks.h"
 
 namespace {
 
 using namespace logitkit::gguf;
+namespace quant = logitkit::quant;
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "tensor_types_dump: %s\n", message.c_str());
   return 1;
 }
 
-bool ParseType(const std::string& name, TensorType* type) {
+bool ParseType(const std::string& name, quant::TensorType* type) {
+  using quant::TensorType;
   for (TensorType t : {TensorType::kF32, TensorType::kF16, TensorType::kBF16, TensorType::kQ8_0}) {
-    if (name == TensorTypeName(static_cast<uint32_t>(t))) {
+    if (name == quant::TensorTypeName(static_cast<uint32_t>(t))) {
       *type = t;
       return true;
     }
@@ -41,7 +43,7 @@ bool ParseType(const std::string& name, TensorType* type) {
   return false;
 }
 
-int Encode(TensorType type, const char* in_path, size_t cols, const char* out_path) {
+int Encode(quant::TensorType type, const char* in_path, size_t cols, const char* out_path) {
   std::vector<float> x;
   FILE* in = std::fopen(in_path, "rb");
   if (in == nullptr) return Fail(std::string("cannot read ") + in_path);
@@ -52,9 +54,9 @@ int Encode(TensorType type, const char* in_path, size_t cols, const char* out_pa
   std::vector<uint8_t> out;
   for (size_t r = 0; r < x.size() / cols; ++r) {
     std::vector<uint8_t> row(cols * 4 + 64);  // enough for any encode type
-    const logitkit::Status s = EncodeRow(type, x.data() + r * cols, cols, row.data());
+    const logitkit::Status s = quant::EncodeRow(type, x.data() + r * cols, cols, row.data());
     if (!s.ok()) return Fail("row " + std::to_string(r) + ": " + s.message());
-    out.insert(out.end(), row.begin(), row.begin() + RowBytes(type, cols));
+    out.insert(out.end(), row.begin(), row.begin() + quant::RowBytes(type, cols));
   }
   FILE* f = std::fopen(out_path, "wb");
   if (f == nullptr) return Fail(std::string("cannot write ") + out_path);
@@ -65,7 +67,7 @@ int Encode(TensorType type, const char* in_path, size_t cols, const char* out_pa
 }  // namespace
 
 int main(int argc, char** argv) {
-  TensorType type;
+  quant::TensorType type;
   if (argc == 6 && std::strcmp(argv[1], "--encode") == 0 && ParseType(argv[2], &type)) {
     return Encode(type, argv[3], std::strtoull(argv[4], nullptr, 10), argv[5]);
   }
@@ -84,21 +86,21 @@ int main(int argc, char** argv) {
   std::mt19937_64 rng(argc == 3 ? std::strtoull(argv[2], nullptr, 10) : 1);
   constexpr size_t kCols = 1024, kRows = 16;  // 16 Ki elements per type
   Writer writer;
-  for (TensorType type : testing::kComputeTypes) {
+  for (quant::TensorType type : quant::testing::kComputeTypes) {
     std::vector<uint8_t> quantized;
     std::vector<float> dequantized(kCols * kRows);
     for (size_t r = 0; r < kRows; ++r) {
-      const std::vector<uint8_t> row = testing::RandomRow(type, kCols, rng);
-      DequantizeRow(type, row.data(), kCols, dequantized.data() + r * kCols);
+      const std::vector<uint8_t> row = quant::testing::RandomRow(type, kCols, rng);
+      quant::DequantizeRow(type, row.data(), kCols, dequantized.data() + r * kCols);
       quantized.insert(quantized.end(), row.begin(), row.end());
     }
-    const std::string name = TensorTypeName(static_cast<uint32_t>(type));
+    const std::string name = quant::TensorTypeName(static_cast<uint32_t>(type));
     std::vector<uint8_t> bytes(dequantized.size() * sizeof(float));
     std::memcpy(bytes.data(), dequantized.data(), bytes.size());
     writer.AddTensor(name, type, {kCols, kRows}, std::move(quantized));
-    writer.AddTensor(name + ".dequantized", TensorType::kF32, {kCols, kRows}, std::move(bytes));
+    writer.AddTensor(name + ".dequantized", quant::TensorType::kF32, {kCols, kRows}, std::move(bytes));
   }
-  writer.AddString("logitkit.dequantized_by", TensorKernelTarget());
+  writer.AddString("logitkit.dequantized_by", quant::TensorKernelTarget());
   const logitkit::Status status = writer.WriteFile(argv[1]);
   return status.ok() ? 0 : Fail(status.ToString());
 }

@@ -69,7 +69,7 @@ void Writer::AddInt32Array(const std::string& key, const std::vector<int32_t>& v
   AddRaw(key, ValueType::kArray, b);
 }
 
-void Writer::AddTensor(const std::string& name, TensorType type, std::vector<uint64_t> dims,
+void Writer::AddTensor(const std::string& name, quant::TensorType type, std::vector<uint64_t> dims,
                        std::vector<uint8_t> data) {
   tensors_.push_back({name, type, std::move(dims), std::move(data)});
 }

@@ -42,12 +42,12 @@ using base::Num;
 
 struct Row {
   const void* data;
-  ops::ElementType type;
+  FloatType type;
   size_t n_vocab;
 };
 
 float ElementToFloat(const Row& row, size_t i) {
-  if (row.type == ops::ElementType::kF32) return static_cast<const float*>(row.data)[i];
+  if (row.type == FloatType::kF32) return static_cast<const float*>(row.data)[i];
   float f;
   ops::LoadRow(static_cast<const uint16_t*>(row.data) + i, row.type, 1, 1.0f, &f);
   return f;
@@ -172,7 +172,7 @@ DecodeResult DecodeRow(const Row& row, const SamplerParams& p, const RowState& s
   // never pay for the copy.
   // The allowed-token mask is applied in the pass that loads the row.
   const std::span<const uint32_t> mask = state.allowed_mask;
-  const bool in_place = row.type == ops::ElementType::kF32 && !processors &&
+  const bool in_place = row.type == FloatType::kF32 && !processors &&
                         !temperature_in_load && mask.empty();
   float* work = in_place ? nullptr : s.work.Get(n_vocab);
   const ops::LoadStats load =
@@ -192,7 +192,7 @@ DecodeResult DecodeRow(const Row& row, const SamplerParams& p, const RowState& s
   const float* raw = nullptr;
   auto raw_row = [&]() -> const float* {
     if (raw == nullptr) {
-      if (row.type == ops::ElementType::kF32) {
+      if (row.type == FloatType::kF32) {
         raw = static_cast<const float*>(row.data);
       } else {
         float* buf = s.raw.Get(n_vocab);
@@ -345,16 +345,6 @@ DecodeResult DecodeRowNoThrow(const Row& row, const SamplerParams& p, const RowS
   return result;
 }
 
-ops::ElementType ToElementType(LogitsType t) {
-  switch (t) {
-    case LogitsType::kF32: return ops::ElementType::kF32;
-    case LogitsType::kBF16: return ops::ElementType::kBF16;
-    case LogitsType::kF16: return ops::ElementType::kF16;
-  }
-  return ops::ElementType::kF32;
-}
-
-size_t ElementBytes(LogitsType t) { return t == LogitsType::kF32 ? 4 : 2; }
 
 }  // namespace
 
@@ -371,23 +361,23 @@ DecodeHead::~DecodeHead() = default;
 
 DecodeResult DecodeHead::Decode(std::span<const float> logits, const SamplerParams& params,
                                 const RowState& state) {
-  return DecodeRowNoThrow(Row{logits.data(), ops::ElementType::kF32, logits.size()}, params,
+  return DecodeRowNoThrow(Row{logits.data(), FloatType::kF32, logits.size()}, params,
                           state, scratch_[0]->row);
 }
 
 LogitsBatch LogitsBatch::F32(std::span<const float> logits, size_t n_rows, size_t n_vocab) {
-  return LogitsBatch{logits.data(), logits.size(), LogitsType::kF32, n_rows, n_vocab, n_vocab};
+  return LogitsBatch{logits.data(), logits.size(), FloatType::kF32, n_rows, n_vocab, n_vocab};
 }
 LogitsBatch LogitsBatch::BF16(std::span<const uint16_t> bits, size_t n_rows, size_t n_vocab) {
-  return LogitsBatch{bits.data(), bits.size(), LogitsType::kBF16, n_rows, n_vocab, n_vocab};
+  return LogitsBatch{bits.data(), bits.size(), FloatType::kBF16, n_rows, n_vocab, n_vocab};
 }
 LogitsBatch LogitsBatch::F16(std::span<const uint16_t> bits, size_t n_rows, size_t n_vocab) {
-  return LogitsBatch{bits.data(), bits.size(), LogitsType::kF16, n_rows, n_vocab, n_vocab};
+  return LogitsBatch{bits.data(), bits.size(), FloatType::kF16, n_rows, n_vocab, n_vocab};
 }
 
 LogitsBatch LogitsBatch::F32Rows(std::span<const float* const> rows, size_t n_vocab) {
   LogitsBatch batch;
-  batch.type = LogitsType::kF32;
+  batch.type = FloatType::kF32;
   batch.n_rows = rows.size();
   batch.n_vocab = n_vocab;
   batch.rows = rows.data();
@@ -405,7 +395,7 @@ Status CheckBatchShape(const LogitsBatch& logits) {
                                 " exceeds the supported maximum " + std::to_string(kMaxVocab));
   }
   if (logits.rows != nullptr) {
-    if (logits.type != LogitsType::kF32) {
+    if (logits.type != FloatType::kF32) {
       return InvalidArgumentError("logits.rows is set for a batch that is not float32");
     }
     for (size_t r = 0; r < logits.n_rows; ++r) {
@@ -450,9 +440,9 @@ Status DecodeHead::DecodeBatch(const LogitsBatch& logits, std::span<const Sample
                                 " entries; expected n_rows = " + std::to_string(logits.n_rows));
   }
   results.resize(logits.n_rows);
-  const ops::ElementType type = ToElementType(logits.type);
+  const FloatType type = logits.type;
   const size_t stride = logits.row_stride == 0 ? logits.n_vocab : logits.row_stride;
-  const size_t row_bytes = stride * ElementBytes(logits.type);
+  const size_t row_bytes = stride * FloatBytes(logits.type);
   auto run = [&](size_t r, size_t thread) {
     const void* data = logits.rows != nullptr ? static_cast<const void*>(logits.rows[r])
                                               : static_cast<const char*>(logits.data) + r * row_bytes;

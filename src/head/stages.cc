@@ -33,7 +33,7 @@ Status CheckVocab(size_t n_vocab) {
 StatusOr<float> CheckRow(std::span<const float> logits) {
   LOGITKIT_RETURN_IF_ERROR(CheckVocab(logits.size()));
   const ops::LoadStats load =
-      ops::LoadRow(logits.data(), ops::ElementType::kF32, logits.size(), 1.0f, nullptr);
+      ops::LoadRow(logits.data(), FloatType::kF32, logits.size(), 1.0f, nullptr);
   if (load.has_invalid) {
     for (size_t i = 0; i < logits.size(); ++i) {
       const float v = logits[i];
@@ -95,7 +95,7 @@ StatusOr<ops::ExpSums> ExpPass(std::span<const float> logits, float temperature,
   LOGITKIT_RETURN_IF_ERROR(CheckTemperature(temperature));
   LOGITKIT_RETURN_IF_ERROR(CheckVocab(logits.size()));
   const ops::LoadStats load =
-      ops::LoadRow(logits.data(), ops::ElementType::kF32, logits.size(), temperature, nullptr);
+      ops::LoadRow(logits.data(), FloatType::kF32, logits.size(), temperature, nullptr);
   if (load.has_invalid) {  // NaN / +inf in the row, or an overflow in the division
     StatusOr<float> checked = CheckRow(logits);
     if (!checked.ok()) return checked.status();
@@ -147,7 +147,7 @@ Status ApplyProcessors(std::span<float> logits, const SamplerParams& params,
   try {
     RowScratch s;
     if (!state.allowed_mask.empty()) {  // the chain applies it as it loads the row
-      ops::LoadRowMasked(logits.data(), ops::ElementType::kF32, logits.size(), 1.0f,
+      ops::LoadRowMasked(logits.data(), FloatType::kF32, logits.size(), 1.0f,
                          state.allowed_mask.data(), logits.data());
     }
     return head::ApplyProcessorsToRow(logits.data(), logits.size(), params, state, s);

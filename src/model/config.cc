@@ -68,26 +68,26 @@ StatusOr<ModelConfig> ModelConfig::FromGguf(const gguf::File& f) {
   LOGITKIT_RETURN_IF_ERROR(ReadCount(f, a + ".block_count", 0, &c.n_layers));
   LOGITKIT_RETURN_IF_ERROR(ReadCount(f, a + ".embedding_length", 0, &c.d_model));
   LOGITKIT_RETURN_IF_ERROR(ReadCount(f, a + ".feed_forward_length", 0, &c.d_ff));
-  LOGITKIT_RETURN_IF_ERROR(ReadCount(f, a + ".attention.head_count", 0, &c.n_heads));
-  LOGITKIT_RETURN_IF_ERROR(ReadCount(f, a + ".attention.head_count_kv", c.n_heads, &c.n_kv_heads));
+  LOGITKIT_RETURN_IF_ERROR(ReadCount(f, a + ".attention.head_count", 0, &c.n_attn_heads));
+  LOGITKIT_RETURN_IF_ERROR(ReadCount(f, a + ".attention.head_count_kv", c.n_attn_heads, &c.n_attn_kv_heads));
   LOGITKIT_RETURN_IF_ERROR(ReadCount(f, a + ".context_length", 2048, &c.context_length));
   LOGITKIT_RETURN_IF_ERROR(ReadFloat(f, a + ".rope.freq_base", &c.rope_freq_base));
   LOGITKIT_RETURN_IF_ERROR(ReadFloat(f, a + ".attention.layer_norm_rms_epsilon", &c.norm_eps));
   LOGITKIT_RETURN_IF_ERROR(ReadFloat(f, a + ".attention.layer_norm_epsilon", &c.norm_eps));
-  if (c.d_model % c.n_heads != 0) {
-    return InvalidArgumentError("model metadata: " + a + ".attention.head_count = " + std::to_string(c.n_heads) +
+  if (c.d_model % c.n_attn_heads != 0) {
+    return InvalidArgumentError("model metadata: " + a + ".attention.head_count = " + std::to_string(c.n_attn_heads) +
                                 " does not divide " + a + ".embedding_length = " + std::to_string(c.d_model));
   }
-  if (c.n_heads % c.n_kv_heads != 0) {
+  if (c.n_attn_heads % c.n_attn_kv_heads != 0) {
     return InvalidArgumentError("model metadata: " + a + ".attention.head_count_kv = " +
-                                std::to_string(c.n_kv_heads) + " does not divide " + a +
-                                ".attention.head_count = " + std::to_string(c.n_heads));
+                                std::to_string(c.n_attn_kv_heads) + " does not divide " + a +
+                                ".attention.head_count = " + std::to_string(c.n_attn_heads));
   }
-  c.head_dim = c.d_model / c.n_heads;
-  LOGITKIT_RETURN_IF_ERROR(ReadCount(f, a + ".rope.dimension_count", c.head_dim, &c.n_rot));
-  if (c.n_rot > c.head_dim || c.n_rot % 2 != 0) {
+  c.attn_head_dim = c.d_model / c.n_attn_heads;
+  LOGITKIT_RETURN_IF_ERROR(ReadCount(f, a + ".rope.dimension_count", c.attn_head_dim, &c.n_rot));
+  if (c.n_rot > c.attn_head_dim || c.n_rot % 2 != 0) {
     return InvalidArgumentError("model metadata: " + a + ".rope.dimension_count = " + std::to_string(c.n_rot) +
-                                " must be even and at most the head dimension " + std::to_string(c.head_dim));
+                                " must be even and at most the head dimension " + std::to_string(c.attn_head_dim));
   }
 
   const gguf::Tensor* embd = f.FindTensor("token_embd.weight");
@@ -105,7 +105,7 @@ StatusOr<ModelConfig> ModelConfig::FromGguf(const gguf::File& f) {
     return InvalidArgumentError("model tensors: output.weight has shape " + Shape(*out) +
                                 " but token_embd.weight has " + Shape(*embd));
   }
-  c.lm_head_type = out ? out->type : embd->type;
+  c.unembedding_type = out ? out->type : embd->type;
   if (const gguf::Value* tokens = f.Find("tokenizer.ggml.tokens"); tokens != nullptr) {
     if (tokens->type != ValueType::kArray || tokens->count != c.n_vocab) {
       return InvalidArgumentError(

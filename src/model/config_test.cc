@@ -13,7 +13,7 @@ namespace logitkit {
 namespace {
 
 struct TinyModel {
-  uint32_t d_model = 8, n_heads = 2, n_kv_heads = 1, vocab_tokens = 5, embd_rows = 5;
+  uint32_t d_model = 8, n_attn_heads = 2, n_attn_kv_heads = 1, vocab_tokens = 5, embd_rows = 5;
   bool untied = false;
   bool omit_heads = false;
 };
@@ -25,16 +25,16 @@ std::vector<uint8_t> Write(const TinyModel& m) {
   w.AddUint32("llama.block_count", 1);
   w.AddUint32("llama.embedding_length", m.d_model);
   w.AddUint32("llama.feed_forward_length", 16);
-  if (!m.omit_heads) w.AddUint32("llama.attention.head_count", m.n_heads);
-  w.AddUint32("llama.attention.head_count_kv", m.n_kv_heads);
+  if (!m.omit_heads) w.AddUint32("llama.attention.head_count", m.n_attn_heads);
+  w.AddUint32("llama.attention.head_count_kv", m.n_attn_kv_heads);
   w.AddFloat32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
   std::vector<std::string> tokens;
   for (uint32_t k = 0; k < m.vocab_tokens; ++k) tokens.push_back("t" + std::to_string(k));
   w.AddStringArray("tokenizer.ggml.tokens", tokens);
-  w.AddTensor("token_embd.weight", gguf::TensorType::kF32, {m.d_model, m.embd_rows},
+  w.AddTensor("token_embd.weight", quant::TensorType::kF32, {m.d_model, m.embd_rows},
               std::vector<uint8_t>(4 * m.d_model * m.embd_rows));
   if (m.untied) {
-    w.AddTensor("output.weight", gguf::TensorType::kF16, {m.d_model, m.embd_rows},
+    w.AddTensor("output.weight", quant::TensorType::kF16, {m.d_model, m.embd_rows},
                 std::vector<uint8_t>(2 * m.d_model * m.embd_rows));
   }
   return w.Finish();
@@ -55,19 +55,19 @@ TEST(ModelConfig, ReadsTheShapeOfATinyModel) {
   EXPECT_EQ(c->name, "tiny");
   EXPECT_EQ(c->n_layers, 1u);
   EXPECT_EQ(c->d_model, 8u);
-  EXPECT_EQ(c->n_heads, 2u);
-  EXPECT_EQ(c->n_kv_heads, 1u);
-  EXPECT_EQ(c->head_dim, 4u);
+  EXPECT_EQ(c->n_attn_heads, 2u);
+  EXPECT_EQ(c->n_attn_kv_heads, 1u);
+  EXPECT_EQ(c->attn_head_dim, 4u);
   EXPECT_EQ(c->n_vocab, 5u);
   EXPECT_TRUE(c->tied_embeddings);
-  EXPECT_EQ(c->lm_head_type, uint32_t(gguf::TensorType::kF32));
+  EXPECT_EQ(c->unembedding_type, uint32_t(quant::TensorType::kF32));
 
   TinyModel untied;
   untied.untied = true;
   c = Read(untied, &bytes);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_FALSE(c->tied_embeddings);
-  EXPECT_EQ(c->lm_head_type, uint32_t(gguf::TensorType::kF16));
+  EXPECT_EQ(c->unembedding_type, uint32_t(quant::TensorType::kF16));
 }
 
 void ExpectError(const TinyModel& m, const std::vector<std::string>& parts) {
@@ -87,17 +87,17 @@ TEST(ModelConfig, AVocabularyThatDisagreesWithTheEmbeddingIsAnError) {
 
 TEST(ModelConfig, BadHeadCountsAreErrors) {
   TinyModel m;
-  m.n_heads = 3;
+  m.n_attn_heads = 3;
   ExpectError(m, {"head_count = 3", "embedding_length = 8"});
   m = TinyModel{};
-  m.n_kv_heads = 3;
-  m.n_heads = 4;
+  m.n_attn_kv_heads = 3;
+  m.n_attn_heads = 4;
   ExpectError(m, {"head_count_kv = 3", "head_count = 4"});
   m = TinyModel{};
   m.omit_heads = true;
   ExpectError(m, {"llama.attention.head_count is missing"});
   m = TinyModel{};
-  m.n_kv_heads = 0;
+  m.n_attn_kv_heads = 0;
   ExpectError(m, {"head_count_kv = 0", "outside"});
 }
 
@@ -108,7 +108,7 @@ TEST(ModelConfig, AnEmbeddingOfTheWrongWidthIsAnError) {
   w.AddUint32("llama.embedding_length", 8);
   w.AddUint32("llama.feed_forward_length", 16);
   w.AddUint32("llama.attention.head_count", 2);
-  w.AddTensor("token_embd.weight", gguf::TensorType::kF32, {4, 3}, std::vector<uint8_t>(48));
+  w.AddTensor("token_embd.weight", quant::TensorType::kF32, {4, 3}, std::vector<uint8_t>(48));
   const std::vector<uint8_t> bytes = w.Finish();
   StatusOr<gguf::File> file = gguf::File::FromBytes(bytes);
   ASSERT_TRUE(file.ok());
@@ -136,8 +136,8 @@ TEST(ModelConfig, TheDefaultModelIsSmolLM2) {
   EXPECT_EQ(c->architecture, "llama");
   EXPECT_EQ(c->n_layers, 30u);
   EXPECT_EQ(c->d_model, 576u);
-  EXPECT_EQ(c->n_heads, 9u);
-  EXPECT_EQ(c->n_kv_heads, 3u);
+  EXPECT_EQ(c->n_attn_heads, 9u);
+  EXPECT_EQ(c->n_attn_kv_heads, 3u);
   EXPECT_EQ(c->n_vocab, 49152u);
   EXPECT_TRUE(c->tied_embeddings);
 }

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "logitkit/tensor_types.h"
+#include "logitkit/quant.h"
 
 namespace logitkit {
 namespace {
@@ -14,16 +14,16 @@ constexpr size_t kRowsPerTask = 16;
 // Block types with integer activations: each token's x quantized once, each
 // weight row decoded once for up to kMaxDotBatch tokens.
 void MatMulQuantized(const Matrix& w, const float* x, size_t n_tokens, float* y, ThreadPool& pool, int bits) {
-  std::vector<gguf::QuantizedRow> xq(n_tokens);
-  for (size_t t = 0; t < n_tokens; ++t) gguf::QuantizeRow(x + t * w.cols, w.cols, bits, &xq[t]);
+  std::vector<quant::QuantizedRow> xq(n_tokens);
+  for (size_t t = 0; t < n_tokens; ++t) quant::QuantizeRow(x + t * w.cols, w.cols, bits, &xq[t]);
   const size_t n_tasks = (w.rows + kRowsPerTask - 1) / kRowsPerTask;
   pool.Run(n_tasks, [&](size_t task, size_t) {
     const size_t end = std::min(w.rows, (task + 1) * kRowsPerTask);
-    float out[gguf::kMaxDotBatch];
+    float out[quant::kMaxDotBatch];
     for (size_t r = task * kRowsPerTask; r < end; ++r) {
-      for (size_t t = 0; t < n_tokens; t += gguf::kMaxDotBatch) {
-        const size_t count = std::min(gguf::kMaxDotBatch, n_tokens - t);
-        gguf::DotRowsQuantized(w.type, w.Row(r), xq.data() + t, count, out);
+      for (size_t t = 0; t < n_tokens; t += quant::kMaxDotBatch) {
+        const size_t count = std::min(quant::kMaxDotBatch, n_tokens - t);
+        quant::DotRowsQuantized(w.type, w.Row(r), xq.data() + t, count, out);
         for (size_t k = 0; k < count; ++k) y[(t + k) * w.rows + r] = out[k];
       }
     }
@@ -31,21 +31,21 @@ void MatMulQuantized(const Matrix& w, const float* x, size_t n_tokens, float* y,
 }
 
 // float32 activations: each weight row read in place, each of its blocks
-// decoded once for up to 8 tokens (gguf::DotRows), so every token's result is
+// decoded once for up to 8 tokens (quant::DotRows), so every token's result is
 // bitwise what it would be alone.
 void MatMulFloat(const Matrix& w, const float* x, size_t n_tokens, float* y, ThreadPool& pool) {
   const size_t n_tasks = (w.rows + kRowsPerTask - 1) / kRowsPerTask;
   pool.Run(n_tasks, [&](size_t task, size_t) {
     const size_t end = std::min(w.rows, (task + 1) * kRowsPerTask);
-    float out[gguf::kMaxDotBatch];
+    float out[quant::kMaxDotBatch];
     for (size_t r = task * kRowsPerTask; r < end; ++r) {
       if (n_tokens == 1) {  // the decode step: ~200,000 rows a token, no call to spare
-        y[r] = gguf::DotRow(w.type, w.Row(r), x, w.cols);
+        y[r] = quant::DotRow(w.type, w.Row(r), x, w.cols);
         continue;
       }
-      for (size_t t = 0; t < n_tokens; t += gguf::kMaxDotBatch) {
-        const size_t count = std::min(gguf::kMaxDotBatch, n_tokens - t);
-        gguf::DotRows(w.type, w.Row(r), x + t * w.cols, w.cols, count, out);
+      for (size_t t = 0; t < n_tokens; t += quant::kMaxDotBatch) {
+        const size_t count = std::min(quant::kMaxDotBatch, n_tokens - t);
+        quant::DotRows(w.type, w.Row(r), x + t * w.cols, w.cols, count, out);
         for (size_t k = 0; k < count; ++k) y[(t + k) * w.rows + r] = out[k];
       }
     }
@@ -56,7 +56,7 @@ void MatMulFloat(const Matrix& w, const float* x, size_t n_tokens, float* y, Thr
 
 void MatMul(const Matrix& w, const float* x, size_t n_tokens, float* y, ThreadPool& pool,
             Activations activations) {
-  if (activations != Activations::kFloat32 && gguf::HasIntegerDot(w.type)) {
+  if (activations != Activations::kFloat32 && quant::HasIntegerDot(w.type)) {
     MatMulQuantized(w, x, n_tokens, y, pool, 8);
   } else {
     MatMulFloat(w, x, n_tokens, y, pool);

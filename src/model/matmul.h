@@ -15,11 +15,11 @@ namespace logitkit {
 // n_tokens activation rows of w.cols floats in, n_tokens rows of w.rows out.
 //
 // kFloat32: each weight row is read in place and each of its blocks decoded
-// once for up to 8 tokens (gguf::DotRows); a token's result is the same bit
+// once for up to 8 tokens (quant::DotRows); a token's result is the same bit
 // for bit in a batch or alone.
 // kInt8 (block-quantized weights only; float weights stay kFloat32), as
-// llama.cpp: each x is quantized to int8 per 32 elements (gguf::QuantizeRow)
-// and each weight row decoded once per 8 tokens (gguf::DotRowsQuantized); a
+// llama.cpp: each x is quantized to int8 per 32 elements (quant::QuantizeRow)
+// and each weight row decoded once per 8 tokens (quant::DotRowsQuantized); a
 // token's result is the same bit for bit in a batch or alone. On SmolLM2-135M
 // the logits move by up to ~4% of their largest magnitude.
 void MatMul(const Matrix& w, const float* x, size_t n_tokens, float* y, ThreadPool& pool,

@@ -6,8 +6,8 @@
 #include <random>
 #include <vector>
 
-#include "gguf/testing/random_blocks.h"
-#include "logitkit/tensor_types.h"
+#include "quant/testing/random_blocks.h"
+#include "logitkit/quant.h"
 #include "model/matmul.h"
 
 namespace logitkit {
@@ -15,18 +15,18 @@ namespace {
 
 void BM_MatMul(benchmark::State& state) {
   const size_t rows = state.range(0), cols = state.range(1), tokens = state.range(2), threads = state.range(3);
-  const auto type = static_cast<gguf::TensorType>(state.range(4));
+  const auto type = static_cast<quant::TensorType>(state.range(4));
   std::mt19937_64 rng(1);
   std::vector<uint8_t> data;
   for (size_t r = 0; r < rows; ++r) {
-    const std::vector<uint8_t> row = gguf::testing::RandomRow(type, cols, rng);
+    const std::vector<uint8_t> row = quant::testing::RandomRow(type, cols, rng);
     data.insert(data.end(), row.begin(), row.end());
   }
   Matrix w;
   w.type = type;
   w.rows = rows;
   w.cols = cols;
-  w.row_bytes = gguf::RowBytes(type, cols);
+  w.row_bytes = quant::RowBytes(type, cols);
   w.data = data.data();
   std::vector<float> x(tokens * cols, 0.5f), y(tokens * rows);
   ThreadPool pool(threads);
@@ -40,10 +40,10 @@ void BM_MatMul(benchmark::State& state) {
 void Shapes(benchmark::internal::Benchmark* b) {
   for (int threads : {1, 2}) {
     for (int tokens : {1, 64}) {
-      b->Args({576, 576, tokens, threads, int(gguf::TensorType::kQ4_1)});
-      b->Args({1536, 576, tokens, threads, int(gguf::TensorType::kQ4_1)});
-      b->Args({576, 1536, tokens, threads, int(gguf::TensorType::kQ4_1)});
-      if (tokens == 1) b->Args({49152, 576, tokens, threads, int(gguf::TensorType::kQ8_0)});
+      b->Args({576, 576, tokens, threads, int(quant::TensorType::kQ4_1)});
+      b->Args({1536, 576, tokens, threads, int(quant::TensorType::kQ4_1)});
+      b->Args({576, 1536, tokens, threads, int(quant::TensorType::kQ4_1)});
+      if (tokens == 1) b->Args({49152, 576, tokens, threads, int(quant::TensorType::kQ8_0)});
     }
   }
   b->ArgNames({"rows", "cols", "tokens", "threads", "type"})->UseRealTime();

@@ -1,40 +1,35 @@
-// The forward pass over a batch of new tokens, with a KV cache.
+// The forward pass over a batch of new tokens, with a KV cache, for any
+// Architecture (model/architecture.h): its fields choose the norm, the
+// positions, the MLP and which biases exist; absent biases are empty and add
+// nothing.
 //
-// llama family, per block, for each new position t (x: the residual stream,
+// SmolLM2 / Llama (RMSNorm, RoPE, SwiGLU), per block, for each new position t (x: the residual stream,
 // d_model floats; x starts as the token's embedding):
 //   h = RMSNorm(x) · attn_norm
 //   q, k, v = Wq h (+bq), Wk h (+bk), Wv h (+bv); RoPE on q and k at position t
-//   a = softmax(q · K^T / sqrt(head_dim)) V over positions <= t, per head
-//       (head h reads KV head h / (n_heads / n_kv_heads))
+//   a = softmax(q · K^T / sqrt(attn_head_dim)) V over positions <= t, per head
+//       (head h reads KV head h / (n_attn_heads / n_attn_kv_heads))
 //   x += Wo a
 //   h = RMSNorm(x) · ffn_norm;  x += W_down (silu(W_gate h) · W_up h)
-// then logits = W_lm_head (RMSNorm(x) · output_norm).
+// then logits = W_unembedding (RMSNorm(x) · output_norm) (the LM head).
 //
-// GPT-2: x starts as the token's embedding plus the position's; norms are
-// LayerNorm with bias; q, k, v come from one fused matrix (+bias), without
-// RoPE; x += Wo a + bo; the MLP is x += W_down gelu(W_up h + b_up) + b_down
-// (GELU's tanh form, as ggml); the final norm is a LayerNorm too.
+// GPT-2 (LayerNorm, learned positions, GELU): x starts as the token's
+// embedding plus the position's; norms are LayerNorm with bias; q, k, v are
+// row ranges of one fused matrix (+bias), without RoPE; x += Wo a + bo; the
+// MLP is x += W_down gelu(W_up h + b_up) + b_down (GELU's tanh form, as ggml).
 #include "logitkit/model.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
-#include "logitkit/tensor_types.h"
+#include "model/architecture.h"
 #include "model/matmul.h"
 #include "model/weights.h"
+#include "ops/row_ops.h"
 
 namespace logitkit {
 namespace {
-
-// How rotary embeddings pair the dimensions of a head: llama.cpp's GGUF
-// conversion leaves llama models with adjacent pairs (2i, 2i + 1) ("normal");
-// Qwen2 keeps Hugging Face's halves (i, i + n_rot / 2) ("NeoX").
-enum class RopeLayout { kAdjacent, kHalves };
-
-RopeLayout RopeLayoutOf(const std::string& architecture) {
-  return architecture == "qwen2" ? RopeLayout::kHalves : RopeLayout::kAdjacent;
-}
 
 void RmsNorm(const float* x, const float* weight, size_t n, float eps, float* out) {
   double sum = 0;
@@ -59,15 +54,15 @@ float Gelu(float x) {
   return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + 0.044715f * x * x)));
 }
 
-// Rotates each head_dim-float head of v (n_heads of them) for position pos.
+// Rotates each attn_head_dim-float head of v (n_attn_heads of them) for position pos.
 // Rotates the first n_rot dimensions of each head.
-void Rope(float* v, size_t n_heads, size_t head_dim, size_t n_rot, size_t pos, float freq_base,
+void Rope(float* v, size_t n_attn_heads, size_t attn_head_dim, size_t n_rot, size_t pos, float freq_base,
           RopeLayout layout) {
   for (size_t i = 0; i < n_rot / 2; ++i) {
     const double theta = double(pos) * std::pow(double(freq_base), -2.0 * double(i) / double(n_rot));
     const float c = float(std::cos(theta)), s = float(std::sin(theta));
-    for (size_t h = 0; h < n_heads; ++h) {
-      float* head = v + h * head_dim;
+    for (size_t h = 0; h < n_attn_heads; ++h) {
+      float* head = v + h * attn_head_dim;
       const size_t a = layout == RopeLayout::kAdjacent ? 2 * i : i;
       const size_t b = layout == RopeLayout::kAdjacent ? 2 * i + 1 : i + n_rot / 2;
       const float x0 = head[a], x1 = head[b];
@@ -77,19 +72,18 @@ void Rope(float* v, size_t n_heads, size_t head_dim, size_t n_rot, size_t pos, f
   }
 }
 
-// out[t] = norm(in[t]) for n rows of d floats: RMSNorm for the llama family,
-// LayerNorm with bias for GPT-2.
-void Norm(Family family, const float* in, const std::vector<float>& weight, const std::vector<float>& bias,
-          float eps, size_t d, size_t n, float* out) {
+// out[t] = norm(in[t]) for n rows of d floats.
+void Norm(NormKind kind, const NormWeights& w, float eps, size_t d, size_t n, const float* in, float* out) {
   for (size_t t = 0; t < n; ++t) {
-    if (family == Family::kGpt2) {
-      LayerNorm(in + t * d, weight.data(), bias.data(), d, eps, out + t * d);
+    if (kind == NormKind::kLayer) {
+      LayerNorm(in + t * d, w.weight.data(), w.bias.data(), d, eps, out + t * d);
     } else {
-      RmsNorm(in + t * d, weight.data(), d, eps, out + t * d);
+      RmsNorm(in + t * d, w.weight.data(), d, eps, out + t * d);
     }
   }
 }
 
+// x[t] += bias for n_tokens rows of bias.size() floats; nothing if bias is empty.
 void AddBias(float* x, const std::vector<float>& bias, size_t n_tokens) {
   if (bias.empty()) return;
   for (size_t t = 0; t < n_tokens; ++t) {
@@ -130,12 +124,16 @@ StatusOr<std::unique_ptr<Model>> Model::FromFile(std::shared_ptr<const gguf::Fil
   return model;
 }
 
+double Model::weight_bytes_per_token() const { return WeightBytesPerToken(*weights_); }
+
+const ModelWeights& WeightsOf(const Model& model) { return *model.weights_; }
+
 Context::Context(const Model& model, size_t max_tokens, ThreadPool* pool, Activations activations)
     : model_(model), pool_(pool), activations_(activations),
       max_tokens_(max_tokens == 0 ? model.config().context_length
                                   : std::min<size_t>(max_tokens, model.config().context_length)) {
   const ModelConfig& c = model.config();
-  const size_t kv_dim = size_t(c.n_kv_heads) * c.head_dim;
+  const size_t kv_dim = size_t(c.n_attn_kv_heads) * c.attn_head_dim;
   // Default-initialised: the pages are committed as positions are written.
   const size_t n = size_t(c.n_layers) * max_tokens_ * kv_dim;
   k_cache_.reset(new float[n]);
@@ -158,23 +156,29 @@ struct Context::Row {
 std::vector<float> Context::Forward(const Model& model, ThreadPool& pool, Activations activations,
                                     std::span<const Row> rows, size_t first_out, ResidualTap* tap) {
   const ModelConfig& c = model.config();
-  const ModelWeights& w = model.weights();
+  const ModelWeights& w = WeightsOf(model);
+  const Architecture& arch = *w.architecture;
   const size_t T = rows.size();
-  const bool gpt2 = w.family == Family::kGpt2;
-  const RopeLayout rope = RopeLayoutOf(c.architecture);
-  const size_t d = c.d_model, hd = c.head_dim, n_heads = c.n_heads, n_kv = c.n_kv_heads;
+  const size_t d = c.d_model, hd = c.attn_head_dim, n_heads = c.n_attn_heads, n_kv = c.n_attn_kv_heads;
   const size_t q_dim = n_heads * hd, kv_dim = n_kv * hd, ff = c.d_ff;
   const size_t group = n_heads / n_kv;
-  auto matmul = [&](const Matrix& m, const float* in, float* out) { MatMul(m, in, T, out, pool, activations); };
-  auto norm = [&](const float* in, const std::vector<float>& weight, const std::vector<float>& bias, float* out,
-                  size_t n_rows) { Norm(w.family, in, weight, bias, c.norm_eps, d, n_rows, out); };
+  // out = W in (+ bias), for the T rows.
+  auto linear = [&](const Linear& m, const float* in, float* out) {
+    MatMul(m.w, in, T, out, pool, activations);
+    AddBias(out, m.bias, T);
+  };
+  auto norm = [&](const NormWeights& weights, const float* in, float* out) {
+    Norm(arch.norm, weights, c.norm_eps, d, T, in, out);
+  };
 
   std::vector<float> x(T * d), h(T * d), q(T * q_dim), k(T * kv_dim), v(T * kv_dim), att(T * q_dim);
-  std::vector<float> gate(T * ff), up(T * ff), delta(T * d), qkv(gpt2 ? T * 3 * d : 0), pos(gpt2 ? d : 0);
+  std::vector<float> gate(T * ff), up(T * ff), delta(T * d);
+  const bool learned_positions = arch.positions == Positions::kLearned;
+  std::vector<float> pos(learned_positions ? d : 0);
   for (size_t t = 0; t < T; ++t) {
-    gguf::DequantizeRow(w.token_embd.type, w.token_embd.Row(size_t(rows[t].token)), d, x.data() + t * d);
-    if (gpt2) {
-      gguf::DequantizeRow(w.position_embd.type, w.position_embd.Row(rows[t].position), d, pos.data());
+    quant::DequantizeRow(w.token_embd.type, w.token_embd.Row(size_t(rows[t].token)), d, x.data() + t * d);
+    if (learned_positions) {
+      quant::DequantizeRow(w.position_embd.type, w.position_embd.Row(rows[t].position), d, pos.data());
       for (size_t i = 0; i < d; ++i) x[t * d + i] += pos[i];
     }
   }
@@ -189,51 +193,39 @@ std::vector<float> Context::Forward(const Model& model, ThreadPool& pool, Activa
   };
   for (size_t l = 0; l < c.n_layers; ++l) {
     const LayerWeights& L = w.layers[l];
-    norm(x.data(), L.attn_norm, L.attn_norm_b, h.data(), T);
-    if (gpt2) {
-      matmul(L.wqkv, h.data(), qkv.data());
-      AddBias(qkv.data(), L.bqkv, T);
-      for (size_t t = 0; t < T; ++t) {
-        std::memcpy(&q[t * q_dim], &qkv[t * 3 * d], d * sizeof(float));
-        std::memcpy(&k[t * kv_dim], &qkv[t * 3 * d + d], d * sizeof(float));
-        std::memcpy(&v[t * kv_dim], &qkv[t * 3 * d + 2 * d], d * sizeof(float));
-      }
-    } else {
-      matmul(L.wq, h.data(), q.data());
-      matmul(L.wk, h.data(), k.data());
-      matmul(L.wv, h.data(), v.data());
-      AddBias(q.data(), L.bq, T);
-      AddBias(k.data(), L.bk, T);
-      AddBias(v.data(), L.bv, T);
-    }
+    norm(L.attn_norm, x.data(), h.data());
+    linear(L.q, h.data(), q.data());
+    linear(L.k, h.data(), k.data());
+    linear(L.v, h.data(), v.data());
     for (size_t t = 0; t < T; ++t) {
       const size_t p = rows[t].position;
-      if (!gpt2) {
-        Rope(&q[t * q_dim], n_heads, hd, c.n_rot, p, c.rope_freq_base, rope);
-        Rope(&k[t * kv_dim], n_kv, hd, c.n_rot, p, c.rope_freq_base, rope);
+      if (arch.positions == Positions::kRope) {
+        Rope(&q[t * q_dim], n_heads, hd, c.n_rot, p, c.rope_freq_base, arch.rope);
+        Rope(&k[t * kv_dim], n_kv, hd, c.n_rot, p, c.rope_freq_base, arch.rope);
       }
       std::memcpy(cache(t, l, false) + p * kv_dim, &k[t * kv_dim], kv_dim * sizeof(float));
       std::memcpy(cache(t, l, true) + p * kv_dim, &v[t * kv_dim], kv_dim * sizeof(float));
     }
-    // Attention: one task per (row, head), over the row's sequence up to its position.
+    // Attention: one task per (row, attention head), over the row's sequence
+    // up to its position.
     pool.Run(T * n_heads, [&](size_t task, size_t thread) {
-      const size_t t = task / n_heads, head = task % n_heads;
+      const size_t t = task / n_heads, attn_head = task % n_heads;
       const size_t n_ctx = rows[t].position + 1;
       const float* k_cache = cache(t, l, false);
       const float* v_cache = cache(t, l, true);
-      const float* qh = &q[t * q_dim + head * hd];
-      const size_t kv_off = (head / group) * hd;
+      const float* qh = &q[t * q_dim + attn_head * hd];
+      const size_t kv_off = (attn_head / group) * hd;
       std::vector<float>& s = scores[thread];
       s.resize(n_ctx);
       float max = -INFINITY;
       for (size_t p = 0; p < n_ctx; ++p) {
-        s[p] = gguf::DotRow(gguf::TensorType::kF32, k_cache + p * kv_dim + kv_off, qh, hd) * inv_sqrt_hd;
+        s[p] = ops::Dot(k_cache + p * kv_dim + kv_off, qh, hd) * inv_sqrt_hd;
         max = std::max(max, s[p]);
       }
       double sum = 0;
       for (size_t p = 0; p < n_ctx; ++p) sum += s[p] = std::exp(s[p] - max);
       const float inv = float(1.0 / sum);
-      float* out = &att[t * q_dim + head * hd];
+      float* out = &att[t * q_dim + attn_head * hd];
       std::fill(out, out + hd, 0.0f);
       for (size_t p = 0; p < n_ctx; ++p) {
         const float weight = s[p] * inv;
@@ -241,21 +233,21 @@ std::vector<float> Context::Forward(const Model& model, ThreadPool& pool, Activa
         for (size_t i = 0; i < hd; ++i) out[i] += weight * vp[i];
       }
     });
-    matmul(L.wo, att.data(), delta.data());
-    AddBias(delta.data(), L.bo, T);
+    linear(L.o, att.data(), delta.data());
     for (size_t i = 0; i < T * d; ++i) x[i] += delta[i];
 
-    norm(x.data(), L.ffn_norm, L.ffn_norm_b, h.data(), T);
-    matmul(L.w_up, h.data(), up.data());
-    if (gpt2) {
-      AddBias(up.data(), L.b_up, T);
-      for (size_t i = 0; i < T * ff; ++i) gate[i] = Gelu(up[i]);
-    } else {
-      matmul(L.w_gate, h.data(), gate.data());
-      for (size_t i = 0; i < T * ff; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+    norm(L.ffn_norm, x.data(), h.data());
+    linear(L.up, h.data(), up.data());
+    switch (arch.mlp) {
+      case MlpKind::kGelu:
+        for (size_t i = 0; i < T * ff; ++i) gate[i] = Gelu(up[i]);
+        break;
+      case MlpKind::kSwiGlu:
+        linear(L.gate, h.data(), gate.data());
+        for (size_t i = 0; i < T * ff; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+        break;
     }
-    matmul(L.w_down, gate.data(), delta.data());
-    AddBias(delta.data(), L.b_down, T);
+    linear(L.down, gate.data(), delta.data());
     for (size_t i = 0; i < T * d; ++i) x[i] += delta[i];
     if (tap) tap->residual[l].assign(x.begin() + first_out * d, x.end());
   }
@@ -303,10 +295,10 @@ Status Context::Eval(std::span<const int32_t> tokens, Logits which, std::vector<
     }
     if (x.size() >= d && which == Logits::kAll) {
       std::vector<float> rows;
-      LOGITKIT_RETURN_IF_ERROR(Head(x, &rows));
+      LOGITKIT_RETURN_IF_ERROR(Unembed(x, &rows));
       logits->insert(logits->end(), rows.begin(), rows.end());
     } else if (x.size() >= d) {
-      LOGITKIT_RETURN_IF_ERROR(Head(x, logits));
+      LOGITKIT_RETURN_IF_ERROR(Unembed(x, logits));
     }
     if (progress) progress(start + n);
   }
@@ -319,7 +311,7 @@ Status Context::EvalEach(std::span<const int32_t> tokens, const LogitsSink& sink
   for (size_t start = 0; start < tokens.size(); start += kMaxBatch) {
     const size_t n = std::min(kMaxBatch, tokens.size() - start);
     std::vector<float> x = ForwardChunk(tokens.subspan(start, n), 0, nullptr);
-    LOGITKIT_RETURN_IF_ERROR(Head(x, &logits));
+    LOGITKIT_RETURN_IF_ERROR(Unembed(x, &logits));
     LOGITKIT_RETURN_IF_ERROR(sink(start, logits));
   }
   return OkStatus();
@@ -351,12 +343,12 @@ Status Context::EvalBatch(std::span<Context* const> contexts, std::span<const in
   if (Status s = CheckTokens(first.model_.config(), tokens, "the token of context "); !s.ok()) return s;
   std::vector<float> x = Forward(first.model_, *first.pool_, first.activations_, rows, 0, nullptr);
   for (Context* ctx : contexts) ++ctx->n_past_;
-  return contexts[0]->Head(x, logits);
+  return contexts[0]->Unembed(x, logits);
 }
 
-Status Context::Head(std::span<const float> residual, std::vector<float>* logits) {
+Status Context::Unembed(std::span<const float> residual, std::vector<float>* logits) {
   const ModelConfig& c = model_.config();
-  const ModelWeights& w = model_.weights();
+  const ModelWeights& w = WeightsOf(model_);
   const size_t d = c.d_model;
   if (residual.empty() || residual.size() % d != 0) {
     return InvalidArgumentError("model: the residual holds " + std::to_string(residual.size()) +
@@ -364,9 +356,9 @@ Status Context::Head(std::span<const float> residual, std::vector<float>* logits
   }
   const size_t n = residual.size() / d;
   std::vector<float> h(residual.size());
-  Norm(w.family, residual.data(), w.output_norm, w.output_norm_b, c.norm_eps, d, n, h.data());
+  Norm(w.architecture->norm, w.output_norm, c.norm_eps, d, n, residual.data(), h.data());
   logits->resize(n * c.n_vocab);
-  MatMul(w.lm_head, h.data(), n, logits->data(), *pool_, activations_);
+  MatMul(w.unembedding, h.data(), n, logits->data(), *pool_, activations_);
   return OkStatus();
 }
 

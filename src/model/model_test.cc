@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "logitkit/tensor_types.h"
+#include "logitkit/quant.h"
 #include "model/testing/tiny_model.h"
 #include "model/weights.h"
 
@@ -52,7 +52,7 @@ void ExpectBatchEqualsSteps(const Tiny& m, Activations activations) {
 TEST(Model, ABatchEqualsOneTokenAtATime) {
   Tiny m;
   ExpectBatchEqualsSteps(m, Activations::kFloat32);  // float32 weights: the same sums
-  m.matrix_type = gguf::TensorType::kQ8_0;  // each block decoded once for several tokens
+  m.matrix_type = quant::TensorType::kQ8_0;  // each block decoded once for several tokens
   ExpectBatchEqualsSteps(m, Activations::kFloat32);
   ExpectBatchEqualsSteps(m, Activations::kInt8);  // batch-invariant by construction
   m.biases = true;
@@ -62,7 +62,7 @@ TEST(Model, ABatchEqualsOneTokenAtATime) {
   gpt2.architecture = "gpt2";
   gpt2.kv_heads = gpt2.heads;
   ExpectBatchEqualsSteps(gpt2, Activations::kFloat32);
-  gpt2.matrix_type = gguf::TensorType::kQ8_0;
+  gpt2.matrix_type = quant::TensorType::kQ8_0;
   ExpectBatchEqualsSteps(gpt2, Activations::kInt8);
 }
 
@@ -114,13 +114,13 @@ void ExpectEvalBatchEqualsAlone(const Tiny& m, Activations activations) {
 TEST(Model, EvalBatchGivesEachSequenceItsOwnLogitsBitwise) {
   Tiny m;
   ExpectEvalBatchEqualsAlone(m, Activations::kFloat32);
-  m.matrix_type = gguf::TensorType::kQ8_0;
+  m.matrix_type = quant::TensorType::kQ8_0;
   ExpectEvalBatchEqualsAlone(m, Activations::kFloat32);
   ExpectEvalBatchEqualsAlone(m, Activations::kInt8);
   Tiny gpt2;
   gpt2.architecture = "gpt2";
   gpt2.kv_heads = gpt2.heads;
-  gpt2.matrix_type = gguf::TensorType::kQ8_0;
+  gpt2.matrix_type = quant::TensorType::kQ8_0;
   ExpectEvalBatchEqualsAlone(gpt2, Activations::kFloat32);
 }
 
@@ -154,7 +154,7 @@ TEST(Model, EvalBatchErrorsNameTheContextAndChangeNothing) {
 
 TEST(Model, Int8ActivationsStayCloseToFloat32) {
   Tiny m;
-  m.matrix_type = gguf::TensorType::kQ8_0;
+  m.matrix_type = quant::TensorType::kQ8_0;
   std::vector<uint8_t> storage;
   StatusOr<std::unique_ptr<Model>> model = Load(m, &storage);
   ASSERT_TRUE(model.ok());
@@ -186,7 +186,7 @@ TEST(Model, RewindForgetsPositions) {
   EXPECT_EQ(first, again);
 }
 
-// Head() on the last tap gives Eval's logits bit for bit, for both families.
+// Unembed() on the last tap gives Eval's logits bit for bit, for both families.
 TEST(Model, HeadOnTheLastTapGivesTheLogitsExactly) {
   for (const char* arch : {"llama", "gpt2"}) {
     Tiny m;
@@ -200,12 +200,12 @@ TEST(Model, HeadOnTheLastTapGivesTheLogitsExactly) {
     std::vector<float> logits, again;
     ResidualTap tap;
     ASSERT_TRUE(c.Eval(kTokens, Logits::kAll, &logits, &tap).ok());
-    ASSERT_TRUE(c.Head(tap.residual.back(), &again).ok());
+    ASSERT_TRUE(c.Unembed(tap.residual.back(), &again).ok());
     EXPECT_EQ(logits, again) << arch;
     std::vector<float> first_layer;
-    ASSERT_TRUE(c.Head(tap.residual.front(), &first_layer).ok());
+    ASSERT_TRUE(c.Unembed(tap.residual.front(), &first_layer).ok());
     EXPECT_NE(first_layer, logits);  // an earlier layer is another distribution
-    EXPECT_FALSE(c.Head(std::span<const float>(tap.residual.back()).first(m.d - 1), &again).ok());
+    EXPECT_FALSE(c.Unembed(std::span<const float>(tap.residual.back()).first(m.d - 1), &again).ok());
   }
 }
 
@@ -222,7 +222,7 @@ TEST(Model, TheLastResidualTapGivesTheLogits) {
   ASSERT_TRUE(c.Eval(kTokens, Logits::kAll, &logits, &tap).ok());
   ASSERT_EQ(tap.residual.size(), m.layers);
   ASSERT_EQ(tap.residual.back().size(), kTokens.size() * m.d);
-  const ModelWeights& w = (*model)->weights();
+  const ModelWeights& w = WeightsOf(**model);
   for (size_t t = 0; t < kTokens.size(); ++t) {
     const float* x = &tap.residual.back()[t * m.d];
     double ss = 0;
@@ -230,8 +230,8 @@ TEST(Model, TheLastResidualTapGivesTheLogits) {
     const double scale = 1.0 / std::sqrt(ss / m.d + 1e-5);
     for (size_t v = 0; v < m.vocab; ++v) {
       double z = 0;
-      const float* row = reinterpret_cast<const float*>(w.lm_head.Row(v));
-      for (size_t i = 0; i < m.d; ++i) z += double(x[i]) * scale * w.output_norm[i] * row[i];
+      const float* row = reinterpret_cast<const float*>(w.unembedding.Row(v));
+      for (size_t i = 0; i < m.d; ++i) z += double(x[i]) * scale * w.output_norm.weight[i] * row[i];
       ASSERT_NEAR(logits[t * m.vocab + v], z, 1e-4 * (1 + std::fabs(z))) << t << " " << v;
     }
   }
@@ -242,7 +242,7 @@ TEST(Model, TheLastResidualTapGivesTheLogits) {
 // taps and progress cover every position.
 TEST(Model, LongInputsRunInChunksWithTheSameLogits) {
   Tiny m;
-  m.matrix_type = gguf::TensorType::kQ8_0;
+  m.matrix_type = quant::TensorType::kQ8_0;
   m.context = 256;
   std::vector<uint8_t> storage;
   StatusOr<std::unique_ptr<Model>> model = Load(m, &storage);
@@ -323,7 +323,7 @@ TEST(Model, BadModelsAreNamedErrors) {
   m.misshape_tensor = "blk.0.attn_k.weight";
   ExpectLoadError(m, {"blk.0.attn_k.weight has shape [32, 32]", "expected [64, 32]"});
   m = Tiny{};
-  m.matrix_type = gguf::TensorType::kQ2_K;
+  m.matrix_type = quant::TensorType::kQ2_K;
   m.d = 256;
   m.ff = 256;
   ExpectLoadError(m, {"blk.0.attn_q.weight", "Q2_K"});

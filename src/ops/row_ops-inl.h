@@ -135,10 +135,10 @@ HWY_INLINE VF Float16BitsToFloat(DF d, VU h) {
 }
 
 // Loads the N elements of `type` at src + i as floats; lanes at or past n are -inf.
-template <ElementType kType>
+template <FloatType kType>
 HWY_INLINE VF LoadElements(DF d, const void* src, size_t i, size_t n) {
   const size_t N = hn::Lanes(d);
-  if constexpr (kType == ElementType::kF32) {
+  if constexpr (kType == FloatType::kF32) {
     const float* p = static_cast<const float*>(src) + i;
     return i + N <= n ? hn::LoadU(d, p) : LoadPadded(d, p, n - i, kNegInf);
   } else {
@@ -146,13 +146,13 @@ HWY_INLINE VF LoadElements(DF d, const void* src, size_t i, size_t n) {
     const uint16_t* p = static_cast<const uint16_t*>(src) + i;
     HWY_ALIGN uint16_t buf[kMaxFloatLanes];
     if (i + N > n) {
-      const uint16_t neg_inf = kType == ElementType::kBF16 ? 0xFF80 : 0xFC00;
+      const uint16_t neg_inf = kType == FloatType::kBF16 ? 0xFF80 : 0xFC00;
       for (size_t k = 0; k < N; ++k) buf[k] = i + k < n ? p[k] : neg_inf;
       p = buf;
     }
     const hn::Rebind<uint16_t, DF> du16;
     const auto bits = hn::PromoteTo(hn::RebindToUnsigned<DF>(), hn::LoadU(du16, p));
-    if constexpr (kType == ElementType::kBF16) {
+    if constexpr (kType == FloatType::kBF16) {
       return hn::BitCast(d, hn::ShiftLeft<16>(bits));  // bfloat16 is float32's top half
     } else {
       return Float16BitsToFloat(d, bits);
@@ -174,7 +174,7 @@ HWY_INLINE auto MaskLanes(DF d, const uint32_t* mask, size_t i) {
 // whether to store. A NaN or +inf is reported wherever it is; an overflow of
 // the division only where the mask allows the token (a masked token is -inf
 // whatever its value).
-template <ElementType kType, bool kDivide, bool kMask, bool kStore>
+template <FloatType kType, bool kDivide, bool kMask, bool kStore>
 HWY_INLINE LoadStats LoadLoop(const void* src, size_t n, float divisor, const uint32_t* mask,
                               float* dst) {
   const DF d;
@@ -211,7 +211,7 @@ HWY_INLINE LoadStats LoadLoop(const void* src, size_t n, float divisor, const ui
   return stats;
 }
 
-template <ElementType kType, bool kDivide>
+template <FloatType kType, bool kDivide>
 HWY_INLINE LoadStats LoadRowMaybeMasked(const void* src, size_t n, float divisor,
                                         const uint32_t* mask, float* dst) {
   if (mask != nullptr) return LoadLoop<kType, kDivide, true, true>(src, n, divisor, mask, dst);
@@ -219,21 +219,21 @@ HWY_INLINE LoadStats LoadRowMaybeMasked(const void* src, size_t n, float divisor
              : LoadLoop<kType, kDivide, false, false>(src, n, divisor, mask, dst);
 }
 
-template <ElementType kType>
+template <FloatType kType>
 HWY_INLINE LoadStats LoadRowOfType(const void* src, size_t n, float divisor, const uint32_t* mask,
                                    float* dst) {
   if (divisor == 1.0f) return LoadRowMaybeMasked<kType, false>(src, n, divisor, mask, dst);
   return LoadRowMaybeMasked<kType, true>(src, n, divisor, mask, dst);
 }
 
-HWY_NOINLINE LoadStats LoadRowImpl(const void* src, ElementType type, size_t n, float divisor,
+HWY_NOINLINE LoadStats LoadRowImpl(const void* src, FloatType type, size_t n, float divisor,
                                    const uint32_t* mask, float* dst) {
   switch (type) {
-    case ElementType::kBF16: return LoadRowOfType<ElementType::kBF16>(src, n, divisor, mask, dst);
-    case ElementType::kF16: return LoadRowOfType<ElementType::kF16>(src, n, divisor, mask, dst);
-    case ElementType::kF32: break;
+    case FloatType::kBF16: return LoadRowOfType<FloatType::kBF16>(src, n, divisor, mask, dst);
+    case FloatType::kF16: return LoadRowOfType<FloatType::kF16>(src, n, divisor, mask, dst);
+    case FloatType::kF32: break;
   }
-  return LoadRowOfType<ElementType::kF32>(src, n, divisor, mask, dst);
+  return LoadRowOfType<FloatType::kF32>(src, n, divisor, mask, dst);
 }
 
 HWY_NOINLINE bool DivideInPlaceImpl(float* x, size_t n, float divisor) {
@@ -521,6 +521,24 @@ HWY_NOINLINE void BlockSumsImpl(const float* e, size_t n, size_t block, double* 
 }
 
 HWY_NOINLINE double SumToDoubleImpl(const float* x, size_t n) { return SumInFixedOrder(x, n); }
+
+// Σ x·y in float32: four accumulators over whole groups of 4 vectors, then
+// whole vectors into the first, the four added pairwise, then a scalar tail.
+HWY_NOINLINE float DotImpl(const float* x, const float* y, size_t n) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  VF acc[4] = {hn::Zero(d), hn::Zero(d), hn::Zero(d), hn::Zero(d)};
+  size_t i = 0;
+  for (; i + 4 * N <= n; i += 4 * N) {
+    for (size_t k = 0; k < 4; ++k) {
+      acc[k] = hn::MulAdd(hn::LoadU(d, x + i + k * N), hn::LoadU(d, y + i + k * N), acc[k]);
+    }
+  }
+  for (; i + N <= n; i += N) acc[0] = hn::MulAdd(hn::LoadU(d, x + i), hn::LoadU(d, y + i), acc[0]);
+  float sum = hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(acc[0], acc[1]), hn::Add(acc[2], acc[3]))));
+  for (; i < n; ++i) sum += x[i] * y[i];
+  return sum;
+}
 
 HWY_NOINLINE void BlockMaxImpl(const float* x, size_t n, size_t block, float* out) {
   const DF d;

@@ -30,17 +30,18 @@ HWY_EXPORT(DistanceKeysImpl);
 HWY_EXPORT(BlockSumsImpl);
 HWY_EXPORT(BlockMaxImpl);
 HWY_EXPORT(SumToDoubleImpl);
+HWY_EXPORT(DotImpl);
 HWY_EXPORT(BucketIndexImpl);
 HWY_EXPORT(FindBucketImpl);
 HWY_EXPORT(FindFiniteImpl);
 HWY_EXPORT(TemperatureMomentsImpl);
 
-LoadStats LoadRow(const void* src, ElementType type, size_t n, float divisor, float* dst) {
+LoadStats LoadRow(const void* src, FloatType type, size_t n, float divisor, float* dst) {
   LK_DCHECK(divisor > 0 && std::isfinite(divisor));
   LK_DCHECK(src != nullptr || n == 0);
   return HWY_DYNAMIC_DISPATCH(LoadRowImpl)(src, type, n, divisor, nullptr, dst);
 }
-LoadStats LoadRowMasked(const void* src, ElementType type, size_t n, float divisor,
+LoadStats LoadRowMasked(const void* src, FloatType type, size_t n, float divisor,
                         const uint32_t* mask, float* dst) {
   LK_DCHECK(divisor > 0 && std::isfinite(divisor));
   LK_DCHECK((src != nullptr && mask != nullptr && dst != nullptr) || n == 0);
@@ -92,6 +93,7 @@ void BlockSums(const float* e, size_t n, size_t block, double* sums) {
 double SumToDouble(const float* x, size_t n) {
   return HWY_DYNAMIC_DISPATCH(SumToDoubleImpl)(x, n);
 }
+float Dot(const float* x, const float* y, size_t n) { return HWY_DYNAMIC_DISPATCH(DotImpl)(x, y, n); }
 void BlockMax(const float* x, size_t n, size_t block, float* out) {
   LK_DCHECK(block > 0 && block % 64 == 0);
   HWY_DYNAMIC_DISPATCH(BlockMaxImpl)(x, n, block, out);

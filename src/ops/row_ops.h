@@ -9,9 +9,9 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace logitkit::ops {
+#include "logitkit/float_type.h"
 
-enum class ElementType { kF32, kBF16, kF16 };
+namespace logitkit::ops {
 
 struct LoadStats {
   float max;         // largest value after the division; -inf if none is finite
@@ -21,13 +21,13 @@ struct LoadStats {
 // dst[i] = float(src[i]) / divisor for i in [0, n). The division is IEEE
 // (correctly rounded), so the result equals the caller's own x / divisor.
 // dst may be null: the row is only checked. REQUIRES: divisor > 0 and finite.
-LoadStats LoadRow(const void* src, ElementType type, size_t n, float divisor, float* dst);
+LoadStats LoadRow(const void* src, FloatType type, size_t n, float divisor, float* dst);
 
 // LoadRow with an allowed-token mask applied in the same pass: dst[i] = -inf
 // where bit i % 32 of mask[i / 32] is clear. max is over the allowed tokens;
 // has_invalid reports a NaN or +inf anywhere, and an overflow of the division
 // only on an allowed token. REQUIRES: mask holds (n + 31) / 32 words; dst not null.
-LoadStats LoadRowMasked(const void* src, ElementType type, size_t n, float divisor,
+LoadStats LoadRowMasked(const void* src, FloatType type, size_t n, float divisor,
                         const uint32_t* mask, float* dst);
 
 // x[i] = x[i] / divisor, in place. Returns false if a finite x[i] became
@@ -97,6 +97,12 @@ void BlockSums(const float* e, size_t n, size_t block, double* sums);
 
 // Σ x[i] in double, each float vector promoted before it is added.
 double SumToDouble(const float* x, size_t n);
+
+// Σ x[i] · y[i] in float32, in a fixed order for a given SIMD target (four
+// vector accumulators, then a scalar tail): error at most about
+// (n / 4L + 10) · 2^-24 · Σ|x_i·y_i| with L lanes. Float weight rows
+// (quant::DotRow of F32) and attention's q·k are this.
+float Dot(const float* x, const float* y, size_t n);
 
 // out[b] = max of x[b*block .. min(n, (b+1)*block)). REQUIRES: block is a
 // multiple of 64.

@@ -61,7 +61,7 @@ void BM_LoadRow(benchmark::State& state) {
   const size_t n = state.range(0);
   std::vector<float> x = Row(n), out(n);
   for (auto _ : state) {
-    benchmark::DoNotOptimize(LoadRow(x.data(), ElementType::kF32, n, 0.8f, out.data()));
+    benchmark::DoNotOptimize(LoadRow(x.data(), FloatType::kF32, n, 0.8f, out.data()));
   }
   state.SetItemsProcessed(state.iterations() * n);
   state.SetBytesProcessed(state.iterations() * n * 8);

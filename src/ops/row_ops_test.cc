@@ -119,7 +119,7 @@ TEST(RowOps, MaskBelowRemovesExactlyTheSmallerKeys) {
 TEST(RowOps, LoadRowConvertsDividesAndFlagsInvalidValues) {
   ForEachTargetAndSize([](const char* target, std::vector<float> x) {
     std::vector<float> out(x.size() + 1, 7.0f);
-    LoadStats s = LoadRow(x.data(), ElementType::kF32, x.size(), 0.7f, out.data());
+    LoadStats s = LoadRow(x.data(), FloatType::kF32, x.size(), 0.7f, out.data());
     float max = kNegInf;
     for (size_t i = 0; i < x.size(); ++i) {
       ASSERT_EQ(out[i], x[i] / 0.7f) << target;
@@ -129,9 +129,9 @@ TEST(RowOps, LoadRowConvertsDividesAndFlagsInvalidValues) {
     EXPECT_EQ(s.max, max);
     EXPECT_FALSE(s.has_invalid);
     x[x.size() - 1] = NAN;
-    EXPECT_TRUE(LoadRow(x.data(), ElementType::kF32, x.size(), 1.0f, out.data()).has_invalid);
+    EXPECT_TRUE(LoadRow(x.data(), FloatType::kF32, x.size(), 1.0f, out.data()).has_invalid);
     x[x.size() - 1] = INFINITY;
-    EXPECT_TRUE(LoadRow(x.data(), ElementType::kF32, x.size(), 1.0f, out.data()).has_invalid);
+    EXPECT_TRUE(LoadRow(x.data(), FloatType::kF32, x.size(), 1.0f, out.data()).has_invalid);
   });
 }
 
@@ -148,7 +148,7 @@ TEST(RowOps, LoadRowMaskedSetsMaskedTokensToMinusInfInTheSamePass) {
       for (float divisor : {1.0f, 0.7f}) {
         std::vector<float> out(n + 1, 7.0f);
         const LoadStats s =
-            LoadRowMasked(row.data(), ElementType::kF32, n, divisor, mask.data(), out.data());
+            LoadRowMasked(row.data(), FloatType::kF32, n, divisor, mask.data(), out.data());
         float max = kNegInf;
         for (size_t i = 0; i < n; ++i) {
           const bool allowed = (mask[i / 32] >> (i % 32)) & 1u;
@@ -165,12 +165,12 @@ TEST(RowOps, LoadRowMaskedSetsMaskedTokensToMinusInfInTheSamePass) {
       std::vector<float> out(n);
       std::vector<uint32_t> none(mask.size(), 0u), all(mask.size(), ~0u);
       row[n - 1] = NAN;
-      EXPECT_TRUE(LoadRowMasked(row.data(), ElementType::kF32, n, 1.0f, none.data(), out.data())
+      EXPECT_TRUE(LoadRowMasked(row.data(), FloatType::kF32, n, 1.0f, none.data(), out.data())
                       .has_invalid) << target;
       row[n - 1] = -3e38f;
-      EXPECT_FALSE(LoadRowMasked(row.data(), ElementType::kF32, n, 1e-3f, none.data(), out.data())
+      EXPECT_FALSE(LoadRowMasked(row.data(), FloatType::kF32, n, 1e-3f, none.data(), out.data())
                        .has_invalid) << target;
-      EXPECT_TRUE(LoadRowMasked(row.data(), ElementType::kF32, n, 1e-3f, all.data(), out.data())
+      EXPECT_TRUE(LoadRowMasked(row.data(), FloatType::kF32, n, 1e-3f, all.data(), out.data())
                       .has_invalid) << target;
     }
   });
@@ -285,14 +285,14 @@ TEST(RowOps, LoadRowWidensBfloat16AndFloat16OnEveryTarget) {
     hwy::SetSupportedTargetsForTest(target);
     for (size_t n = 1; n <= 5; ++n) {
       float out[5];
-      LoadStats s = LoadRow(bf16, ElementType::kBF16, n, 1.0f, out);
+      LoadStats s = LoadRow(bf16, FloatType::kBF16, n, 1.0f, out);
       for (size_t i = 0; i < n; ++i) EXPECT_EQ(out[i], expected[i]) << hwy::TargetName(target);
       EXPECT_FALSE(s.has_invalid);
-      s = LoadRow(f16, ElementType::kF16, n, 1.0f, out);
+      s = LoadRow(f16, FloatType::kF16, n, 1.0f, out);
       for (size_t i = 0; i < n; ++i) EXPECT_EQ(out[i], expected[i]) << hwy::TargetName(target);
     }
     std::vector<float> wide(all.size());
-    LoadRow(all.data(), ElementType::kF16, all.size(), 1.0f, wide.data());
+    LoadRow(all.data(), FloatType::kF16, all.size(), 1.0f, wide.data());
     for (size_t i = 0; i < all.size(); ++i) {
       const float want = decode(all[i]);
       if (std::isnan(want)) {
@@ -303,8 +303,8 @@ TEST(RowOps, LoadRowWidensBfloat16AndFloat16OnEveryTarget) {
     }
     const uint16_t nan_bf16[2] = {0x3F80, 0x7FC0}, nan_f16[2] = {0x3C00, 0x7E00};
     float out[2];
-    EXPECT_TRUE(LoadRow(nan_bf16, ElementType::kBF16, 2, 1.0f, out).has_invalid);
-    EXPECT_TRUE(LoadRow(nan_f16, ElementType::kF16, 2, 1.0f, out).has_invalid);
+    EXPECT_TRUE(LoadRow(nan_bf16, FloatType::kBF16, 2, 1.0f, out).has_invalid);
+    EXPECT_TRUE(LoadRow(nan_f16, FloatType::kF16, 2, 1.0f, out).has_invalid);
   }
   hwy::SetSupportedTargetsForTest(0);
 }

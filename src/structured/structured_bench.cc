@@ -173,10 +173,10 @@ void BM_MaskApply(benchmark::State& state) {
     return std::chrono::duration<double, std::nano>(Clock::now() - t0).count() / 16;
   };
   auto load_pass = [&] {
-    benchmark::DoNotOptimize(ops::LoadRow(row.data(), ops::ElementType::kF32, n, 1.0f, out.data()));
+    benchmark::DoNotOptimize(ops::LoadRow(row.data(), FloatType::kF32, n, 1.0f, out.data()));
   };
   auto masked_pass = [&] {
-    benchmark::DoNotOptimize(ops::LoadRowMasked(row.data(), ops::ElementType::kF32, n, 1.0f, mask.data(), out.data()));
+    benchmark::DoNotOptimize(ops::LoadRowMasked(row.data(), FloatType::kF32, n, 1.0f, mask.data(), out.data()));
   };
   bool masked_first = false;
   for (auto _ : state) {

@@ -160,7 +160,7 @@ TEST(SentencePieceToGguf, ConvertsPiecesScoresTypesAndSpecs) {
   StatusOr<Tokenizer> tok = testing::FromWriter(*w, &storage);
   ASSERT_TRUE(tok.ok()) << tok.status().ToString();
   EXPECT_EQ(tok->n_vocab(), 264u);
-  EXPECT_EQ(tok->model(), Model::kSpm);
+  EXPECT_EQ(tok->algorithm(), Algorithm::kSpm);
   EXPECT_EQ(tok->unk(), 0);
   EXPECT_EQ(tok->bos(), 1);
   EXPECT_EQ(tok->eos(), 2);

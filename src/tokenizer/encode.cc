@@ -97,7 +97,7 @@ StatusOr<std::vector<TokenId>> Tokenizer::EncodeParts(std::span<const TextPart> 
       continue;
     }
     const std::string_view piece = std::string_view(text).substr(f.begin, f.size);
-    if (v.model == Model::kBpe) {
+    if (v.algorithm == Algorithm::kBpe) {
       LOGITKIT_RETURN_IF_ERROR(EncodeBpe(v, piece, &out));
     } else {
       // Spaces become U+2581 "▁", as SentencePiece escapes them.

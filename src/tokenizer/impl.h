@@ -25,7 +25,7 @@ struct Tokenizer::Impl {
   // Every token's text -> id. Views into `tokens` (never resized after build).
   std::unordered_map<std::string_view, TokenId> text_to_id;
 
-  Model model = Model::kBpe;
+  Algorithm algorithm = Algorithm::kBpe;
   std::string pre_name;
   PreTokenizer pre = PreTokenizer::kGpt2;
   bool ignore_merges = false;     // Llama 3: a pre-token that is a token is emitted whole

@@ -129,9 +129,9 @@ StatusOr<Tokenizer> Tokenizer::FromGguf(const gguf::File& f) {
   if (!model.ok()) return model.status();
   if (!model->has_value()) return InvalidArgumentError(std::string(kModel) + " is missing");
   if (**model == "gpt2") {
-    v->model = Model::kBpe;
+    v->algorithm = Algorithm::kBpe;
   } else if (**model == "llama") {
-    v->model = Model::kSpm;
+    v->algorithm = Algorithm::kSpm;
   } else {
     return InvalidArgumentError(std::string(kModel) + " = " + Quote(**model) +
                                 " is not a supported tokenizer (gpt2, llama)");
@@ -139,7 +139,7 @@ StatusOr<Tokenizer> Tokenizer::FromGguf(const gguf::File& f) {
   StatusOr<std::optional<std::string>> pre = GetString(f, kPre);
   if (!pre.ok()) return pre.status();
   v->pre_name = pre->value_or("");
-  if (v->model == Model::kBpe) {
+  if (v->algorithm == Algorithm::kBpe) {
     StatusOr<PreTokenizer> p = ParsePre(v->pre_name, &v->ignore_merges, &v->add_bos);
     if (!p.ok()) return p.status();
     v->pre = *p;
@@ -196,7 +196,7 @@ StatusOr<Tokenizer> Tokenizer::FromGguf(const gguf::File& f) {
   }
 
   // Special tokens: llama.cpp's defaults for "llama", then the metadata.
-  if (v->model == Model::kSpm) {
+  if (v->algorithm == Algorithm::kSpm) {
     if (n > 0) v->unk = 0;
     if (n > 1) v->bos = 1;
     if (n > 2) v->eos = 2;
@@ -254,7 +254,7 @@ StatusOr<Tokenizer> Tokenizer::FromGguf(const gguf::File& f) {
   // Byte fallback.
   v->byte_token.fill(kNoToken);
   for (int b = 0; b < 256; ++b) {
-    if (v->model == Model::kBpe) {
+    if (v->algorithm == Algorithm::kBpe) {
       v->byte_token[b] = v->FindMergeable(ByteLevelEncode(std::string(1, static_cast<char>(b))));
     } else {
       char hex[8];
@@ -271,7 +271,7 @@ StatusOr<Tokenizer> Tokenizer::FromGguf(const gguf::File& f) {
   // Merges: "left right", rank = index. Parts that are no token get piece ids
   // past the vocabulary.
   v->byte_piece.fill(-1);
-  if (v->model == Model::kBpe) {
+  if (v->algorithm == Algorithm::kBpe) {
     StatusOr<const Value*> merges = GetArray(f, kMerges, {ValueType::kString}, true);
     if (!merges.ok()) return merges.status();
     std::unordered_map<std::string, int32_t> extra;
@@ -317,7 +317,7 @@ StatusOr<Tokenizer> Tokenizer::FromGguf(const gguf::File& f) {
     std::string& p = v->piece_plain[i];
     switch (t.type) {
       case TokenType::kNormal:
-        if (v->model == Model::kBpe) {
+        if (v->algorithm == Algorithm::kBpe) {
           p = ByteLevelDecode(t.text);
         } else {
           for (size_t k = 0; k < t.text.size();) {
@@ -354,7 +354,7 @@ StatusOr<Tokenizer> Tokenizer::FromGguf(const gguf::File& f) {
 }
 
 size_t Tokenizer::n_vocab() const { return impl_->tokens.size(); }
-Model Tokenizer::model() const { return impl_->model; }
+Algorithm Tokenizer::algorithm() const { return impl_->algorithm; }
 const std::string& Tokenizer::pre() const { return impl_->pre_name; }
 const std::string& Tokenizer::token_text(TokenId id) const { return impl_->tokens[id].text; }
 TokenType Tokenizer::token_type(TokenId id) const { return impl_->tokens[id].type; }

@@ -320,7 +320,7 @@ TEST(StreamDecoder, EqualsSanitizedDecodeOnRandomTokenStreams) {
       for (TokenId& id : ids) {
         // Byte tokens often (split characters), any token sometimes.
         id = rng() % 2 ? static_cast<TokenId>(rng() % tok->n_vocab())
-                       : (tok->model() == Model::kSpm ? 3 + static_cast<TokenId>(rng() % 256)
+                       : (tok->algorithm() == Algorithm::kSpm ? 3 + static_cast<TokenId>(rng() % 256)
                                                       : static_cast<TokenId>(rng() % 256));
       }
       StreamDecoder dec(*tok);

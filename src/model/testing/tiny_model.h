@@ -15,14 +15,14 @@
 #include <vector>
 
 #include "logitkit/gguf.h"
-#include "logitkit/tensor_types.h"
+#include "logitkit/quant.h"
 
 namespace logitkit::testing {
 
 struct Tiny {
   uint32_t d = 64, heads = 4, kv_heads = 2, ff = 96, vocab = 100, layers = 2, context = 64;
   std::string architecture = "llama";
-  gguf::TensorType matrix_type = gguf::TensorType::kF32;
+  quant::TensorType matrix_type = quant::TensorType::kF32;
   bool biases = false;
   std::string drop_tensor;      // leave this tensor out
   std::string misshape_tensor;  // give this tensor a wrong shape
@@ -84,15 +84,15 @@ inline std::shared_ptr<const gguf::File> Build(const Tiny& m, std::vector<uint8_
       dims[0] /= 2;
       v.resize(v.size() / 2);
     }
-    if (matrix && m.matrix_type == gguf::TensorType::kQ8_0) {
-      w.AddTensor(name, gguf::TensorType::kQ8_0, dims, ToQ8_0(v));
-    } else if (matrix && m.matrix_type != gguf::TensorType::kF32) {
+    if (matrix && m.matrix_type == quant::TensorType::kQ8_0) {
+      w.AddTensor(name, quant::TensorType::kQ8_0, dims, ToQ8_0(v));
+    } else if (matrix && m.matrix_type != quant::TensorType::kF32) {
       // An unsupported type: any bytes of the right size.
       uint64_t be = 0, bb = 0;
-      gguf::TensorTypeLayout(uint32_t(m.matrix_type), &be, &bb);
+      quant::TensorTypeLayout(uint32_t(m.matrix_type), &be, &bb);
       w.AddTensor(name, m.matrix_type, dims, std::vector<uint8_t>(n / be * bb));
     } else {
-      w.AddTensor(name, gguf::TensorType::kF32, dims, Floats(v));
+      w.AddTensor(name, quant::TensorType::kF32, dims, Floats(v));
     }
   };
   const uint32_t hd = m.d / m.heads, q = m.heads * hd, kv = m.kv_heads * hd;

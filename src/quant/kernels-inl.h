@@ -2,11 +2,11 @@
 // tensor_types.cc). A block is first decoded to small integers q (int8, one
 // per element) and one (scale, offset) pair per group of elements; each
 // element is then w = q · scale + offset, one fused multiply-add.
-#if defined(LOGITKIT_GGUF_TENSOR_TYPES_INL_H_) == defined(HWY_TARGET_TOGGLE)
-#ifdef LOGITKIT_GGUF_TENSOR_TYPES_INL_H_
-#undef LOGITKIT_GGUF_TENSOR_TYPES_INL_H_
+#if defined(LOGITKIT_QUANT_KERNELS_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef LOGITKIT_QUANT_KERNELS_INL_H_
+#undef LOGITKIT_QUANT_KERNELS_INL_H_
 #else
-#define LOGITKIT_GGUF_TENSOR_TYPES_INL_H_
+#define LOGITKIT_QUANT_KERNELS_INL_H_
 #endif
 
 #include <algorithm>
@@ -15,17 +15,17 @@
 #include <cstdint>
 #include <cstring>
 
-#include "gguf/blocks.h"
+#include "quant/blocks.h"
 #include "hwy/highway.h"
 #include "logitkit/gguf.h"
 #if HWY_ARCH_X86
 #include <immintrin.h>
 #endif
-#include "logitkit/tensor_types.h"
+#include "logitkit/quant.h"
 #include "ops/row_ops.h"
 
 HWY_BEFORE_NAMESPACE();
-namespace logitkit::gguf {
+namespace logitkit::quant {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
@@ -280,73 +280,90 @@ HWY_INLINE void DequantizeBlocks(const uint8_t* src, size_t n, float* dst) {
   }
 }
 
-// Two accumulators, alternate vectors: every block holds an even number of
-// vectors (32 or 256 elements, at most 16 lanes), so both stay in registers.
+#if HWY_TARGET != HWY_SCALAR
 // Q4_0 and Q4_1 skip the decoded copy: their nibbles go from the block's
 // bytes straight into float lanes (bench/model-files.md has the gain).
+// Element e < 16 is the low nibble of qs[e], e >= 16 the high nibble of
+// qs[e - 16]; w = q·d + m (Q4_1), or q·d − 8d for Q4_0's d·(q − 8) (8d is
+// exact). The one-row and the several-row kernels both take their weights
+// from NibbleWeights, so they agree bit for bit by construction.
+template <TensorType kType>
+constexpr bool kNibblesInPlace = kType == TensorType::kQ4_0 || kType == TensorType::kQ4_1;
+
+// The scale and offset of a Q4_0 / Q4_1 block, in every lane.
+template <TensorType kType>
+HWY_INLINE void NibbleScaleOffset(DF df, const uint8_t* block, VF* scale, VF* offset) {
+  const float d = Half(block);
+  *scale = hn::Set(df, d);
+  if constexpr (kType == TensorType::kQ4_1) {
+    *offset = hn::Set(df, Half(block + offsetof(BlockQ4_1, m)));
+  } else {
+    *offset = hn::Set(df, -8.0f * d);
+  }
+}
+
+// Weights [e, e + Lanes(df)) of a Q4_0 / Q4_1 block. REQUIRES: e a multiple of Lanes(df).
+template <TensorType kType>
+HWY_INLINE VF NibbleWeights(DF df, const uint8_t* block, size_t e, VF scale, VF offset) {
+  const hn::Rebind<uint8_t, DF> du8;
+  const hn::RebindToUnsigned<DF> du32;
+  const uint8_t* qs = block + (kType == TensorType::kQ4_1 ? offsetof(BlockQ4_1, qs) : offsetof(BlockQ4_0, qs));
+  const auto bytes = hn::PromoteTo(du32, hn::LoadU(du8, qs + (e & 15)));
+  const auto q = e < 16 ? hn::And(bytes, hn::Set(du32, 0x0Fu)) : hn::ShiftRight<4>(bytes);
+  return hn::MulAdd(hn::ConvertTo(df, hn::BitCast(hn::RebindToSigned<DF>(), q)), scale, offset);
+}
+#else
+template <TensorType kType>
+constexpr bool kNibblesInPlace = false;
+#endif
+
+// Weights [e, e + Lanes(df)) of a decoded block.
+template <class Block>
+HWY_INLINE VF DecodedWeights(DF df, const Block& block, size_t e) {
+  constexpr size_t kGroup = sizeof(Block::q) / Block::kGroups;
+  const size_t g = e / kGroup;
+  return Weights(df, block.q + e, hn::Set(df, block.scale[g]), hn::Set(df, block.offset[g]));
+}
+
+// Two accumulators, alternate vectors: every block holds an even number of
+// vectors (32 or 256 elements, at most 16 lanes), so both stay in registers.
 template <TensorType kType>
 HWY_INLINE float DotBlocks(const uint8_t* src, const float* x, size_t n) {
   using F = Format<kType>;
   using Block = typename F::Block;
   constexpr size_t kElements = sizeof(Block::q);
-  constexpr size_t kGroup = kElements / Block::kGroups;
   const DF df;
   const size_t N = hn::Lanes(df);
   VF acc0 = hn::Zero(df), acc1 = hn::Zero(df);
-#if HWY_TARGET != HWY_SCALAR
-  if constexpr (kType == TensorType::kQ4_0 || kType == TensorType::kQ4_1) {
-    // The nibbles go straight from the block's bytes into float lanes: element
-    // e < 16 is the low nibble of qs[e], e >= 16 the high nibble of qs[e - 16].
-    // Q4_0's w = d·(q − 8) is computed as q·d − 8d (8d is exact).
-    const hn::Rebind<uint8_t, DF> du8;
-    const hn::RebindToUnsigned<DF> du32;
-    for (size_t i = 0; i < n; i += kElements, src += F::kBytes) {
-      const float d = Half(src);
-      const VF scale = hn::Set(df, d);
-      VF offset;
-      if constexpr (kType == TensorType::kQ4_1) {
-        offset = hn::Set(df, Half(src + offsetof(BlockQ4_1, m)));
-      } else {
-        offset = hn::Set(df, -8.0f * d);
-      }
-      const uint8_t* qs = src + (kType == TensorType::kQ4_1 ? offsetof(BlockQ4_1, qs) : offsetof(BlockQ4_0, qs));
-      for (size_t e = 0; e < kElements; e += 2 * N) {
-        auto nibbles = [&](size_t at) {
-          const auto bytes = hn::PromoteTo(du32, hn::LoadU(du8, qs + (at & 15)));
-          const auto q = at < 16 ? hn::And(bytes, hn::Set(du32, 0x0Fu)) : hn::ShiftRight<4>(bytes);
-          return hn::MulAdd(hn::ConvertTo(df, hn::BitCast(hn::RebindToSigned<DF>(), q)), scale, offset);
-        };
-        acc0 = hn::MulAdd(nibbles(e), hn::LoadU(df, x + i + e), acc0);
-        acc1 = hn::MulAdd(nibbles(e + N), hn::LoadU(df, x + i + e + N), acc1);
-      }
-    }
-    return hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc1)));
-  }
-#endif
   Block block;
   for (size_t i = 0; i < n; i += kElements, src += F::kBytes) {
-    F::Decode(src, &block);
-    for (size_t e = 0; e < kElements; e += 2 * N) {
-      const size_t g0 = e / kGroup, g1 = (e + N) / kGroup;
-      const VF w0 = Weights(df, block.q + e, hn::Set(df, block.scale[g0]), hn::Set(df, block.offset[g0]));
-      const VF w1 = Weights(df, block.q + e + N, hn::Set(df, block.scale[g1]), hn::Set(df, block.offset[g1]));
-      acc0 = hn::MulAdd(w0, hn::LoadU(df, x + i + e), acc0);
-      acc1 = hn::MulAdd(w1, hn::LoadU(df, x + i + e + N), acc1);
+    if constexpr (kNibblesInPlace<kType>) {
+      VF scale, offset;
+      NibbleScaleOffset<kType>(df, src, &scale, &offset);
+      for (size_t e = 0; e < kElements; e += 2 * N) {
+        acc0 = hn::MulAdd(NibbleWeights<kType>(df, src, e, scale, offset), hn::LoadU(df, x + i + e), acc0);
+        acc1 = hn::MulAdd(NibbleWeights<kType>(df, src, e + N, scale, offset), hn::LoadU(df, x + i + e + N), acc1);
+      }
+    } else {
+      F::Decode(src, &block);
+      for (size_t e = 0; e < kElements; e += 2 * N) {
+        acc0 = hn::MulAdd(DecodedWeights(df, block, e), hn::LoadU(df, x + i + e), acc0);
+        acc1 = hn::MulAdd(DecodedWeights(df, block, e + N), hn::LoadU(df, x + i + e + N), acc1);
+      }
     }
   }
   return hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc1)));
 }
 
 // out[t] = DotBlocks<kType>(src, x + t * n, n) for t < count (<= kMaxDotBatch),
-// bitwise: each block's weight vectors are computed once, exactly as
-// DotBlocks computes them, and every row of x then gets DotBlocks's
+// bitwise: each block's weight vectors are computed once, by the functions
+// DotBlocks computes them with, and every row of x then gets DotBlocks's
 // multiply-adds in DotBlocks's order.
 template <TensorType kType>
 HWY_INLINE void DotBlocksRows(const uint8_t* src, const float* x, size_t n, size_t count, float* out) {
   using F = Format<kType>;
   using Block = typename F::Block;
   constexpr size_t kElements = sizeof(Block::q);
-  constexpr size_t kGroup = kElements / Block::kGroups;
   const DF df;
   const size_t N = hn::Lanes(df);
   VF acc0[kMaxDotBatch], acc1[kMaxDotBatch];
@@ -354,34 +371,13 @@ HWY_INLINE void DotBlocksRows(const uint8_t* src, const float* x, size_t n, size
   HWY_ALIGN float w[kElements];
   Block block;
   for (size_t i = 0; i < n; i += kElements, src += F::kBytes) {
-    bool decoded = false;
-#if HWY_TARGET != HWY_SCALAR
-    if constexpr (kType == TensorType::kQ4_0 || kType == TensorType::kQ4_1) {
-      const hn::Rebind<uint8_t, DF> du8;
-      const hn::RebindToUnsigned<DF> du32;
-      const float d = Half(src);
-      const VF scale = hn::Set(df, d);
-      VF offset;
-      if constexpr (kType == TensorType::kQ4_1) {
-        offset = hn::Set(df, Half(src + offsetof(BlockQ4_1, m)));
-      } else {
-        offset = hn::Set(df, -8.0f * d);
-      }
-      const uint8_t* qs = src + (kType == TensorType::kQ4_1 ? offsetof(BlockQ4_1, qs) : offsetof(BlockQ4_0, qs));
-      for (size_t e = 0; e < kElements; e += N) {
-        const auto bytes = hn::PromoteTo(du32, hn::LoadU(du8, qs + (e & 15)));
-        const auto q = e < 16 ? hn::And(bytes, hn::Set(du32, 0x0Fu)) : hn::ShiftRight<4>(bytes);
-        hn::Store(hn::MulAdd(hn::ConvertTo(df, hn::BitCast(hn::RebindToSigned<DF>(), q)), scale, offset), df, w + e);
-      }
-      decoded = true;
-    }
-#endif
-    if (!decoded) {
+    if constexpr (kNibblesInPlace<kType>) {
+      VF scale, offset;
+      NibbleScaleOffset<kType>(df, src, &scale, &offset);
+      for (size_t e = 0; e < kElements; e += N) hn::Store(NibbleWeights<kType>(df, src, e, scale, offset), df, w + e);
+    } else {
       F::Decode(src, &block);
-      for (size_t e = 0; e < kElements; e += N) {
-        const size_t g = e / kGroup;
-        hn::Store(Weights(df, block.q + e, hn::Set(df, block.scale[g]), hn::Set(df, block.offset[g])), df, w + e);
-      }
+      for (size_t e = 0; e < kElements; e += N) hn::Store(DecodedWeights(df, block, e), df, w + e);
     }
     for (size_t t = 0; t < count; ++t) {
       const float* xt = x + t * n + i;
@@ -481,36 +477,19 @@ HWY_INLINE void QuantizeBlocks(const float* x, size_t n, QuantizedRow* out) {
   }
 }
 
-// Σ w·x for a float32 row: four accumulators, a masked tail.
-HWY_INLINE float DotF32(const float* w, const float* x, size_t n) {
-  const DF df;
-  const size_t N = hn::Lanes(df);
-  VF acc[4] = {hn::Zero(df), hn::Zero(df), hn::Zero(df), hn::Zero(df)};
-  size_t i = 0;
-  for (; i + 4 * N <= n; i += 4 * N) {
-    for (size_t k = 0; k < 4; ++k) {
-      acc[k] = hn::MulAdd(hn::LoadU(df, w + i + k * N), hn::LoadU(df, x + i + k * N), acc[k]);
-    }
-  }
-  for (; i + N <= n; i += N) acc[0] = hn::MulAdd(hn::LoadU(df, w + i), hn::LoadU(df, x + i), acc[0]);
-  float sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(acc[0], acc[1]), hn::Add(acc[2], acc[3]))));
-  for (; i < n; ++i) sum += w[i] * x[i];
-  return sum;
-}
-
 // 16-bit float rows. bfloat16 is float32's top half on every target; float16
 // converts in registers where the target has F16C (exact for every input),
 // else 256 elements at a time through ops::LoadRow's portable conversion.
 // Two accumulators and a scalar tail.
-HWY_INLINE float DotHalves(ops::ElementType type, const uint16_t* src, const float* x, size_t n) {
+HWY_INLINE float DotHalves(FloatType type, const uint16_t* src, const float* x, size_t n) {
 #if !(HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2)
-  if (type == ops::ElementType::kF16) {
+  if (type == FloatType::kF16) {
     HWY_ALIGN float buffer[256];
     float sum = 0.0f;
     for (size_t i = 0; i < n; i += 256) {
       const size_t m = n - i < 256 ? n - i : 256;
       ops::LoadRow(src + i, type, m, 1.0f, buffer);
-      sum += DotF32(buffer, x + i, m);
+      sum += ops::Dot(buffer, x + i, m);
     }
     return sum;
   }
@@ -521,7 +500,7 @@ HWY_INLINE float DotHalves(ops::ElementType type, const uint16_t* src, const flo
   const size_t N = hn::Lanes(df);
   auto load = [&](size_t i) -> VF {
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
-    if (type == ops::ElementType::kF16) {
+    if (type == FloatType::kF16) {
       const hn::Rebind<hwy::float16_t, DF> dh;
       return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(src + i)));
     }
@@ -537,7 +516,7 @@ HWY_INLINE float DotHalves(ops::ElementType type, const uint16_t* src, const flo
   float sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc1)));
   for (; i < n; ++i) {
     float w;
-    if (type == ops::ElementType::kF16) {
+    if (type == FloatType::kF16) {
       w = HalfToFloat(src[i]);
     } else {
       const uint32_t bits = uint32_t(src[i]) << 16;
@@ -548,41 +527,73 @@ HWY_INLINE float DotHalves(ops::ElementType type, const uint16_t* src, const flo
   return sum;
 }
 
+// The kernels over blocks, each as a Run<kType> for the one list of block
+// types below. Structs, not lambdas: a lambda does not take the target
+// attributes of the code around it, and with generic lambdas here GCC 12
+// silently dropped the AVX2 instance's Q6_K dequantization.
+template <TensorType kType>
+struct DequantizeKernel {
+  static HWY_INLINE void Run(const uint8_t* src, size_t n, float* dst) { DequantizeBlocks<kType>(src, n, dst); }
+};
+template <TensorType kType>
+struct DotKernel {
+  static HWY_INLINE void Run(const uint8_t* src, const float* x, size_t n, float* out) {
+    *out = DotBlocks<kType>(src, x, n);
+  }
+};
+template <TensorType kType>
+struct DotRowsKernel {
+  static HWY_INLINE void Run(const uint8_t* src, const float* x, size_t n, size_t count, float* out) {
+    DotBlocksRows<kType>(src, x, n, count, out);
+  }
+};
+template <TensorType kType>
+struct DotQuantizedKernel {
+  static HWY_INLINE void Run(const uint8_t* src, const QuantizedRow* x, size_t count, float* out) {
+    DotBlocksQuantized<kType>(src, x, count, out);
+  }
+};
+
+// The one list of block types the kernels take: runs Kernel<type>::Run(args)
+// and returns true for a block type; false for any other type (the float
+// types are the callers' own case). A new block type is one Format<> above
+// and one case here.
+template <template <TensorType> class Kernel, class... Args>
+HWY_INLINE bool RunForBlockType(TensorType type, Args... args) {
+  switch (type) {
+    case TensorType::kQ8_0: Kernel<TensorType::kQ8_0>::Run(args...); return true;
+    case TensorType::kQ4_0: Kernel<TensorType::kQ4_0>::Run(args...); return true;
+    case TensorType::kQ4_1: Kernel<TensorType::kQ4_1>::Run(args...); return true;
+    case TensorType::kQ5_0: Kernel<TensorType::kQ5_0>::Run(args...); return true;
+    case TensorType::kQ5_1: Kernel<TensorType::kQ5_1>::Run(args...); return true;
+    case TensorType::kQ4_K: Kernel<TensorType::kQ4_K>::Run(args...); return true;
+    case TensorType::kQ5_K: Kernel<TensorType::kQ5_K>::Run(args...); return true;
+    case TensorType::kQ6_K: Kernel<TensorType::kQ6_K>::Run(args...); return true;
+    default: return false;
+  }
+}
+
 HWY_NOINLINE void DequantizeRowImpl(TensorType type, const void* src_bytes, size_t n, float* dst) {
   const uint8_t* src = static_cast<const uint8_t*>(src_bytes);
   switch (type) {
     case TensorType::kF32: std::memcpy(dst, src, n * sizeof(float)); return;
-    case TensorType::kF16: ops::LoadRow(src, ops::ElementType::kF16, n, 1.0f, dst); return;
-    case TensorType::kBF16: ops::LoadRow(src, ops::ElementType::kBF16, n, 1.0f, dst); return;
-    case TensorType::kQ8_0: return DequantizeBlocks<TensorType::kQ8_0>(src, n, dst);
-    case TensorType::kQ4_0: return DequantizeBlocks<TensorType::kQ4_0>(src, n, dst);
-    case TensorType::kQ4_1: return DequantizeBlocks<TensorType::kQ4_1>(src, n, dst);
-    case TensorType::kQ5_0: return DequantizeBlocks<TensorType::kQ5_0>(src, n, dst);
-    case TensorType::kQ5_1: return DequantizeBlocks<TensorType::kQ5_1>(src, n, dst);
-    case TensorType::kQ4_K: return DequantizeBlocks<TensorType::kQ4_K>(src, n, dst);
-    case TensorType::kQ5_K: return DequantizeBlocks<TensorType::kQ5_K>(src, n, dst);
-    case TensorType::kQ6_K: return DequantizeBlocks<TensorType::kQ6_K>(src, n, dst);
-    default: return;  // excluded by CheckRow
+    case TensorType::kF16: ops::LoadRow(src, FloatType::kF16, n, 1.0f, dst); return;
+    case TensorType::kBF16: ops::LoadRow(src, FloatType::kBF16, n, 1.0f, dst); return;
+    default: RunForBlockType<DequantizeKernel>(type, src, n, dst);
   }
 }
 
 HWY_NOINLINE float DotRowImpl(TensorType type, const void* src_bytes, const float* x, size_t n) {
   const uint8_t* src = static_cast<const uint8_t*>(src_bytes);
   switch (type) {
-    case TensorType::kF32: return DotF32(reinterpret_cast<const float*>(src), x, n);
-    case TensorType::kF16:
-      return DotHalves(ops::ElementType::kF16, reinterpret_cast<const uint16_t*>(src), x, n);
-    case TensorType::kBF16:
-      return DotHalves(ops::ElementType::kBF16, reinterpret_cast<const uint16_t*>(src), x, n);
-    case TensorType::kQ8_0: return DotBlocks<TensorType::kQ8_0>(src, x, n);
-    case TensorType::kQ4_0: return DotBlocks<TensorType::kQ4_0>(src, x, n);
-    case TensorType::kQ4_1: return DotBlocks<TensorType::kQ4_1>(src, x, n);
-    case TensorType::kQ5_0: return DotBlocks<TensorType::kQ5_0>(src, x, n);
-    case TensorType::kQ5_1: return DotBlocks<TensorType::kQ5_1>(src, x, n);
-    case TensorType::kQ4_K: return DotBlocks<TensorType::kQ4_K>(src, x, n);
-    case TensorType::kQ5_K: return DotBlocks<TensorType::kQ5_K>(src, x, n);
-    case TensorType::kQ6_K: return DotBlocks<TensorType::kQ6_K>(src, x, n);
-    default: return 0.0f;  // excluded by CheckRow
+    case TensorType::kF32: return ops::Dot(reinterpret_cast<const float*>(src), x, n);
+    case TensorType::kF16: return DotHalves(FloatType::kF16, reinterpret_cast<const uint16_t*>(src), x, n);
+    case TensorType::kBF16: return DotHalves(FloatType::kBF16, reinterpret_cast<const uint16_t*>(src), x, n);
+    default: {
+      float dot = 0.0f;
+      RunForBlockType<DotKernel>(type, src, x, n, &dot);
+      return dot;
+    }
   }
 }
 
@@ -593,34 +604,14 @@ HWY_NOINLINE void DotRowsImpl(TensorType type, const void* src_bytes, const floa
     out[0] = DotRowImpl(type, src, x, n);
     return;
   }
-  switch (type) {
-    case TensorType::kQ8_0: return DotBlocksRows<TensorType::kQ8_0>(src, x, n, count, out);
-    case TensorType::kQ4_0: return DotBlocksRows<TensorType::kQ4_0>(src, x, n, count, out);
-    case TensorType::kQ4_1: return DotBlocksRows<TensorType::kQ4_1>(src, x, n, count, out);
-    case TensorType::kQ5_0: return DotBlocksRows<TensorType::kQ5_0>(src, x, n, count, out);
-    case TensorType::kQ5_1: return DotBlocksRows<TensorType::kQ5_1>(src, x, n, count, out);
-    case TensorType::kQ4_K: return DotBlocksRows<TensorType::kQ4_K>(src, x, n, count, out);
-    case TensorType::kQ5_K: return DotBlocksRows<TensorType::kQ5_K>(src, x, n, count, out);
-    case TensorType::kQ6_K: return DotBlocksRows<TensorType::kQ6_K>(src, x, n, count, out);
-    default:  // float rows: nothing to decode
-      for (size_t t = 0; t < count; ++t) out[t] = DotRowImpl(type, src, x + t * n, n);
+  if (!RunForBlockType<DotRowsKernel>(type, src, x, n, count, out)) {  // float rows: nothing to decode
+    for (size_t t = 0; t < count; ++t) out[t] = DotRowImpl(type, src, x + t * n, n);
   }
 }
 
 HWY_NOINLINE void DotRowsQuantizedImpl(TensorType type, const void* src_bytes, const QuantizedRow* x, size_t count,
                                 float* out) {
-  const uint8_t* src = static_cast<const uint8_t*>(src_bytes);
-  switch (type) {
-    case TensorType::kQ8_0: return DotBlocksQuantized<TensorType::kQ8_0>(src, x, count, out);
-    case TensorType::kQ4_0: return DotBlocksQuantized<TensorType::kQ4_0>(src, x, count, out);
-    case TensorType::kQ4_1: return DotBlocksQuantized<TensorType::kQ4_1>(src, x, count, out);
-    case TensorType::kQ5_0: return DotBlocksQuantized<TensorType::kQ5_0>(src, x, count, out);
-    case TensorType::kQ5_1: return DotBlocksQuantized<TensorType::kQ5_1>(src, x, count, out);
-    case TensorType::kQ4_K: return DotBlocksQuantized<TensorType::kQ4_K>(src, x, count, out);
-    case TensorType::kQ5_K: return DotBlocksQuantized<TensorType::kQ5_K>(src, x, count, out);
-    case TensorType::kQ6_K: return DotBlocksQuantized<TensorType::kQ6_K>(src, x, count, out);
-    default: return;  // excluded by the caller
-  }
+  RunForBlockType<DotQuantizedKernel>(type, static_cast<const uint8_t*>(src_bytes), x, count, out);
 }
 
 HWY_NOINLINE void QuantizeImpl(const float* x, size_t n, QuantizedRow* out) { QuantizeBlocks(x, n, out); }
@@ -628,7 +619,7 @@ HWY_NOINLINE void QuantizeImpl(const float* x, size_t n, QuantizedRow* out) { Qu
 HWY_NOINLINE const char* TargetNameImpl() { return hwy::TargetName(HWY_TARGET); }
 
 }  // namespace HWY_NAMESPACE
-}  // namespace logitkit::gguf
+}  // namespace logitkit::quant
 HWY_AFTER_NAMESPACE();
 
 #endif  // include guard

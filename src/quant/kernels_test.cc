@@ -2,7 +2,7 @@
 // dequantize_row_* loops, on every compiled SIMD target. (The `gguf` Python
 // package's numpy dequantize is the second, independent reference:
 // check_dequantize.py.)
-#include "logitkit/tensor_types.h"
+#include "logitkit/quant.h"
 
 #include <gtest/gtest.h>
 
@@ -12,11 +12,11 @@
 #include <random>
 #include <vector>
 
-#include "gguf/blocks.h"
-#include "gguf/testing/random_blocks.h"
+#include "quant/blocks.h"
+#include "quant/testing/random_blocks.h"
 #include "hwy/targets.h"
 
-namespace logitkit::gguf {
+namespace logitkit::quant {
 namespace {
 
 using testing::kComputeTypes;
@@ -351,4 +351,4 @@ TEST(TensorTypes, CheckRowNamesTheTypeAndTheLength) {
 }
 
 }  // namespace
-}  // namespace logitkit::gguf
+}  // namespace logitkit::quant

@@ -1,6 +1,8 @@
-// Tensor types of GGUF files: rows of float32, float16, bfloat16 and the ggml
-// block-quantized formats, dequantized to float32 or dotted with a float32
-// vector (SIMD, dispatched at run time to the best target the CPU has).
+// Quantized tensor math: the ggml tensor types (the codes GGUF files store),
+// rows of float32, float16, bfloat16 and the block-quantized formats,
+// dequantized to float32, dotted with float32 or integer activations (SIMD,
+// dispatched at run time to the best target the CPU has), and encoded from
+// float32. Knows no files: src/gguf reads and writes them with these types.
 //
 // A row of n elements is n / B blocks stored back to back, B elements each:
 //
@@ -24,17 +26,30 @@
 // Dot products accumulate float32 products in two vectors of L lanes, in a
 // fixed order per SIMD target (deterministic for a given CPU), with error at
 // most about (n / 2L + 10) · 2^-24 · Σ|w_i·x_i| (tested on every target).
-#ifndef LOGITKIT_TENSOR_TYPES_H_
-#define LOGITKIT_TENSOR_TYPES_H_
+#ifndef LOGITKIT_QUANT_H_
+#define LOGITKIT_QUANT_H_
 
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
-#include "logitkit/gguf.h"
 #include "logitkit/status.h"
 
-namespace logitkit::gguf {
+namespace logitkit::quant {
+
+// ggml tensor types (ggml_type codes, as GGUF files store them): the ones
+// with a known block layout. The compute types below are those of the table
+// above; the rest can be read and copied, not computed with.
+enum class TensorType : uint32_t {
+  kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ4_1 = 3, kQ5_0 = 6, kQ5_1 = 7, kQ8_0 = 8, kQ8_1 = 9,
+  kQ2_K = 10, kQ3_K = 11, kQ4_K = 12, kQ5_K = 13, kQ6_K = 14, kQ8_K = 15,
+  kI8 = 24, kI16 = 25, kI32 = 26, kI64 = 27, kF64 = 28, kBF16 = 30,
+};
+// Elements per block and bytes per block of a type code; false for an
+// unknown code.
+bool TensorTypeLayout(uint32_t type, uint64_t* block_elements, uint64_t* block_bytes);
+// "Q4_K", ...; "unknown" for an unknown code.
+const char* TensorTypeName(uint32_t type);
 
 // True for the types above: those DequantizeRow and DotRow take.
 bool IsComputeType(TensorType type);
@@ -99,9 +114,33 @@ float DotRowQuantized(TensorType type, const void* src, const QuantizedRow& x);
 constexpr size_t kMaxDotBatch = 8;
 void DotRowsQuantized(TensorType type, const void* src, const QuantizedRow* x, size_t count, float* out);
 
+// Encoding a float32 row in a type, bit for bit as ggml's reference
+// quantizers and the `gguf` Python package (0.19, gguf.quants.quantize) write
+// them (tested):
+//   F32   the float
+//   F16   round to nearest, ties to even (numpy's astype(float16)); beyond
+//         65504 (from 65520 up) ±inf; NaN stays NaN, keeping its 10 top payload bits
+//   BF16  ggml's GGML_FP32_TO_BF16: the top 16 bits rounded to nearest even;
+//         NaN made quiet (bit 6 of the result set)
+//   Q8_0  per block of 32: amax = max|x|, d = amax / 127, id = d ? 1/d : 0,
+//         q = roundf(x · id) (ties away from zero), d stored as F16
+//         (ggml's quantize_row_q8_0_ref). |x − d16·q| <= d/2 + |q|·|d − d16|
+//         with d16 the stored half: about amax/254 + amax·2^-11.
+//         A block whose 1/d overflows (amax < ~3.7e-37) encodes as zeros;
+//         one whose d would be a float16 infinity (amax >= ~8.3e6) is an error.
+//
+// True for the types EncodeRow writes: F32, F16, BF16, Q8_0.
+bool IsEncodeType(TensorType type);
+
+// Writes x[0, n) as a row of `type`: RowBytes(type, n) bytes at dst.
+// Errors (nothing written then): `type` is not an encode type; n is not a
+// positive multiple of its block (32 for Q8_0); for Q8_0, an infinity, a NaN
+// or a magnitude of 65520 · 127 or more (no finite scale). REQUIRES: x holds n floats.
+Status EncodeRow(TensorType type, const float* x, size_t n, void* dst);
+
 // Name of the SIMD target the kernels run on ("AVX2", ...).
 const char* TensorKernelTarget();
 
-}  // namespace logitkit::gguf
+}  // namespace logitkit::quant
 
-#endif  // LOGITKIT_TENSOR_TYPES_H_
+#endif  // LOGITKIT_QUANT_H_

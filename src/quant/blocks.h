@@ -1,12 +1,12 @@
 // Byte layouts of the ggml block-quantized types (ggml's block_q4_0 etc.),
 // and the scalar pieces shared by the SIMD kernels and the tests.
-#ifndef LOGITKIT_GGUF_BLOCKS_H_
-#define LOGITKIT_GGUF_BLOCKS_H_
+#ifndef LOGITKIT_QUANT_BLOCKS_H_
+#define LOGITKIT_QUANT_BLOCKS_H_
 
 #include <cstdint>
 #include <cstring>
 
-namespace logitkit::gguf {
+namespace logitkit::quant {
 
 constexpr int kQK = 32;    // elements per block of the 32-element types
 constexpr int kQK_K = 256; // elements per super-block of the K types
@@ -77,6 +77,6 @@ struct BitBytes {
 };
 inline constexpr BitBytes kBitBytes;
 
-}  // namespace logitkit::gguf
+}  // namespace logitkit::quant
 
-#endif  // LOGITKIT_GGUF_BLOCKS_H_
+#endif  // LOGITKIT_QUANT_BLOCKS_H_

@@ -1,19 +1,19 @@
 // Random rows of every compute tensor type, for tests and benchmarks: random
 // bytes, except that every float16 scale is a finite value in ±[2^-10, 4]
 // (with an occasional subnormal or zero), as quantizers produce.
-#ifndef LOGITKIT_GGUF_TESTING_RANDOM_BLOCKS_H_
-#define LOGITKIT_GGUF_TESTING_RANDOM_BLOCKS_H_
+#ifndef LOGITKIT_QUANT_TESTING_RANDOM_BLOCKS_H_
+#define LOGITKIT_QUANT_TESTING_RANDOM_BLOCKS_H_
 
 #include <cstdint>
 #include <cstring>
 #include <random>
 #include <vector>
 
-#include "gguf/blocks.h"
+#include "quant/blocks.h"
 #include "logitkit/gguf.h"
-#include "logitkit/tensor_types.h"
+#include "logitkit/quant.h"
 
-namespace logitkit::gguf::testing {
+namespace logitkit::quant::testing {
 
 inline constexpr TensorType kComputeTypes[] = {
     TensorType::kF32,  TensorType::kF16,  TensorType::kBF16, TensorType::kQ8_0,
@@ -81,6 +81,6 @@ inline std::vector<uint8_t> RandomRow(TensorType type, size_t n, std::mt19937_64
   return row;
 }
 
-}  // namespace logitkit::gguf::testing
+}  // namespace logitkit::quant::testing
 
-#endif  // LOGITKIT_GGUF_TESTING_RANDOM_BLOCKS_H_
+#endif  // LOGITKIT_QUANT_TESTING_RANDOM_BLOCKS_H_

@@ -13,11 +13,11 @@
 #include <string>
 #include <vector>
 
-#include "gguf/testing/random_blocks.h"
-#include "logitkit/tensor_types.h"
+#include "quant/testing/random_blocks.h"
+#include "logitkit/quant.h"
 #include "ops/row_ops.h"
 
-namespace logitkit::gguf {
+namespace logitkit::quant {
 namespace {
 
 constexpr size_t kCols = 1024;  // a row: 1024 elements, as a d_model-sized dot
@@ -75,6 +75,6 @@ int Register() {
 const int kRegistered = Register();
 
 }  // namespace
-}  // namespace logitkit::gguf
+}  // namespace logitkit::quant
 
 BENCHMARK_MAIN();
