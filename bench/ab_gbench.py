@@ -28,6 +28,17 @@ def run(binary, flt):
     return times, data["context"]
 
 
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("old")
@@ -51,7 +62,7 @@ def main():
         ratios.append(old / new)
         rows.append(f"| {name} | {old:,.3f} | {new:,.3f} | {old / new:.3f} |")
     lines = [
-        f"Machine: {platform.processor() or platform.machine()}, {context.get('num_cpus')} CPUs at "
+        f"Machine: {cpu_name()}, {context.get('num_cpus')} CPUs at "
         f"{context.get('mhz_per_cpu')} MHz; {a.rounds} interleaved rounds, medians of real time "
         f"(the benchmark's own unit).",
         "",

@@ -23,9 +23,10 @@
 // 11-bit by at most 8-bit product); each element is then one fused
 // multiply-add, q·scale + offset, rounded once. That is the value ggml and the
 // `gguf` Python package compute: dequantization is bit-exact with them (tested).
-// Dot products accumulate float32 products in two vectors of L lanes, in a
-// fixed order per SIMD target (deterministic for a given CPU), with error at
-// most about (n / 2L + 10) · 2^-24 · Σ|w_i·x_i| (tested on every target).
+// Dot products accumulate float32 products in vectors of L lanes (two for
+// block and 16-bit rows, four for F32 rows: ops::Dot's), in a fixed order per
+// SIMD target (deterministic for a given CPU), with error at most about
+// (n / 2L + 10) · 2^-24 · Σ|w_i·x_i| (tested on every target).
 #ifndef LOGITKIT_QUANT_H_
 #define LOGITKIT_QUANT_H_
 

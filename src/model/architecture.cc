@@ -3,13 +3,19 @@
 namespace logitkit {
 namespace {
 
+using enum NormKind;
+using enum Positions;
+using enum RopeLayout;
+using enum MlpKind;
+using enum Bias;
+
 // clang-format off
 constexpr Architecture kArchitectures[] = {
-    // name      norm             positions            rope                    fused  qkv_bias         output_bias     mlp               mlp_bias
-    {"llama",   NormKind::kRms,   Positions::kRope,    RopeLayout::kAdjacent,  false, Bias::kOptional, Bias::kNone,     MlpKind::kSwiGlu, Bias::kNone},
-    {"mistral", NormKind::kRms,   Positions::kRope,    RopeLayout::kAdjacent,  false, Bias::kOptional, Bias::kNone,     MlpKind::kSwiGlu, Bias::kNone},
-    {"qwen2",   NormKind::kRms,   Positions::kRope,    RopeLayout::kHalves,    false, Bias::kOptional, Bias::kNone,     MlpKind::kSwiGlu, Bias::kNone},
-    {"gpt2",    NormKind::kLayer, Positions::kLearned, RopeLayout::kAdjacent,  true,  Bias::kRequired, Bias::kRequired, MlpKind::kGelu,   Bias::kRequired},
+    // name     norm    positions  rope       fused  qkv_bias   output_bias mlp      mlp_bias
+    {"llama",   kRms,   kRope,     kAdjacent, false, kOptional, kNone,      kSwiGlu, kNone},
+    {"mistral", kRms,   kRope,     kAdjacent, false, kOptional, kNone,      kSwiGlu, kNone},
+    {"qwen2",   kRms,   kRope,     kHalves,   false, kOptional, kNone,      kSwiGlu, kNone},
+    {"gpt2",    kLayer, kLearned,  kAdjacent, true,  kRequired, kRequired,  kGelu,   kRequired},
 };
 // clang-format on
 

@@ -187,7 +187,7 @@ TEST(Model, RewindForgetsPositions) {
 }
 
 // Unembed() on the last tap gives Eval's logits bit for bit, for both families.
-TEST(Model, HeadOnTheLastTapGivesTheLogitsExactly) {
+TEST(Model, UnembedOnTheLastTapGivesTheLogitsExactly) {
   for (const char* arch : {"llama", "gpt2"}) {
     Tiny m;
     m.architecture = arch;

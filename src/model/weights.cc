@@ -99,6 +99,8 @@ StatusOr<ModelWeights> LoadWeights(const gguf::File& f, const ModelConfig& c) {
   for (uint32_t l = 0; l < c.n_layers; ++l) {
     LayerWeights& L = w.layers[l];
     const std::string p = "blk." + std::to_string(l) + ".";
+    norm(p + "attn_norm", &L.attn_norm);
+    norm(p + "ffn_norm", &L.ffn_norm);
     if (arch.fused_qkv) {
       linear(p + "attn_qkv", d, q_dim + 2 * kv_dim, arch.qkv_bias, &qkv[l]);
     } else {
@@ -110,8 +112,6 @@ StatusOr<ModelWeights> LoadWeights(const gguf::File& f, const ModelConfig& c) {
     if (arch.mlp == MlpKind::kSwiGlu) linear(p + "ffn_gate", d, ff, arch.mlp_bias, &L.gate);
     linear(p + "ffn_up", d, ff, arch.mlp_bias, &L.up);
     linear(p + "ffn_down", ff, d, arch.mlp_bias, &L.down);
-    norm(p + "attn_norm", &L.attn_norm);
-    norm(p + "ffn_norm", &L.ffn_norm);
   }
   for (const MatrixSpec& m : matrices) {
     StatusOr<Matrix> got = GetMatrix(f, m.name, m.cols, m.rows);

@@ -15,6 +15,7 @@
 
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
+#include "ops/dot-inl.h"
 #include "ops/row_ops.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -522,23 +523,7 @@ HWY_NOINLINE void BlockSumsImpl(const float* e, size_t n, size_t block, double* 
 
 HWY_NOINLINE double SumToDoubleImpl(const float* x, size_t n) { return SumInFixedOrder(x, n); }
 
-// Σ x·y in float32: four accumulators over whole groups of 4 vectors, then
-// whole vectors into the first, the four added pairwise, then a scalar tail.
-HWY_NOINLINE float DotImpl(const float* x, const float* y, size_t n) {
-  const DF d;
-  const size_t N = hn::Lanes(d);
-  VF acc[4] = {hn::Zero(d), hn::Zero(d), hn::Zero(d), hn::Zero(d)};
-  size_t i = 0;
-  for (; i + 4 * N <= n; i += 4 * N) {
-    for (size_t k = 0; k < 4; ++k) {
-      acc[k] = hn::MulAdd(hn::LoadU(d, x + i + k * N), hn::LoadU(d, y + i + k * N), acc[k]);
-    }
-  }
-  for (; i + N <= n; i += N) acc[0] = hn::MulAdd(hn::LoadU(d, x + i), hn::LoadU(d, y + i), acc[0]);
-  float sum = hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(acc[0], acc[1]), hn::Add(acc[2], acc[3]))));
-  for (; i < n; ++i) sum += x[i] * y[i];
-  return sum;
-}
+HWY_NOINLINE float DotImpl(const float* x, const float* y, size_t n) { return DotF32(x, y, n); }
 
 HWY_NOINLINE void BlockMaxImpl(const float* x, size_t n, size_t block, float* out) {
   const DF d;

@@ -218,6 +218,29 @@ TEST(RowOps, SumsAreBitwiseTheSameOnEveryTarget) {
   EXPECT_NEAR(totals[0], static_cast<double>(ref), 1e-12 * static_cast<double>(ref));
 }
 
+// Dot against float64, within its documented bound (n / 4L + 10) · 2^-24 ·
+// Σ|x·y|, taken with L = 1 so it holds on every target; lengths cover whole
+// groups of four vectors, single vectors and scalar tails.
+TEST(RowOps, DotIsWithinItsBoundOfTheFloat64DotOnEveryTarget) {
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    std::mt19937_64 rng(target);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (size_t n : std::vector<size_t>{1, 3, 17, 64, 65, 100, 576, 4099}) {
+      std::vector<float> x(n), y(n);
+      for (size_t i = 0; i < n; ++i) x[i] = normal(rng), y[i] = normal(rng);
+      double exact = 0, magnitude = 0;
+      for (size_t i = 0; i < n; ++i) {
+        exact += double(x[i]) * double(y[i]);
+        magnitude += std::fabs(double(x[i]) * double(y[i]));
+      }
+      const double bound = (double(n) / 4 + 10) * 0x1p-24 * magnitude;
+      EXPECT_NEAR(Dot(x.data(), y.data(), n), exact, bound) << hwy::TargetName(target) << " n=" << n;
+    }
+  }
+  hwy::SetSupportedTargetsForTest(0);
+}
+
 TEST(RowOps, SelectionKernelsMatchScalarOnEveryTarget) {
   ForEachTargetAndSize([](const char* target, const std::vector<float>& x) {
     // FiniteMinMax

@@ -1,5 +1,5 @@
 // SIMD kernels of the tensor types (Highway; included once per target by
-// tensor_types.cc). A block is first decoded to small integers q (int8, one
+// kernels.cc). A block is first decoded to small integers q (int8, one
 // per element) and one (scale, offset) pair per group of elements; each
 // element is then w = q · scale + offset, one fused multiply-add.
 #if defined(LOGITKIT_QUANT_KERNELS_INL_H_) == defined(HWY_TARGET_TOGGLE)
@@ -17,11 +17,11 @@
 
 #include "quant/blocks.h"
 #include "hwy/highway.h"
-#include "logitkit/gguf.h"
 #if HWY_ARCH_X86
 #include <immintrin.h>
 #endif
 #include "logitkit/quant.h"
+#include "ops/dot-inl.h"
 #include "ops/row_ops.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -280,15 +280,16 @@ HWY_INLINE void DequantizeBlocks(const uint8_t* src, size_t n, float* dst) {
   }
 }
 
-#if HWY_TARGET != HWY_SCALAR
 // Q4_0 and Q4_1 skip the decoded copy: their nibbles go from the block's
 // bytes straight into float lanes (bench/model-files.md has the gain).
 // Element e < 16 is the low nibble of qs[e], e >= 16 the high nibble of
 // qs[e - 16]; w = q·d + m (Q4_1), or q·d − 8d for Q4_0's d·(q − 8) (8d is
 // exact). The one-row and the several-row kernels both take their weights
-// from NibbleWeights, so they agree bit for bit by construction.
+// from NibbleWeights, so they agree bit for bit by construction. The scalar
+// target (one lane) decodes the block as the other types do.
 template <TensorType kType>
-constexpr bool kNibblesInPlace = kType == TensorType::kQ4_0 || kType == TensorType::kQ4_1;
+constexpr bool kNibblesInPlace =
+    (kType == TensorType::kQ4_0 || kType == TensorType::kQ4_1) && HWY_TARGET != HWY_SCALAR;
 
 // The scale and offset of a Q4_0 / Q4_1 block, in every lane.
 template <TensorType kType>
@@ -307,15 +308,12 @@ template <TensorType kType>
 HWY_INLINE VF NibbleWeights(DF df, const uint8_t* block, size_t e, VF scale, VF offset) {
   const hn::Rebind<uint8_t, DF> du8;
   const hn::RebindToUnsigned<DF> du32;
-  const uint8_t* qs = block + (kType == TensorType::kQ4_1 ? offsetof(BlockQ4_1, qs) : offsetof(BlockQ4_0, qs));
+  constexpr size_t kQs = kType == TensorType::kQ4_1 ? offsetof(BlockQ4_1, qs) : offsetof(BlockQ4_0, qs);
+  const uint8_t* qs = block + kQs;
   const auto bytes = hn::PromoteTo(du32, hn::LoadU(du8, qs + (e & 15)));
   const auto q = e < 16 ? hn::And(bytes, hn::Set(du32, 0x0Fu)) : hn::ShiftRight<4>(bytes);
   return hn::MulAdd(hn::ConvertTo(df, hn::BitCast(hn::RebindToSigned<DF>(), q)), scale, offset);
 }
-#else
-template <TensorType kType>
-constexpr bool kNibblesInPlace = false;
-#endif
 
 // Weights [e, e + Lanes(df)) of a decoded block.
 template <class Block>
@@ -342,13 +340,16 @@ HWY_INLINE float DotBlocks(const uint8_t* src, const float* x, size_t n) {
       NibbleScaleOffset<kType>(df, src, &scale, &offset);
       for (size_t e = 0; e < kElements; e += 2 * N) {
         acc0 = hn::MulAdd(NibbleWeights<kType>(df, src, e, scale, offset), hn::LoadU(df, x + i + e), acc0);
-        acc1 = hn::MulAdd(NibbleWeights<kType>(df, src, e + N, scale, offset), hn::LoadU(df, x + i + e + N), acc1);
+        const VF w1 = NibbleWeights<kType>(df, src, e + N, scale, offset);
+        acc1 = hn::MulAdd(w1, hn::LoadU(df, x + i + e + N), acc1);
       }
     } else {
       F::Decode(src, &block);
       for (size_t e = 0; e < kElements; e += 2 * N) {
-        acc0 = hn::MulAdd(DecodedWeights(df, block, e), hn::LoadU(df, x + i + e), acc0);
-        acc1 = hn::MulAdd(DecodedWeights(df, block, e + N), hn::LoadU(df, x + i + e + N), acc1);
+        // Both weight vectors first: the loads of the block go out together.
+        const VF w0 = DecodedWeights(df, block, e), w1 = DecodedWeights(df, block, e + N);
+        acc0 = hn::MulAdd(w0, hn::LoadU(df, x + i + e), acc0);
+        acc1 = hn::MulAdd(w1, hn::LoadU(df, x + i + e + N), acc1);
       }
     }
   }
@@ -374,7 +375,9 @@ HWY_INLINE void DotBlocksRows(const uint8_t* src, const float* x, size_t n, size
     if constexpr (kNibblesInPlace<kType>) {
       VF scale, offset;
       NibbleScaleOffset<kType>(df, src, &scale, &offset);
-      for (size_t e = 0; e < kElements; e += N) hn::Store(NibbleWeights<kType>(df, src, e, scale, offset), df, w + e);
+      for (size_t e = 0; e < kElements; e += N) {
+        hn::Store(NibbleWeights<kType>(df, src, e, scale, offset), df, w + e);
+      }
     } else {
       F::Decode(src, &block);
       for (size_t e = 0; e < kElements; e += N) hn::Store(DecodedWeights(df, block, e), df, w + e);
@@ -489,7 +492,7 @@ HWY_INLINE float DotHalves(FloatType type, const uint16_t* src, const float* x, 
     for (size_t i = 0; i < n; i += 256) {
       const size_t m = n - i < 256 ? n - i : 256;
       ops::LoadRow(src + i, type, m, 1.0f, buffer);
-      sum += ops::Dot(buffer, x + i, m);
+      sum += ops::HWY_NAMESPACE::DotF32(buffer, x + i, m);
     }
     return sum;
   }
@@ -586,7 +589,7 @@ HWY_NOINLINE void DequantizeRowImpl(TensorType type, const void* src_bytes, size
 HWY_NOINLINE float DotRowImpl(TensorType type, const void* src_bytes, const float* x, size_t n) {
   const uint8_t* src = static_cast<const uint8_t*>(src_bytes);
   switch (type) {
-    case TensorType::kF32: return ops::Dot(reinterpret_cast<const float*>(src), x, n);
+    case TensorType::kF32: return ops::HWY_NAMESPACE::DotF32(reinterpret_cast<const float*>(src), x, n);
     case TensorType::kF16: return DotHalves(FloatType::kF16, reinterpret_cast<const uint16_t*>(src), x, n);
     case TensorType::kBF16: return DotHalves(FloatType::kBF16, reinterpret_cast<const uint16_t*>(src), x, n);
     default: {

@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "quant/blocks.h"
-#include "logitkit/gguf.h"
 #include "logitkit/quant.h"
 
 namespace logitkit::quant::testing {
