@@ -184,21 +184,17 @@ void Attention(const Pass& p, const LayerWeights& L, std::span<const size_t> pos
     const size_t kv_off = (attn_head / group) * hd;
     std::vector<float>& s = scores[thread];
     s.resize(n_ctx);
+    ops::Dots(keys[t] + kv_off, kv_dim, n_ctx, qh, hd, s.data());
     float max = -INFINITY;
     for (size_t i = 0; i < n_ctx; ++i) {
-      s[i] = ops::Dot(keys[t] + i * kv_dim + kv_off, qh, hd) * inv_sqrt_hd;
+      s[i] *= inv_sqrt_hd;
       max = std::max(max, s[i]);
     }
     double sum = 0;
     for (size_t i = 0; i < n_ctx; ++i) sum += s[i] = std::exp(s[i] - max);
     const float inv = float(1.0 / sum);
-    float* a = &att[t * q_dim + attn_head * hd];
-    std::fill(a, a + hd, 0.0f);
-    for (size_t i = 0; i < n_ctx; ++i) {
-      const float weight = s[i] * inv;
-      const float* vi = values[t] + i * kv_dim + kv_off;
-      for (size_t j = 0; j < hd; ++j) a[j] += weight * vi[j];
-    }
+    for (size_t i = 0; i < n_ctx; ++i) s[i] *= inv;
+    ops::WeightedSum(values[t] + kv_off, kv_dim, n_ctx, s.data(), hd, &att[t * q_dim + attn_head * hd]);
   });
   p.Apply(L.o, att, out);
 }

@@ -525,6 +525,38 @@ HWY_NOINLINE double SumToDoubleImpl(const float* x, size_t n) { return SumInFixe
 
 HWY_NOINLINE float DotImpl(const float* x, const float* y, size_t n) { return DotF32(x, y, n); }
 
+// Up to four vectors of out stay in registers while every row is added in.
+HWY_NOINLINE void WeightedSumImpl(const float* rows, size_t stride, size_t count, const float* weights, size_t n,
+                                  float* out) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  size_t j = 0;
+  for (; j + 4 * N <= n; j += 4 * N) {
+    VF acc[4] = {hn::Zero(d), hn::Zero(d), hn::Zero(d), hn::Zero(d)};
+    for (size_t i = 0; i < count; ++i) {
+      const VF w = hn::Set(d, weights[i]);
+      const float* row = rows + i * stride + j;
+      for (size_t k = 0; k < 4; ++k) acc[k] = hn::MulAdd(w, hn::LoadU(d, row + k * N), acc[k]);
+    }
+    for (size_t k = 0; k < 4; ++k) hn::StoreU(acc[k], d, out + j + k * N);
+  }
+  for (; j + N <= n; j += N) {
+    VF acc = hn::Zero(d);
+    for (size_t i = 0; i < count; ++i) acc = hn::MulAdd(hn::Set(d, weights[i]), hn::LoadU(d, rows + i * stride + j), acc);
+    hn::StoreU(acc, d, out + j);
+  }
+  const hn::CappedTag<float, 1> d1;  // the tail, one lane, with the same MulAdd
+  for (; j < n; ++j) {
+    auto acc = hn::Zero(d1);
+    for (size_t i = 0; i < count; ++i) acc = hn::MulAdd(hn::Set(d1, weights[i]), hn::LoadU(d1, rows + i * stride + j), acc);
+    hn::StoreU(acc, d1, out + j);
+  }
+}
+
+HWY_NOINLINE void DotsImpl(const float* rows, size_t stride, size_t count, const float* y, size_t n, float* out) {
+  for (size_t i = 0; i < count; ++i) out[i] = DotF32(rows + i * stride, y, n);
+}
+
 HWY_NOINLINE void BlockMaxImpl(const float* x, size_t n, size_t block, float* out) {
   const DF d;
   const size_t N = hn::Lanes(d);

@@ -31,6 +31,8 @@ HWY_EXPORT(BlockSumsImpl);
 HWY_EXPORT(BlockMaxImpl);
 HWY_EXPORT(SumToDoubleImpl);
 HWY_EXPORT(DotImpl);
+HWY_EXPORT(DotsImpl);
+HWY_EXPORT(WeightedSumImpl);
 HWY_EXPORT(BucketIndexImpl);
 HWY_EXPORT(FindBucketImpl);
 HWY_EXPORT(FindFiniteImpl);
@@ -94,6 +96,12 @@ double SumToDouble(const float* x, size_t n) {
   return HWY_DYNAMIC_DISPATCH(SumToDoubleImpl)(x, n);
 }
 float Dot(const float* x, const float* y, size_t n) { return HWY_DYNAMIC_DISPATCH(DotImpl)(x, y, n); }
+void Dots(const float* rows, size_t stride, size_t count, const float* y, size_t n, float* out) {
+  HWY_DYNAMIC_DISPATCH(DotsImpl)(rows, stride, count, y, n, out);
+}
+void WeightedSum(const float* rows, size_t stride, size_t count, const float* weights, size_t n, float* out) {
+  HWY_DYNAMIC_DISPATCH(WeightedSumImpl)(rows, stride, count, weights, n, out);
+}
 void BlockMax(const float* x, size_t n, size_t block, float* out) {
   LK_DCHECK(block > 0 && block % 64 == 0);
   HWY_DYNAMIC_DISPATCH(BlockMaxImpl)(x, n, block, out);

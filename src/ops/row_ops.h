@@ -101,8 +101,19 @@ double SumToDouble(const float* x, size_t n);
 // Σ x[i] · y[i] in float32, in a fixed order for a given SIMD target (four
 // vector accumulators, then a scalar tail): error at most about
 // (n / 4L + 10) · 2^-24 · Σ|x_i·y_i| with L lanes. Float weight rows
-// (quant::DotRow of F32) and attention's q·k are this.
+// (quant::DotRow of F32) and attention's q·k (Dots) are this.
 float Dot(const float* x, const float* y, size_t n);
+
+// out[i] = Dot(rows + i * stride, y, n) for i < count, each bitwise Dot's, in
+// one dispatch: attention's q·k over a sequence's keys, whose rows are short
+// (a head's 64 floats) and many, where a call per row costs as much as its dot.
+void Dots(const float* rows, size_t stride, size_t count, const float* y, size_t n, float* out);
+
+// out[j] = Σ_i weights[i] · rows[i * stride + j] for j < n, over i < count in
+// order, each term added with the target's MulAdd (fused, one rounding, from
+// AVX2 on; a product and a sum before): attention's weighted sum of values.
+// Lanes are independent, so out[j] does not depend on where j falls in a vector.
+void WeightedSum(const float* rows, size_t stride, size_t count, const float* weights, size_t n, float* out);
 
 // out[b] = max of x[b*block .. min(n, (b+1)*block)). REQUIRES: block is a
 // multiple of 64.

@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <random>
 #include <vector>
@@ -236,6 +238,64 @@ TEST(RowOps, DotIsWithinItsBoundOfTheFloat64DotOnEveryTarget) {
       }
       const double bound = (double(n) / 4 + 10) * 0x1p-24 * magnitude;
       EXPECT_NEAR(Dot(x.data(), y.data(), n), exact, bound) << hwy::TargetName(target) << " n=" << n;
+    }
+  }
+  hwy::SetSupportedTargetsForTest(0);
+}
+
+// Dots is Dot per row, bitwise, on strided rows (keys of several heads
+// interleaved, as attention reads them).
+TEST(RowOps, DotsIsDotPerRowBitwiseOnEveryTarget) {
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    std::mt19937_64 rng(target);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (size_t n : std::vector<size_t>{1, 17, 64, 100}) {
+      const size_t stride = 3 * n + 5, count = 37, offset = n + 2;
+      std::vector<float> rows(count * stride), y(n), out(count);
+      for (float& v : rows) v = normal(rng);
+      for (float& v : y) v = normal(rng);
+      Dots(rows.data() + offset, stride, count, y.data(), n, out.data());
+      for (size_t i = 0; i < count; ++i) {
+        const float dot = Dot(rows.data() + offset + i * stride, y.data(), n);
+        EXPECT_EQ(std::bit_cast<uint32_t>(out[i]), std::bit_cast<uint32_t>(dot))
+            << hwy::TargetName(target) << " n=" << n << " row " << i;
+      }
+    }
+  }
+  hwy::SetSupportedTargetsForTest(0);
+}
+
+// WeightedSum against float64: count terms each rounded at most twice, so
+// within (2 · count + 1) · 2^-24 · Σ|w·r| per element. And lanes are
+// independent: the sum over columns [1, n) equals the sum over [0, n) from
+// column 1 on, bitwise, though every column moves to another lane or the tail.
+TEST(RowOps, WeightedSumIsWithinItsBoundAndLaneIndependentOnEveryTarget) {
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    std::mt19937_64 rng(target);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (size_t n : std::vector<size_t>{1, 17, 64, 100}) {
+      const size_t stride = 2 * n + 3, count = 41;
+      std::vector<float> rows(count * stride), weights(count), out(n), shifted(n);
+      for (float& v : rows) v = normal(rng);
+      for (float& v : weights) v = std::fabs(normal(rng));
+      WeightedSum(rows.data(), stride, count, weights.data(), n, out.data());
+      for (size_t j = 0; j < n; ++j) {
+        double exact = 0, magnitude = 0;
+        for (size_t i = 0; i < count; ++i) {
+          exact += double(weights[i]) * rows[i * stride + j];
+          magnitude += std::fabs(double(weights[i]) * rows[i * stride + j]);
+        }
+        EXPECT_NEAR(out[j], exact, (2.0 * count + 1) * 0x1p-24 * magnitude)
+            << hwy::TargetName(target) << " n=" << n << " column " << j;
+      }
+      if (n == 1) continue;
+      WeightedSum(rows.data() + 1, stride, count, weights.data(), n - 1, shifted.data());
+      for (size_t j = 1; j < n; ++j) {
+        EXPECT_EQ(std::bit_cast<uint32_t>(shifted[j - 1]), std::bit_cast<uint32_t>(out[j]))
+            << hwy::TargetName(target) << " n=" << n << " column " << j;
+      }
     }
   }
   hwy::SetSupportedTargetsForTest(0);
