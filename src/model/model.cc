@@ -194,7 +194,8 @@ void Attention(const Pass& p, const LayerWeights& L, std::span<const size_t> pos
     for (size_t i = 0; i < n_ctx; ++i) sum += s[i] = std::exp(s[i] - max);
     const float inv = float(1.0 / sum);
     for (size_t i = 0; i < n_ctx; ++i) s[i] *= inv;
-    ops::WeightedSum(values[t] + kv_off, kv_dim, n_ctx, s.data(), hd, &att[t * q_dim + attn_head * hd]);
+    float* a = &att[t * q_dim + attn_head * hd];
+    ops::WeightedSum(values[t] + kv_off, kv_dim, n_ctx, s.data(), hd, a);
   });
   p.Apply(L.o, att, out);
 }

@@ -526,8 +526,8 @@ HWY_NOINLINE double SumToDoubleImpl(const float* x, size_t n) { return SumInFixe
 HWY_NOINLINE float DotImpl(const float* x, const float* y, size_t n) { return DotF32(x, y, n); }
 
 // Up to four vectors of out stay in registers while every row is added in.
-HWY_NOINLINE void WeightedSumImpl(const float* rows, size_t stride, size_t count, const float* weights, size_t n,
-                                  float* out) {
+HWY_NOINLINE void WeightedSumImpl(const float* rows, size_t stride, size_t count, const float* weights,
+                                  size_t n, float* out) {
   const DF d;
   const size_t N = hn::Lanes(d);
   size_t j = 0;
@@ -542,13 +542,17 @@ HWY_NOINLINE void WeightedSumImpl(const float* rows, size_t stride, size_t count
   }
   for (; j + N <= n; j += N) {
     VF acc = hn::Zero(d);
-    for (size_t i = 0; i < count; ++i) acc = hn::MulAdd(hn::Set(d, weights[i]), hn::LoadU(d, rows + i * stride + j), acc);
+    for (size_t i = 0; i < count; ++i) {
+      acc = hn::MulAdd(hn::Set(d, weights[i]), hn::LoadU(d, rows + i * stride + j), acc);
+    }
     hn::StoreU(acc, d, out + j);
   }
   const hn::CappedTag<float, 1> d1;  // the tail, one lane, with the same MulAdd
   for (; j < n; ++j) {
     auto acc = hn::Zero(d1);
-    for (size_t i = 0; i < count; ++i) acc = hn::MulAdd(hn::Set(d1, weights[i]), hn::LoadU(d1, rows + i * stride + j), acc);
+    for (size_t i = 0; i < count; ++i) {
+      acc = hn::MulAdd(hn::Set(d1, weights[i]), hn::LoadU(d1, rows + i * stride + j), acc);
+    }
     hn::StoreU(acc, d1, out + j);
   }
 }

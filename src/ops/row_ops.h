@@ -110,8 +110,9 @@ float Dot(const float* x, const float* y, size_t n);
 void Dots(const float* rows, size_t stride, size_t count, const float* y, size_t n, float* out);
 
 // out[j] = Σ_i weights[i] · rows[i * stride + j] for j < n, over i < count in
-// order, each term added with the target's MulAdd (fused, one rounding, from
-// AVX2 on; a product and a sum before): attention's weighted sum of values.
+// order, each term added with the target's MulAdd (fused, one rounding, on
+// AVX2, AVX-512 and aarch64 NEON; a product then a sum on SSSE3, SSE4, EMU128
+// and scalar): attention's weighted sum of values.
 // Lanes are independent, so out[j] does not depend on where j falls in a vector.
 void WeightedSum(const float* rows, size_t stride, size_t count, const float* weights, size_t n, float* out);
 

@@ -243,6 +243,9 @@ TEST(RowOps, DotIsWithinItsBoundOfTheFloat64DotOnEveryTarget) {
   hwy::SetSupportedTargetsForTest(0);
 }
 
+constexpr size_t kSentinels = 20;  // floats after an output, past any vector
+constexpr float kSentinel = -12345.0f;
+
 // Dots is Dot per row, bitwise, on strided rows (keys of several heads
 // interleaved, as attention reads them).
 TEST(RowOps, DotsIsDotPerRowBitwiseOnEveryTarget) {
@@ -252,7 +255,9 @@ TEST(RowOps, DotsIsDotPerRowBitwiseOnEveryTarget) {
     std::normal_distribution<float> normal(0.0f, 1.0f);
     for (size_t n : std::vector<size_t>{1, 17, 64, 100}) {
       const size_t stride = 3 * n + 5, count = 37, offset = n + 2;
-      std::vector<float> rows(count * stride), y(n), out(count);
+      // rows ends with the last row's n elements: a read past them is out of
+      // bounds (ASan); out has sentinels after its count results.
+      std::vector<float> rows(offset + (count - 1) * stride + n), y(n), out(count + kSentinels, kSentinel);
       for (float& v : rows) v = normal(rng);
       for (float& v : y) v = normal(rng);
       Dots(rows.data() + offset, stride, count, y.data(), n, out.data());
@@ -261,6 +266,7 @@ TEST(RowOps, DotsIsDotPerRowBitwiseOnEveryTarget) {
         EXPECT_EQ(std::bit_cast<uint32_t>(out[i]), std::bit_cast<uint32_t>(dot))
             << hwy::TargetName(target) << " n=" << n << " row " << i;
       }
+      for (size_t i = count; i < out.size(); ++i) EXPECT_EQ(out[i], kSentinel) << hwy::TargetName(target);
     }
   }
   hwy::SetSupportedTargetsForTest(0);
@@ -277,7 +283,8 @@ TEST(RowOps, WeightedSumIsWithinItsBoundAndLaneIndependentOnEveryTarget) {
     std::normal_distribution<float> normal(0.0f, 1.0f);
     for (size_t n : std::vector<size_t>{1, 17, 64, 100}) {
       const size_t stride = 2 * n + 3, count = 41;
-      std::vector<float> rows(count * stride), weights(count), out(n), shifted(n);
+      std::vector<float> rows((count - 1) * stride + n), weights(count);
+      std::vector<float> out(n + kSentinels, kSentinel), shifted(n - 1 + kSentinels, kSentinel);
       for (float& v : rows) v = normal(rng);
       for (float& v : weights) v = std::fabs(normal(rng));
       WeightedSum(rows.data(), stride, count, weights.data(), n, out.data());
@@ -290,6 +297,7 @@ TEST(RowOps, WeightedSumIsWithinItsBoundAndLaneIndependentOnEveryTarget) {
         EXPECT_NEAR(out[j], exact, (2.0 * count + 1) * 0x1p-24 * magnitude)
             << hwy::TargetName(target) << " n=" << n << " column " << j;
       }
+      for (size_t j = n; j < out.size(); ++j) EXPECT_EQ(out[j], kSentinel) << hwy::TargetName(target);
       if (n == 1) continue;
       WeightedSum(rows.data() + 1, stride, count, weights.data(), n - 1, shifted.data());
       for (size_t j = 1; j < n; ++j) {

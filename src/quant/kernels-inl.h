@@ -326,7 +326,7 @@ HWY_INLINE VF DecodedWeights(DF df, const Block& block, size_t e) {
 
 // Weight rows are read once per token, streamed from memory (a model is
 // larger than the caches). The hardware prefetcher alone keeps too few lines
-// in flight for a loop that does this little work per byte: a decode step
+// in flight for a loop that does this much work per byte: a decode step
 // read Q4_1 rows at 2.5 GB/s of a Xeon's 14. So the kernels ask for each
 // cache line kPrefetchBytes before they reach it (BM_Dot/Q4_1/dram 2.2x
 // faster there; 1024 bytes ahead gave 1.9x, 4096 the same as 2048; in-cache
