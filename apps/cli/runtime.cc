@@ -39,9 +39,12 @@ PromptProgress::PromptProgress(size_t n_tokens) {
   if (n_tokens > Context::kMaxBatch) progress_.emplace("prompt", n_tokens);
 }
 
-std::function<void(size_t)> PromptProgress::callback() {
+Context::Progress PromptProgress::callback() {
   if (!progress_) return {};
-  return [this](size_t n) { progress_->Update(n); };
+  return [this](size_t n) {
+    progress_->Update(n);
+    return true;
+  };
 }
 
 }  // namespace logitkit::cli

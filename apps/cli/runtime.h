@@ -40,7 +40,7 @@ double PeakRssMiB();
 class PromptProgress {
  public:
   explicit PromptProgress(size_t n_tokens);
-  std::function<void(size_t)> callback();
+  Context::Progress callback();
 
  private:
   std::optional<Progress> progress_;

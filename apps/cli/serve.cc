@@ -48,6 +48,17 @@ options:
   --ctx N             the most tokens per sequence, prompt + output (default: the
                       model's context)
   --max-body BYTES    largest request body (default 1048576; larger: 413)
+  --max-connections N
+                      connections served at once (default: parallel + queue +
+                      16, at most 1024); the requests of more get 429, but
+                      GET /health is always answered
+  --idle-timeout S    close a connection silent for S seconds, in a request
+                      (which gets 400) or between requests (default 5;
+                      a stopping server waits for idle connections to close)
+  --request-timeout S
+                      cancel a completion still running S seconds after it
+                      arrived: 408, or an error object ending its body or
+                      stream once the response began (default 0: no limit)
   --api-key KEY       require "Authorization: Bearer KEY" on every route but
                       /health (default: $LOGITKIT_API_KEY; none: no key needed)
   --no-parse-special  read special tokens' text in completion prompts as plain
@@ -65,7 +76,9 @@ constexpr const char* kCommand = "serve";
 }  // namespace
 
 int RunServe(const std::vector<std::string>& args) {
-  std::set<std::string> with_value = {"host", "port", "model-name", "parallel", "queue", "ctx", "max-body", "api-key"};
+  std::set<std::string> with_value = {"host",    "port",    "model-name",      "parallel",     "queue",
+                                      "ctx",     "max-body", "max-connections", "idle-timeout", "request-timeout",
+                                      "api-key"};
   with_value.insert(kRuntimeFlags.begin(), kRuntimeFlags.end());
   StatusOr<Flags> flags = Flags::Parse(args, with_value, {"int8", "no-parse-special", "help"});
   if (!flags.ok()) return Fail(kCommand, flags.status());
@@ -79,9 +92,15 @@ int RunServe(const std::vector<std::string>& args) {
   struct IntFlag { const char* name; long long def, lo, hi; long long value; };
   IntFlag ints[] = {{"port", 8080, 0, 65535, 0},      {"parallel", 16, 1, 256, 0},
                     {"queue", 256, 0, 1000000, 0},     {"ctx", 0, 0, 1 << 24, 0},
-                    {"max-body", 1 << 20, 1024, 1ll << 30, 0}};
+                    {"max-body", 1 << 20, 1024, 1ll << 30, 0}, {"max-connections", 0, 1, 4096, 0},
+                    {"idle-timeout", 5, 1, 3600, 0},   {"request-timeout", 0, 0, 86400, 0}};
   for (IntFlag& f : ints) {
-    StatusOr<long long> v = flags->GetInt(f.name, f.def);
+    // --max-connections: by default a connection for every request that may
+    // run or wait (parsed above it), and spares for idle keep-alive ones.
+    const long long def = std::string(f.name) == "max-connections"
+                              ? std::min<long long>(ints[1].value + ints[2].value + 16, 1024)
+                              : f.def;
+    StatusOr<long long> v = flags->GetInt(f.name, def);
     if (!v.ok()) return Fail(kCommand, v.status());
     if (*v < f.lo || *v > f.hi) {
       return Fail(kCommand, InvalidArgumentError("--" + std::string(f.name) + " = " + std::to_string(*v) + " is outside [" +
@@ -123,9 +142,9 @@ int RunServe(const std::vector<std::string>& args) {
   if (flags->Has("api-key") && http.api_key.empty()) {
     return Fail(kCommand, InvalidArgumentError("--api-key is empty: give a key, or leave the flag out"));
   }
-  // A connection thread for every request that may run or wait, and spares
-  // for /health and idle keep-alive connections.
-  http.connection_threads = int(std::min<long long>(ints[1].value + ints[2].value + 16, 1024));
+  http.max_connections = int(ints[5].value);
+  http.idle_timeout_s = int(ints[6].value);
+  http.request_timeout_s = int(ints[7].value);
 
   server::Engine engine(*runtime->model, *runtime->tokenizer, runtime->pool.get(), engine_options);
   Status s = server::Serve(http, engine, ctx, [&](int port) {

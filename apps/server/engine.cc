@@ -125,6 +125,8 @@ StatusOr<std::shared_ptr<Request>> Engine::Submit(GenerationSpec spec) {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return FailedPreconditionError("the server is shutting down");
     // Requests beyond the free sequences wait; at most max_queue of them.
+    // Those cancelled while waiting (their clients left or timed out) go first.
+    std::erase_if(queue_, [](const std::shared_ptr<Request>& r) { return r->cancelled(); });
     const size_t free = options_.max_sequences - std::min(options_.max_sequences, stats_.active_sequences);
     if (queue_.size() >= options_.max_queue + free) {
       return Status(StatusCode::kResourceExhausted, "the server is busy: " + std::to_string(queue_.size()) +
@@ -201,7 +203,10 @@ void Engine::Prefill(const std::shared_ptr<Request>& request) {
       const int index = int(p) * spec.n + c;
       auto choice =
           std::make_unique<Choice>(Choice{request, index, Sequence(tok_, spec.prompts[p], std::move(options))});
-      if (Status s = choice->seq.Start(model_, pool_, options_.activations); !s.ok()) {
+      // A request cancelled meanwhile (its client left or timed out) stops
+      // between passes of its prompt.
+      const auto go_on = [&request](size_t) { return !request->cancelled(); };
+      if (Status s = choice->seq.Start(model_, pool_, options_.activations, go_on); !s.ok()) {
         Event e;
         e.kind = Event::Kind::kError;
         e.error = spec.prompts.size() > 1 ? s.WithContext("prompt " + std::to_string(p) + ": ") : s;

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <chrono>
 #include <random>
 #include <thread>
@@ -63,18 +64,74 @@ std::string NewId(const char* prefix) {
   return buf;
 }
 
+// The connection threads: max_connections serve requests, kSpareThreads more
+// answer the requests of connections beyond them with a 429 (or GET /health).
+// A connection holds one of the max_connections slots from its start, or
+// takes one at its next request once one is free (HasSlot).
+class ConnectionPool : public httplib::TaskQueue {
+ public:
+  static constexpr int kSpareThreads = 8;
+
+  ConnectionPool(int max_connections, std::atomic<int>* open)
+      : max_(max_connections), open_(open), pool_(size_t(max_connections + kSpareThreads)) {}
+
+  // fn reads and answers one connection's requests, then closes it.
+  void enqueue(std::function<void()> fn) override {
+    pool_.enqueue([this, fn = std::move(fn)] {
+      has_slot_ = TakeSlot();
+      fn();
+      if (has_slot_) --*open_;
+    });
+  }
+  void shutdown() override { pool_.shutdown(); }
+
+  // Whether the connection whose request this thread serves holds a slot
+  // (taking one if it can).
+  bool HasSlot() { return has_slot_ || (has_slot_ = TakeSlot()); }
+
+ private:
+  bool TakeSlot() {
+    int n = open_->load();
+    while (n < max_) {
+      if (open_->compare_exchange_weak(n, n + 1)) return true;
+    }
+    return false;
+  }
+
+  static inline thread_local bool has_slot_ = false;
+  const int max_;
+  std::atomic<int>* open_;  // slots taken: the connections being served
+  httplib::ThreadPool pool_;
+};
+
+enum class Wait { kEvent, kGone, kTimedOut };
+
 // Waits for the request's next event, asking `alive` (the client is still
-// there) before each event and every 200 ms; false when it is gone (the
-// request is then cancelled).
+// there) before each event and every 200 ms. kGone (the client left) and
+// kTimedOut (past `deadline`) cancel the request.
 template <class Alive>
-bool NextEvent(Request& r, Event* e, Alive alive) {
+Wait NextEvent(Request& r, Event* e, std::chrono::steady_clock::time_point deadline, Alive alive) {
   for (;;) {
     if (!alive()) {
       r.Cancel();
-      return false;
+      return Wait::kGone;
     }
-    if (r.Next(e, std::chrono::milliseconds(200))) return true;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      r.Cancel();
+      return Wait::kTimedOut;
+    }
+    if (r.Next(e, std::chrono::milliseconds(200))) return Wait::kEvent;
   }
+}
+
+ApiError TimeoutError(int request_timeout_s) {
+  ApiError e;
+  e.status = 408;
+  e.type = "timeout_error";
+  e.code = "request_timeout";
+  e.message = "the request took longer than the limit of " + std::to_string(request_timeout_s) +
+              " s (--request-timeout) and was cancelled";
+  return e;
 }
 
 // Runs one completion request: JSON, or a stream of server-sent events. The
@@ -84,8 +141,12 @@ bool NextEvent(Request& r, Event* e, Alive alive) {
 // an error object in the 200 body or stream.
 // open_responses counts the responses whose body is still being written (a
 // shutdown lets them write their error object before the server stops).
+// A request_timeout_s of 0 is no limit.
 void Complete(const std::string& body, httplib::Response& res, Endpoint endpoint, Engine& engine,
-              const ApiContext& ctx, std::atomic<int>& open_responses) {
+              const ApiContext& ctx, int request_timeout_s, std::atomic<int>& open_responses) {
+  const auto deadline = request_timeout_s > 0
+                            ? std::chrono::steady_clock::now() + std::chrono::seconds(request_timeout_s)
+                            : std::chrono::steady_clock::time_point::max();
   auto request = std::make_shared<ApiRequest>();
   if (std::optional<ApiError> e = ParseRequest(body, endpoint, ctx, request.get())) return SendError(res, *e);
   StatusOr<std::shared_ptr<Request>> job = engine.Submit(request->spec);
@@ -95,7 +156,9 @@ void Complete(const std::string& body, httplib::Response& res, Endpoint endpoint
                                                  NewId(endpoint == Endpoint::kChat ? "chatcmpl" : "cmpl"), created);
   std::shared_ptr<Request> r = *job;
   auto first = std::make_shared<Event>();
-  NextEvent(*r, first.get(), [] { return true; });  // queued and prefilled: bounded
+  if (NextEvent(*r, first.get(), deadline, [] { return true; }) == Wait::kTimedOut) {  // queued, then prefilled
+    return SendError(res, TimeoutError(request_timeout_s));
+  }
   if (first->kind == Event::Kind::kError) return SendError(res, FromStatus(first->error));
   const int n = int(request->spec.sequences());  // every choice of every prompt
   auto finished = std::make_shared<int>(0);
@@ -108,7 +171,8 @@ void Complete(const std::string& body, httplib::Response& res, Endpoint endpoint
     ++open_responses;
     res.set_chunked_content_provider(
         "application/json",
-        [r, writer, request, finished, n](size_t, httplib::DataSink& sink) {  // writer reads *request
+        [r, writer, request, finished, n, deadline, request_timeout_s](size_t, httplib::DataSink& sink) {
+          // (writer reads *request)
           Event e;
           std::string body;
           auto last_write = std::chrono::steady_clock::now();
@@ -119,7 +183,12 @@ void Complete(const std::string& body, httplib::Response& res, Endpoint endpoint
             return sink.write(" ", 1);
           };
           while (*finished < n) {
-            if (!NextEvent(*r, &e, alive)) return false;
+            const Wait w = NextEvent(*r, &e, deadline, alive);
+            if (w == Wait::kGone) return false;
+            if (w == Wait::kTimedOut) {
+              body = Text(TimeoutError(request_timeout_s).ToJson());
+              break;
+            }
             if (e.kind == Event::Kind::kError) {
               body = Text(FromStatus(e.error).ToJson());
               break;
@@ -142,18 +211,22 @@ void Complete(const std::string& body, httplib::Response& res, Endpoint endpoint
   ++open_responses;
   res.set_chunked_content_provider(
       "text/event-stream",
-      [r, writer, request, finished, first, n](size_t, httplib::DataSink& sink) {
+      [r, writer, request, finished, first, n, deadline, request_timeout_s](size_t, httplib::DataSink& sink) {
         auto send = [&](const std::string& data) { return sink.write(data.data(), data.size()); };
         Event e;
+        std::optional<ApiError> error;
         if (first->kind != Event::Kind::kError) {  // the event that started the response, once
           e = std::move(*first);
           first->kind = Event::Kind::kError;
-        } else if (!NextEvent(*r, &e, [&] { return sink.is_writable(); })) {
-          return false;
+        } else {
+          const Wait w = NextEvent(*r, &e, deadline, [&] { return sink.is_writable(); });
+          if (w == Wait::kGone) return false;
+          if (w == Wait::kTimedOut) error = TimeoutError(request_timeout_s);
         }
+        if (!error && e.kind == Event::Kind::kError) error = FromStatus(e.error);
         bool ok = true;
-        if (e.kind == Event::Kind::kError) {
-          ok = send("data: " + Text(FromStatus(e.error).ToJson()) + "\n\n") && send("data: [DONE]\n\n");
+        if (error) {
+          ok = send("data: " + Text(error->ToJson()) + "\n\n") && send("data: [DONE]\n\n");
           sink.done();
           return ok;
         }
@@ -186,10 +259,12 @@ Status Serve(const HttpOptions& options, Engine& engine, const ApiContext& ctx,
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   httplib::Server server;
-  const int threads = options.connection_threads;
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
+  std::atomic<int> open_connections{0};  // ConnectionPool's slots taken
+  ConnectionPool* pool = nullptr;        // owned by the server while it listens
+  server.new_task_queue = [&] { return pool = new ConnectionPool(options.max_connections, &open_connections); };
   server.set_payload_max_length(options.max_body_bytes);
-  server.set_read_timeout(30, 0);
+  server.set_read_timeout(options.idle_timeout_s, 0);
+  server.set_keep_alive_timeout(options.idle_timeout_s);
   server.set_keep_alive_max_count(1000);
   server.set_error_handler([&](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;  // a handler's own error object
@@ -201,6 +276,9 @@ Status Serve(const HttpOptions& options, Engine& engine, const ApiContext& ctx,
       e.code = "not_found";
     } else if (res.status == 413) {
       e.message = "the body is larger than the limit of " + std::to_string(options.max_body_bytes) + " bytes (--max-body)";
+    } else if (res.status == 400) {
+      e.message = "the request could not be read: malformed HTTP, or the client was silent for more than " +
+                  std::to_string(options.idle_timeout_s) + " s (--idle-timeout)";
     } else {
       e.message = "HTTP " + std::to_string(res.status);
     }
@@ -222,10 +300,21 @@ Status Serve(const HttpOptions& options, Engine& engine, const ApiContext& ctx,
   });
 
   std::atomic<int> open_responses{0};  // see Complete
-  // --api-key: every route but /health needs the key, before anything is read.
-  if (!options.api_key.empty()) {
-    server.set_pre_routing_handler([&](const httplib::Request& req, httplib::Response& res) {
-      if (req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+  // Before anything is read: GET /health is always answered; other requests
+  // need a connection slot (--max-connections), then the key (--api-key).
+  server.set_pre_routing_handler([&](const httplib::Request& req, httplib::Response& res) {
+    if (req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+    if (!pool->HasSlot()) {
+      ApiError e;
+      e.status = 429;
+      e.type = "rate_limit_error";
+      e.code = "too_many_connections";
+      e.message = "the server has " + std::to_string(options.max_connections) +
+                  " connections open already (--max-connections); retry later";
+      SendError(res, e);
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (!options.api_key.empty()) {
       const std::string auth = req.get_header_value("Authorization");
       const std::string kBearer = "Bearer ";
       if (auth.compare(0, kBearer.size(), kBearer) == 0 && SameKey(auth.substr(kBearer.size()), options.api_key)) {
@@ -238,8 +327,9 @@ Status Serve(const HttpOptions& options, Engine& engine, const ApiContext& ctx,
       e.code = "invalid_api_key";
       SendError(res, e);
       return httplib::Server::HandlerResponse::Handled;
-    });
-  }
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
   // The bodies are read raw, whatever the Content-Type says: clients send
   // JSON as text/plain or form-encoded too, and httplib's own form parsing
   // would refuse those above 8 KB. --max-body still applies (413).
@@ -258,7 +348,7 @@ Status Serve(const HttpOptions& options, Engine& engine, const ApiContext& ctx,
   for (const auto& [path, endpoint] : {std::pair{"/v1/completions", Endpoint::kCompletions},
                                        std::pair{"/v1/chat/completions", Endpoint::kChat}}) {
     post(path, [&, endpoint](const std::string& body, httplib::Response& res) {
-      Complete(body, res, endpoint, engine, ctx, open_responses);
+      Complete(body, res, endpoint, engine, ctx, options.request_timeout_s, open_responses);
     });
   }
   // The tokenizer (vLLM's and llama.cpp's shapes; see openai.h).
@@ -293,6 +383,7 @@ Status Serve(const HttpOptions& options, Engine& engine, const ApiContext& ctx,
                          {"model", ctx.model_id},
                          {"active_sequences", s.active_sequences},
                          {"queued_requests", s.queued_requests},
+                         {"open_connections", open_connections.load()},
                          {"requests_done", s.requests_done},
                          {"prompt_tokens", s.prompt_tokens},
                          {"tokens_generated", s.tokens_generated},

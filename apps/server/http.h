@@ -5,8 +5,9 @@
 // Each connection is served by a thread of its own pool; the handlers only
 // wait for the engine's events. A client that disconnects mid-stream cancels
 // its request at the engine's next step. Errors are OpenAI error objects:
-// 400 invalid request, 404 unknown route or model, 413 body too large, 429
-// queue full, 503 shutting down.
+// 400 invalid request, 404 unknown route or model, 408 past the request time
+// limit, 413 body too large, 429 queue full or too many connections, 503
+// shutting down.
 #ifndef LOGITKIT_APPS_SERVER_HTTP_H_
 #define LOGITKIT_APPS_SERVER_HTTP_H_
 
@@ -24,7 +25,18 @@ struct HttpOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                  // 0: any free port (printed)
   size_t max_body_bytes = 1 << 20;  // larger bodies get 413
-  int connection_threads = 64;      // connections served at once
+  // Connections served at once. The requests of connections beyond them get
+  // 429 (from a few spare threads; beyond those, connections wait to be
+  // read), except GET /health, which every connection may ask.
+  int max_connections = 64;
+  // Seconds a connection may be silent, in a request or between requests,
+  // before it is closed (a request cut short gets 400).
+  int idle_timeout_s = 5;
+  // Seconds a completion may take from its arrival to its last token; 0: no
+  // limit. Past it the request is cancelled: 408 if its response has not
+  // begun (still queued or reading its prompt), else an error object with
+  // status 408 ends the body or stream.
+  int request_timeout_s = 0;
   // Not empty: every route but /health needs "Authorization: Bearer <api_key>"
   // (compared in constant time); a wrong or missing key gets a 401.
   std::string api_key;

@@ -118,13 +118,14 @@ class Sequence {
   // context), the stop strings and the sampling parameters (the table's
   // ranges), makes a KV cache of prompt + max_tokens positions (at most the
   // model's context) and evaluates the prompt, with its records if asked.
-  // progress(n) follows the prompt's evaluation. Errors name the field and
+  // progress(n) follows the prompt's evaluation; if it returns false, the
+  // evaluation stops with a kCancelled error. Errors name the field and
   // the value; after one, done() is true and status() holds it. With
   // max_tokens = 0 the sequence is done (finish "length") once started.
   // model and pool must outlive the sequence. A second Start is a
   // kFailedPrecondition error and changes nothing.
   Status Start(const Model& model, ThreadPool* pool, Activations activations = Activations::kFloat32,
-               const std::function<void(size_t)>& progress = {});
+               const Context::Progress& progress = {});
 
   bool started() const { return context_ != nullptr; }
   bool done() const { return done_; }

@@ -83,11 +83,14 @@ class Context {
   // position's logits are bitwise what evaluating the tokens one at a time
   // would give. logits gets n_vocab floats per returned position (1 for
   // kLast, tokens.size() for kAll), position-major. progress, if set, is
-  // called after each pass with the number of tokens evaluated so far.
+  // called after each pass with the number of tokens evaluated so far; if it
+  // returns false after any pass but the last, Eval stops with a kCancelled
+  // error.
   // Errors: empty input, a token id outside [0, n_vocab), more positions than
-  // the cache holds. On error the context is unchanged.
+  // the cache holds, kCancelled. On error the context is unchanged.
+  using Progress = std::function<bool(size_t evaluated)>;
   Status Eval(std::span<const int32_t> tokens, Logits which, std::vector<float>* logits,
-              ResidualTap* tap = nullptr, const std::function<void(size_t)>& progress = {});
+              ResidualTap* tap = nullptr, const Progress& progress = {});
 
   // Every position's logits, as Eval(kAll) computes them, handed to `sink`
   // one pass at a time instead of kept: sink(first, logits) gets positions

@@ -21,6 +21,7 @@ enum class StatusCode {
   kResourceExhausted,
   kUnimplemented,
   kInternal,
+  kCancelled,          // the caller asked to stop (a progress callback said so)
 };
 
 std::string_view StatusCodeName(StatusCode code);

@@ -7,7 +7,7 @@
 //   kDataLoss (a truncated or corrupt file)             OSError
 //   kResourceExhausted                                  MemoryError
 //   kUnimplemented                                      NotImplementedError
-//   kInternal and anything else                         RuntimeError
+//   kInternal, kCancelled and anything else             RuntimeError
 //
 // str(exception) is the library's message verbatim; exception.status_code is
 // the code's name ("INVALID_ARGUMENT", ...).

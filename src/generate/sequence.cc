@@ -66,7 +66,7 @@ Sequence::Sequence(Sequence&&) noexcept = default;
 Sequence& Sequence::operator=(Sequence&&) noexcept = default;
 
 Status Sequence::Start(const Model& model, ThreadPool* pool, Activations activations,
-                       const std::function<void(size_t)>& progress) {
+                       const Context::Progress& progress) {
   const ModelConfig& c = model.config();
   const size_t n_vocab = c.n_vocab, context_length = c.context_length;
   if (started() || done_) return FailedPreconditionError("the sequence was started already");
@@ -129,7 +129,10 @@ Status Sequence::Start(const Model& model, ThreadPool* pool, Activations activat
             {next, logprobs[next], z[next], TopOf(z, logprobs, size_t(options_.prompt_logprobs))});
       }
       if (first + n == n_prompt_) row.assign(logits.end() - ptrdiff_t(n_vocab), logits.end());
-      if (progress) progress(first + n);
+      if (progress && !progress(first + n) && first + n < n_prompt_) {
+        return Status(StatusCode::kCancelled, "stopped after " + std::to_string(first + n) + " of " +
+                                                  std::to_string(n_prompt_) + " prompt tokens (asked by the progress callback)");
+      }
       return OkStatus();
     });
   }();

@@ -338,9 +338,9 @@ std::vector<float> Context::ForwardChunk(std::span<const int32_t> tokens, size_t
 }
 
 Status Context::Eval(std::span<const int32_t> tokens, Logits which, std::vector<float>* logits,
-                     ResidualTap* tap, const std::function<void(size_t)>& progress) {
+                     ResidualTap* tap, const Progress& progress) {
   LOGITKIT_RETURN_IF_ERROR(CheckEval(tokens));
-  const size_t T = tokens.size(), d = model_.config().d_model;
+  const size_t T = tokens.size(), d = model_.config().d_model, n_past_before = n_past_;
   if (tap) tap->residual.assign(model_.config().n_layers, {});
   if (which == Logits::kAll) logits->clear();
   ResidualTap chunk_tap;
@@ -363,7 +363,11 @@ Status Context::Eval(std::span<const int32_t> tokens, Logits which, std::vector<
     } else if (x.size() >= d) {
       LOGITKIT_RETURN_IF_ERROR(Unembed(x, logits));
     }
-    if (progress) progress(start + n);
+    if (progress && !progress(start + n) && start + n < T) {
+      Rewind(n_past_before);
+      return Status(StatusCode::kCancelled, "model: stopped after " + std::to_string(start + n) + " of " +
+                                                std::to_string(T) + " tokens (asked by the progress callback)");
+    }
   }
   return OkStatus();
 }

@@ -262,13 +262,23 @@ TEST(Model, LongInputsRunInChunksWithTheSameLogits) {
   std::vector<float> logits;
   ResidualTap tap;
   std::vector<size_t> progress;
-  ASSERT_TRUE(all.Eval(tokens, Logits::kAll, &logits, &tap, [&](size_t n) { progress.push_back(n); }).ok());
+  ASSERT_TRUE(all.Eval(tokens, Logits::kAll, &logits, &tap, [&](size_t n) {
+    progress.push_back(n);
+    return true;
+  }).ok());
   EXPECT_EQ(logits, expected);
   EXPECT_EQ(progress, (std::vector<size_t>{64, 128, T}));
   ASSERT_EQ(tap.residual.size(), m.layers);
   EXPECT_EQ(tap.residual[0].size(), T * m.d);
 
   Context last(**model, T, &pool);
+  // A progress callback that says stop after the first pass: kCancelled, and
+  // the context is as it was (the full evaluation after it is unchanged).
+  const Status cancelled =
+      last.Eval(tokens, Logits::kLast, &logits, nullptr, [](size_t n) { return n < Context::kMaxBatch; });
+  EXPECT_EQ(cancelled.code(), StatusCode::kCancelled) << cancelled.ToString();
+  EXPECT_NE(cancelled.message().find("64 of " + std::to_string(T)), std::string::npos) << cancelled.message();
+  EXPECT_EQ(last.n_past(), 0u);
   ASSERT_TRUE(last.Eval(tokens, Logits::kLast, &logits).ok());
   EXPECT_EQ(logits, std::vector<float>(expected.end() - m.vocab, expected.end()));
   EXPECT_EQ(last.n_past(), T);
