@@ -1,6 +1,6 @@
 #include "svg.h"
 
-#include <cstdio>
+#include "base/atomic_file.h"
 
 namespace logitkit::cli {
 
@@ -18,11 +18,6 @@ std::string Xml(std::string_view text) {
   return out;
 }
 
-Status WriteText(const std::string& path, const std::string& text) {
-  FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) return InvalidArgumentError("cannot write '" + path + "'");
-  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  return std::fclose(f) == 0 && ok ? OkStatus() : InternalError("error writing '" + path + "'");
-}
+Status WriteText(const std::string& path, const std::string& text) { return base::WriteFileAtomically(path, text); }
 
 }  // namespace logitkit::cli

@@ -13,7 +13,8 @@ namespace logitkit::cli {
 // &, <, >, " as XML entities.
 std::string Xml(std::string_view text);
 
-// Writes text to path (replacing it). Errors name the path.
+// Writes text to path, replacing it whole or not at all (base/atomic_file.h).
+// Errors name the path.
 Status WriteText(const std::string& path, const std::string& text);
 
 }  // namespace logitkit::cli

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "base/atomic_file.h"
 #include "base/check.h"
 #include "logitkit/gguf_convert.h"
 
@@ -100,75 +101,6 @@ struct Plan {
   uint32_t out_type;
   uint64_t out_bytes;
   uint64_t offset;  // in the output's data section
-};
-
-// The temporary output: removed on destruction unless Commit succeeded.
-class TempFile {
- public:
-  ~TempFile() {
-    if (file_ != nullptr) std::fclose(file_);
-    if (!path_.empty()) ::unlink(path_.c_str());
-  }
-
-  Status Create(const std::string& path) {
-    // Unlink first, then create exclusively: a stale file is replaced, and a
-    // file someone has mapped is never truncated under them.
-    ::unlink(path.c_str());
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0) return Error("cannot create '" + path + "'");
-    path_ = path;
-    file_ = ::fdopen(fd, "wb");
-    if (file_ == nullptr) {
-      ::close(fd);
-      return Error("cannot open '" + path + "'");
-    }
-    return OkStatus();
-  }
-
-  Status Write(const void* data, size_t n) {
-    if (n != 0 && std::fwrite(data, 1, n, file_) != n)
-      return Error("writing '" + path_ + "' failed");
-    written_ += n;
-    return OkStatus();
-  }
-
-  Status Zeros(size_t n) {
-    static constexpr uint8_t kZeros[256] = {};
-    while (n > 0) {
-      const size_t k = n < sizeof(kZeros) ? n : sizeof(kZeros);
-      LOGITKIT_RETURN_IF_ERROR(Write(kZeros, k));
-      n -= k;
-    }
-    return OkStatus();
-  }
-
-  uint64_t written() const { return written_; }
-
-  // Flushes to the disk and renames to `path`.
-  Status Commit(const std::string& path) {
-    if (std::fflush(file_) != 0) return Error("writing '" + path_ + "' failed");
-    if (::fsync(::fileno(file_)) != 0) return Error("syncing '" + path_ + "' failed");
-    FILE* f = file_;
-    file_ = nullptr;
-    if (std::fclose(f) != 0) return Error("closing '" + path_ + "' failed");
-    if (std::rename(path_.c_str(), path.c_str()) != 0) {
-      return Error("cannot rename '" + path_ + "' to '" + path + "'");
-    }
-    path_.clear();
-    return OkStatus();
-  }
-
- private:
-  static Status Error(const std::string& what) {
-    const int e = errno;
-    return Status(
-        e == ENOSPC || e == EDQUOT ? StatusCode::kResourceExhausted : StatusCode::kInternal,
-        "gguf convert: " + what + ": " + std::strerror(e));
-  }
-
-  std::string path_;
-  FILE* file_ = nullptr;
-  uint64_t written_ = 0;
 };
 
 }  // namespace
@@ -263,9 +195,11 @@ StatusOr<ConvertStats> ConvertFile(const File& in, quant::TensorType type, const
   header.resize(padded(header.size()), 0);
 
   ConvertProgress at{0, plans.size(), 0, header.size() + data_bytes};
-  TempFile out;
-  LOGITKIT_RETURN_IF_ERROR(out.Create(path + ".tmp"));
-  LOGITKIT_RETURN_IF_ERROR(out.Write(header.data(), header.size()));
+  // Every write error is returned with this context; the file at `path` stays
+  // as it was until the Commit at the end.
+  base::AtomicFile out;
+  LOGITKIT_RETURN_IF_ERROR(out.Open(path).WithContext("gguf convert: "));
+  LOGITKIT_RETURN_IF_ERROR(out.Write(header.data(), header.size()).WithContext("gguf convert: "));
 
   // Rows are encoded into `chunk` and written about every kChunk bytes; a
   // copied tensor is written straight from the input's mapping in pieces of
@@ -280,11 +214,11 @@ StatusOr<ConvertStats> ConvertFile(const File& in, quant::TensorType type, const
   for (const Plan& p : plans) {
     const Tensor& t = *p.tensor;
     const uint64_t begin = header.size() + p.offset;
-    LOGITKIT_RETURN_IF_ERROR(out.Zeros(begin - out.written()));  // the previous tensor's padding
+    LOGITKIT_RETURN_IF_ERROR(out.WriteZeros(begin - out.written()).WithContext("gguf convert: "));  // padding
     if (!p.convert) {
       for (uint64_t done = 0; done < t.bytes;) {
         const uint64_t k = std::min<uint64_t>(kChunk, t.bytes - done);
-        LOGITKIT_RETURN_IF_ERROR(out.Write(t.data + done, k));
+        LOGITKIT_RETURN_IF_ERROR(out.Write(t.data + done, k).WithContext("gguf convert: "));
         done += k;
         report();
       }
@@ -305,7 +239,7 @@ StatusOr<ConvertStats> ConvertFile(const File& in, quant::TensorType type, const
                                std::to_string(r) + ": ");
         }
         if (chunk.size() >= kChunk || r + 1 == rows) {
-          LOGITKIT_RETURN_IF_ERROR(out.Write(chunk.data(), chunk.size()));
+          LOGITKIT_RETURN_IF_ERROR(out.Write(chunk.data(), chunk.size()).WithContext("gguf convert: "));
           chunk.clear();
           report();
         }
@@ -315,10 +249,10 @@ StatusOr<ConvertStats> ConvertFile(const File& in, quant::TensorType type, const
     ++at.tensors_done;
     report();
   }
-  LOGITKIT_RETURN_IF_ERROR(out.Zeros(at.bytes_total - out.written()));  // the last tensor's padding
+  LOGITKIT_RETURN_IF_ERROR(out.WriteZeros(at.bytes_total - out.written()).WithContext("gguf convert: "));
   LK_CHECK(out.written() == at.bytes_total);
   stats.bytes_out = out.written();
-  LOGITKIT_RETURN_IF_ERROR(out.Commit(path));
+  LOGITKIT_RETURN_IF_ERROR(out.Commit().WithContext("gguf convert: "));
   report();
   return stats;
 }

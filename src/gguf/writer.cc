@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "base/atomic_file.h"
 #include "logitkit/gguf.h"
 
 namespace logitkit::gguf {
@@ -106,11 +107,8 @@ std::vector<uint8_t> Writer::Finish() const {
 
 Status Writer::WriteFile(const std::string& path) const {
   const std::vector<uint8_t> bytes = Finish();
-  FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) return InvalidArgumentError("gguf: cannot write '" + path + "'");
-  const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  if (std::fclose(f) != 0 || !ok) return InternalError("gguf: writing '" + path + "' failed");
-  return OkStatus();
+  return base::WriteFileAtomically(path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()))
+      .WithContext("gguf: ");
 }
 
 }  // namespace logitkit::gguf

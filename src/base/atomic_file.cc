@@ -1,0 +1,79 @@
+#include "base/atomic_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+namespace logitkit::base {
+
+AtomicFile::~AtomicFile() {
+  if (file_ != nullptr) std::fclose(file_);
+  if (!temp_.empty()) ::unlink(temp_.c_str());
+}
+
+Status AtomicFile::Error(const std::string& what) const {
+  const int e = errno;
+  const StatusCode code = e == ENOSPC || e == EDQUOT || e == EFBIG ? StatusCode::kResourceExhausted
+                          : e == ENOENT || e == EACCES || e == ENOTDIR || e == EROFS
+                              ? StatusCode::kInvalidArgument
+                              : StatusCode::kInternal;
+  return Status(code, what + " '" + path_ + "': " + std::strerror(e) + " (the file there, if any, is unchanged)");
+}
+
+Status AtomicFile::Open(const std::string& path) {
+  if (!path_.empty()) return FailedPreconditionError("AtomicFile: '" + path_ + "' is open already");
+  static std::atomic<uint64_t> counter{0};
+  path_ = path;
+  const std::string temp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (fd < 0) return Error("cannot create a file beside");
+  temp_ = temp;
+  file_ = ::fdopen(fd, "wb");
+  if (file_ == nullptr) {
+    const Status s = Error("cannot open a file beside");
+    ::close(fd);
+    return s;
+  }
+  return OkStatus();
+}
+
+Status AtomicFile::Write(const void* data, size_t n) {
+  if (file_ == nullptr) return FailedPreconditionError("AtomicFile: '" + path_ + "' is not open");
+  if (n != 0 && std::fwrite(data, 1, n, file_) != n) return Error("writing");
+  written_ += n;
+  return OkStatus();
+}
+
+Status AtomicFile::WriteZeros(size_t n) {
+  static constexpr uint8_t kZeros[256] = {};
+  while (n > 0) {
+    const size_t k = n < sizeof(kZeros) ? n : sizeof(kZeros);
+    LOGITKIT_RETURN_IF_ERROR(Write(kZeros, k));
+    n -= k;
+  }
+  return OkStatus();
+}
+
+Status AtomicFile::Commit() {
+  if (file_ == nullptr) return FailedPreconditionError("AtomicFile: '" + path_ + "' is not open");
+  if (std::fflush(file_) != 0) return Error("writing");
+  if (::fsync(::fileno(file_)) != 0) return Error("syncing");
+  FILE* f = file_;
+  file_ = nullptr;
+  if (std::fclose(f) != 0) return Error("closing");
+  if (std::rename(temp_.c_str(), path_.c_str()) != 0) return Error("cannot rename the new file to");
+  temp_.clear();
+  return OkStatus();
+}
+
+Status WriteFileAtomically(const std::string& path, std::string_view bytes) {
+  AtomicFile f;
+  LOGITKIT_RETURN_IF_ERROR(f.Open(path));
+  LOGITKIT_RETURN_IF_ERROR(f.Write(bytes.data(), bytes.size()));
+  return f.Commit();
+}
+
+}  // namespace logitkit::base
