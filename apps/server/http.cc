@@ -347,13 +347,13 @@ Status Serve(const HttpOptions& options, Engine& engine, const ApiContext& ctx,
   };
   for (const auto& [path, endpoint] : {std::pair{"/v1/completions", Endpoint::kCompletions},
                                        std::pair{"/v1/chat/completions", Endpoint::kChat}}) {
-    post(path, [&, endpoint](const std::string& body, httplib::Response& res) {
+    post(path, [&, endpoint = endpoint](const std::string& body, httplib::Response& res) {  // (clang 14)
       Complete(body, res, endpoint, engine, ctx, options.request_timeout_s, open_responses);
     });
   }
   // The tokenizer (vLLM's and llama.cpp's shapes; see openai.h).
   for (const auto& [path, run] : {std::pair{"/tokenize", &Tokenize}, std::pair{"/detokenize", &Detokenize}}) {
-    post(path, [&, run](const std::string& body, httplib::Response& res) {
+    post(path, [&, run = run](const std::string& body, httplib::Response& res) {
       Json out;
       if (std::optional<ApiError> e = run(body, ctx, &out)) return SendError(res, *e);
       res.set_content(Text(out), "application/json");

@@ -22,6 +22,11 @@ file(WRITE "${CMAKE_BINARY_DIR}/config.cmake"
   "set(XGRAMMAR_ENABLE_INTERNAL_CHECK OFF)\n")
 add_subdirectory("${LOGITKIT_XGRAMMAR_DIR}" "${CMAKE_BINARY_DIR}/_deps/xgrammar" EXCLUDE_FROM_ALL SYSTEM)
 target_compile_options(xgrammar PRIVATE -fno-lto)
+# Our global -Wall -Wextra come after its -Wno-unused-parameter; clang then
+# fails its -Werror on a parameter XGrammar leaves unused.
+if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+  target_compile_options(xgrammar PRIVATE -Wno-unused-parameter)
+endif()
 # XGrammar's own hook for its log: src/structured/constraint.cc defines
 # LogFatalImpl (throws, without a time stamp and source path in the message)
 # and LogMessageImpl (a warning while compiling a constraint is an error:
