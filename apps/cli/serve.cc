@@ -50,8 +50,8 @@ options:
   --max-body BYTES    largest request body (default 1048576; larger: 413)
   --max-connections N
                       connections served at once (default: parallel + queue +
-                      16, at most 1024); the requests of more get 429, but
-                      GET /health is always answered
+                      16, at most 1024); the requests of up to 8 more get
+                      429, except GET /health; beyond those, connections wait
   --idle-timeout S    close a connection silent for S seconds, in a request
                       (which gets 400) or between requests (default 5;
                       a stopping server waits for idle connections to close)

@@ -340,7 +340,7 @@ Status Serve(const HttpOptions& options, Engine& engine, const ApiContext& ctx,
             body.append(data, n);
             return true;
           })) {
-        return;  // over --max-body: httplib set 413, the error handler writes the object
+        return;  // over --max-body (413) or a read that failed (400): the error handler writes the object
       }
       handle(body, res);
     });

@@ -25,9 +25,9 @@ struct HttpOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                  // 0: any free port (printed)
   size_t max_body_bytes = 1 << 20;  // larger bodies get 413
-  // Connections served at once. The requests of connections beyond them get
-  // 429 (from a few spare threads; beyond those, connections wait to be
-  // read), except GET /health, which every connection may ask.
+  // Connections served at once. The requests of up to 8 connections beyond
+  // them get 429, except GET /health, which is answered; beyond those,
+  // connections wait to be read.
   int max_connections = 64;
   // Seconds a connection may be silent, in a request or between requests,
   // before it is closed (a request cut short gets 400).

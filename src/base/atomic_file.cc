@@ -27,8 +27,15 @@ Status AtomicFile::Open(const std::string& path) {
   if (!path_.empty()) return FailedPreconditionError("AtomicFile: '" + path_ + "' is open already");
   static std::atomic<uint64_t> counter{0};
   path_ = path;
-  const std::string temp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  // A name taken already (a temporary file a killed run left behind, under
+  // the same pid in a container) moves on to the next number.
+  std::string temp;
+  int fd = -1;
+  for (int attempt = 0; fd < 0 && attempt < 1000; ++attempt) {
+    temp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+    fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0 && errno != EEXIST) break;
+  }
   if (fd < 0) return Error("cannot create a file beside");
   temp_ = temp;
   file_ = ::fdopen(fd, "wb");

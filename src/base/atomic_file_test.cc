@@ -78,6 +78,19 @@ TEST(AtomicFile, AnUncommittedFileLeavesTheOldOneAndNoTrace) {
   EXPECT_EQ(dir.List(), std::vector<std::string>{"out.txt"});
 }
 
+// Temporary files a killed run left behind (the same pid, as in a container)
+// are stepped over.
+TEST(AtomicFile, StepsOverLeftoverTemporaryFiles) {
+  Folder dir;
+  const std::string path = dir / "out.txt";
+  for (int n = 0; n < 50; ++n) {
+    std::ofstream(path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(n)) << "left";
+  }
+  ASSERT_TRUE(WriteFileAtomically(path, "new").ok());
+  EXPECT_EQ(Read(path), "new");
+  EXPECT_EQ(dir.List().size(), 51u);
+}
+
 TEST(AtomicFile, AFolderThatDoesNotExistIsNamed) {
   Folder dir;
   const std::string path = dir / "missing/out.txt";
