@@ -1,6 +1,9 @@
 #include "base/atomic_file.h"
 
 #include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -23,24 +26,60 @@ Status AtomicFile::Error(const std::string& what) const {
   return Status(code, what + " '" + path_ + "': " + std::strerror(e) + " (the file there, if any, is unchanged)");
 }
 
+namespace {
+
+// Where the temporary file goes: the file `path` names, links resolved; empty
+// when it cannot be renamed over (not a regular file, a dangling link, or a
+// path in /dev or /proc such as /dev/stdout), so it is written in place.
+// `mode` is the existing file's permission bits, or -1.
+std::string RenameTarget(const std::string& path, int* mode) {
+  *mode = -1;
+  if (path.rfind("/dev/", 0) == 0 || path.rfind("/proc/", 0) == 0) return "";
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return path;  // a new file (or a folder error, named by open)
+  std::string target = path;
+  if (S_ISLNK(st.st_mode)) {
+    char resolved[PATH_MAX];
+    if (::realpath(path.c_str(), resolved) == nullptr || ::stat(resolved, &st) != 0) return "";
+    target = resolved;
+  }
+  if (!S_ISREG(st.st_mode)) return "";
+  *mode = int(st.st_mode & 07777);
+  return target;
+}
+
+}  // namespace
+
 Status AtomicFile::Open(const std::string& path) {
   if (!path_.empty()) return FailedPreconditionError("AtomicFile: '" + path_ + "' is open already");
   static std::atomic<uint64_t> counter{0};
   path_ = path;
-  // A name taken already (a temporary file a killed run left behind, under
-  // the same pid in a container) moves on to the next number.
-  std::string temp;
+  int mode = -1;
+  target_ = RenameTarget(path, &mode);
   int fd = -1;
-  for (int attempt = 0; fd < 0 && attempt < 1000; ++attempt) {
-    temp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
-    fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0 && errno != EEXIST) break;
+  if (target_.empty()) {
+    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0) return Error("cannot open");
+  } else {
+    // A name taken already (a temporary file a killed run left behind, under
+    // the same pid in a container) moves on to the next number.
+    std::string temp;
+    for (int attempt = 0; fd < 0 && attempt < 1000; ++attempt) {
+      temp = target_ + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+      fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+      if (fd < 0 && errno != EEXIST) break;
+    }
+    if (fd < 0) return Error("cannot create a file beside");
+    temp_ = temp;
+    if (mode >= 0 && ::fchmod(fd, mode_t(mode)) != 0) {
+      const Status s = Error("cannot set the permissions of a file beside");
+      ::close(fd);
+      return s;
+    }
   }
-  if (fd < 0) return Error("cannot create a file beside");
-  temp_ = temp;
   file_ = ::fdopen(fd, "wb");
   if (file_ == nullptr) {
-    const Status s = Error("cannot open a file beside");
+    const Status s = Error("cannot open");
     ::close(fd);
     return s;
   }
@@ -67,11 +106,12 @@ Status AtomicFile::WriteZeros(size_t n) {
 Status AtomicFile::Commit() {
   if (file_ == nullptr) return FailedPreconditionError("AtomicFile: '" + path_ + "' is not open");
   if (std::fflush(file_) != 0) return Error("writing");
-  if (::fsync(::fileno(file_)) != 0) return Error("syncing");
+  if (!temp_.empty() && ::fsync(::fileno(file_)) != 0) return Error("syncing");
   FILE* f = file_;
   file_ = nullptr;
   if (std::fclose(f) != 0) return Error("closing");
-  if (std::rename(temp_.c_str(), path_.c_str()) != 0) return Error("cannot rename the new file to");
+  if (temp_.empty()) return OkStatus();  // written in place
+  if (std::rename(temp_.c_str(), target_.c_str()) != 0) return Error("cannot rename the new file to");
   temp_.clear();
   return OkStatus();
 }

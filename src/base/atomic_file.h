@@ -18,7 +18,10 @@ namespace logitkit::base {
 // that the rename stays on one file system and writers do not collide);
 // Commit flushes it to the disk and renames it over the target. Until Commit
 // succeeds the target is untouched, and the temporary file is removed when
-// the AtomicFile is destroyed. Errors name the target and the system's
+// the AtomicFile is destroyed. A target that exists keeps its permission
+// bits; a symbolic link is followed (the file it names is replaced, the link
+// stays). A target that is not a regular file (/dev/stdout, a pipe, a device)
+// cannot be renamed over, so it is written directly. Errors name the target and the system's
 // reason; a full disk (ENOSPC, EDQUOT) or the process's file-size limit
 // (EFBIG) is kResourceExhausted, other failures kInternal (kInvalidArgument
 // for a folder that does not exist or cannot be written).
@@ -42,7 +45,9 @@ class AtomicFile {
  private:
   Status Error(const std::string& what) const;
 
-  std::string path_, temp_;
+  std::string path_;  // as given to Open, for messages
+  std::string temp_;  // the temporary file; empty when writing directly or after Commit
+  std::string target_;  // what the temporary file is renamed to: path_ with links resolved
   FILE* file_ = nullptr;
   uint64_t written_ = 0;
 };

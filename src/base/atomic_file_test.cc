@@ -4,11 +4,13 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -123,6 +125,50 @@ TEST(AtomicFile, AFullDiskLeavesTheOldFileIntact) {
   EXPECT_NE(s.message().find("unchanged"), std::string::npos) << s.message();
   EXPECT_EQ(Read(path), "the old contents");
   EXPECT_EQ(dir.List(), std::vector<std::string>{"out.bin"});
+}
+
+// The new file keeps the old one's permission bits.
+TEST(AtomicFile, KeepsThePermissionsOfTheFileItReplaces) {
+  Folder dir;
+  const std::string path = dir / "script.sh";
+  ASSERT_TRUE(WriteFileAtomically(path, "old").ok());
+  ASSERT_EQ(::chmod(path.c_str(), 0751), 0);
+  ASSERT_TRUE(WriteFileAtomically(path, "new").ok());
+  struct stat st;
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0751u);
+  EXPECT_EQ(Read(path), "new");
+}
+
+// A symbolic link stays a link: the file it names is replaced.
+TEST(AtomicFile, FollowsASymbolicLink) {
+  Folder dir;
+  const std::string real = dir / "real.txt", link = dir / "link.txt";
+  ASSERT_TRUE(WriteFileAtomically(real, "old").ok());
+  ASSERT_EQ(::symlink("real.txt", link.c_str()), 0);
+  ASSERT_TRUE(WriteFileAtomically(link, "new").ok());
+  struct stat st;
+  ASSERT_EQ(::lstat(link.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  EXPECT_EQ(Read(real), "new");
+  EXPECT_EQ(dir.List().size(), 2u);
+}
+
+// What cannot be renamed over (a pipe here; /dev/stdout and devices alike) is
+// written in place.
+TEST(AtomicFile, WritesAPipeInPlace) {
+  Folder dir;
+  const std::string fifo = dir / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::string got;
+  std::thread reader([&] { got = Read(fifo); });
+  EXPECT_TRUE(WriteFileAtomically(fifo, "through the pipe").ok());
+  reader.join();
+  EXPECT_EQ(got, "through the pipe");
+  struct stat st;
+  ASSERT_EQ(::stat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  EXPECT_EQ(dir.List(), std::vector<std::string>{"fifo"});
 }
 
 }  // namespace
