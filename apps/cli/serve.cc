@@ -92,15 +92,10 @@ int RunServe(const std::vector<std::string>& args) {
   struct IntFlag { const char* name; long long def, lo, hi; long long value; };
   IntFlag ints[] = {{"port", 8080, 0, 65535, 0},      {"parallel", 16, 1, 256, 0},
                     {"queue", 256, 0, 1000000, 0},     {"ctx", 0, 0, 1 << 24, 0},
-                    {"max-body", 1 << 20, 1024, 1ll << 30, 0}, {"max-connections", 0, 1, 4096, 0},
+                    {"max-body", 1 << 20, 1024, 1ll << 30, 0}, {"max-connections", 1024, 1, 4096, 0},
                     {"idle-timeout", 5, 1, 3600, 0},   {"request-timeout", 0, 0, 86400, 0}};
   for (IntFlag& f : ints) {
-    // --max-connections: by default a connection for every request that may
-    // run or wait (parsed above it), and spares for idle keep-alive ones.
-    const long long def = std::string(f.name) == "max-connections"
-                              ? std::min<long long>(ints[1].value + ints[2].value + 16, 1024)
-                              : f.def;
-    StatusOr<long long> v = flags->GetInt(f.name, def);
+    StatusOr<long long> v = flags->GetInt(f.name, f.def);
     if (!v.ok()) return Fail(kCommand, v.status());
     if (*v < f.lo || *v > f.hi) {
       return Fail(kCommand, InvalidArgumentError("--" + std::string(f.name) + " = " + std::to_string(*v) + " is outside [" +
@@ -108,6 +103,9 @@ int RunServe(const std::vector<std::string>& args) {
     }
     f.value = *v;
   }
+  // --max-connections: by default a connection for every request that may
+  // run or wait, and spares for idle keep-alive ones.
+  if (!flags->Has("max-connections")) ints[5].value = std::min<long long>(ints[1].value + ints[2].value + 16, 1024);
   // SIGINT and SIGTERM are taken by server::Serve's sigwait: block them
   // before any thread starts, so that every thread inherits the mask.
   sigset_t signals;

@@ -133,6 +133,7 @@ StatusOr<std::shared_ptr<Request>> Engine::Submit(GenerationSpec spec) {
                                                         " requests are waiting (--queue)");
     }
     queue_.push_back(request);
+    stats_.queued_requests = queue_.size();
   }
   cv_.notify_all();
   return request;

@@ -23,6 +23,9 @@ std::string Text(const Json& j) { return j.dump(-1, ' ', false, Json::error_hand
 
 void SendError(httplib::Response& res, const ApiError& e) {
   res.status = e.status;
+  // The openai client retries a 408 twice by default, unless told not to: a
+  // request past --request-timeout would only take as long again.
+  if (e.status == 408) res.set_header("x-should-retry", "false");
   res.set_content(Text(e.ToJson()), "application/json");
 }
 
@@ -88,6 +91,11 @@ class ConnectionPool : public httplib::TaskQueue {
   // Whether the connection whose request this thread serves holds a slot
   // (taking one if it can).
   bool HasSlot() { return has_slot_ || (has_slot_ = TakeSlot()); }
+  // Gives the slot back (a connection refused its request holds none).
+  void ReleaseSlot() {
+    if (has_slot_) --*open_;
+    has_slot_ = false;
+  }
 
  private:
   bool TakeSlot() {
@@ -304,15 +312,19 @@ Status Serve(const HttpOptions& options, Engine& engine, const ApiContext& ctx,
   // need a connection slot (--max-connections), then the key (--api-key).
   server.set_pre_routing_handler([&](const httplib::Request& req, httplib::Response& res) {
     if (req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
-    if (!pool->HasSlot()) {
-      ApiError e;
-      e.status = 429;
-      e.type = "rate_limit_error";
-      e.code = "too_many_connections";
-      e.message = "the server has " + std::to_string(options.max_connections) +
-                  " connections open already (--max-connections); retry later";
+    // A refused request's body is left unread, so the connection cannot
+    // serve another request: "Connection: close" tells the client so.
+    const auto refuse = [&](const ApiError& e) {
       SendError(res, e);
+      res.set_header("Connection", "close");
       return httplib::Server::HandlerResponse::Handled;
+    };
+    if (!pool->HasSlot()) {
+      ApiError e = FromStatus(Status(StatusCode::kResourceExhausted,
+                                     "the server has " + std::to_string(options.max_connections) +
+                                         " connections open already (--max-connections); retry later"));
+      e.code = "too_many_connections";
+      return refuse(e);
     }
     if (!options.api_key.empty()) {
       const std::string auth = req.get_header_value("Authorization");
@@ -320,13 +332,13 @@ Status Serve(const HttpOptions& options, Engine& engine, const ApiContext& ctx,
       if (auth.compare(0, kBearer.size(), kBearer) == 0 && SameKey(auth.substr(kBearer.size()), options.api_key)) {
         return httplib::Server::HandlerResponse::Unhandled;
       }
+      pool->ReleaseSlot();  // a client without the key holds no slot
       ApiError e;
       e.status = 401;
       e.message = auth.empty() ? "no API key: send the header 'Authorization: Bearer KEY' (--api-key)"
                                : "incorrect API key provided";
       e.code = "invalid_api_key";
-      SendError(res, e);
-      return httplib::Server::HandlerResponse::Handled;
+      return refuse(e);
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });

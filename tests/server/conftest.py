@@ -61,7 +61,8 @@ class Server:
     def client(self, **kw):
         import openai
         kw.setdefault("api_key", "unused")
-        return openai.OpenAI(base_url=self.url + "/v1", max_retries=0, timeout=300, **kw)
+        kw.setdefault("max_retries", 0)
+        return openai.OpenAI(base_url=self.url + "/v1", timeout=300, **kw)
 
     def stop(self):
         self.proc.terminate()

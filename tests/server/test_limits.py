@@ -109,15 +109,61 @@ def test_request_timeout(binary, model_path):
         status, body = s.post("/v1/completions", long, timeout=120)
         assert status == 200 and body["error"]["code"] == "request_timeout", body
         wait_idle(s)
-        # Still reading its prompt at the limit: 408.
+        # Still reading its prompt at the limit: 408, which the openai client
+        # (2 retries by default) is told not to retry.
+        import openai
         t0 = time.time()
-        status, body = s.post("/v1/completions", {"model": s.model_id, "prompt": "word " * 7000, "max_tokens": 4},
-                              timeout=120)
-        assert status == 408 and body["error"]["code"] == "request_timeout", body
-        assert 1.9 <= time.time() - t0 < 30
+        try:
+            s.client(max_retries=2).completions.create(model=s.model_id, prompt="word " * 7000, max_tokens=4)
+            assert False, "no 408"
+        except openai.APIStatusError as e:
+            assert e.status_code == 408 and e.body["code"] == "request_timeout", e.body
+            assert e.response.headers["x-should-retry"] == "false"
+        assert 1.9 <= time.time() - t0 < 4.2, time.time() - t0  # one try, not three
         # Every sequence is freed, and the server still answers.
         wait_idle(s)
         status, body = s.post("/v1/completions", {"model": s.model_id, "prompt": "Hi", "max_tokens": 2}, timeout=120)
         assert status == 200 and body["usage"]["completion_tokens"] == 2
+    finally:
+        assert s.stop() == 0
+
+
+def test_refused_requests_close_their_connection_and_hold_no_slot(binary, model_path):
+    s = Server(binary, model_path, "--max-connections", "1", "--api-key", "sekrit", "--idle-timeout", "60")
+    body = json.dumps({"model": s.model_id, "prompt": "Hi", "max_tokens": 1}).encode()
+    try:
+        # Without the key: 401 with "Connection: close" (its body was not
+        # read, so the connection cannot serve another request), and a client
+        # that keeps the connection open anyway holds none of the slots.
+        with socket.create_connection((s.host, s.port), timeout=60) as sock:
+            sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += sock.recv(4096)
+            assert head.startswith(b"HTTP/1.1 401"), head
+            assert b"\r\nConnection: close\r\n" in head, head
+            # (With --idle-timeout 60 the open socket would hold it a minute.)
+            deadline = time.time() + 10
+            while True:
+                conn = http.client.HTTPConnection(s.host, s.port, timeout=60)
+                conn.request("POST", "/v1/completions", body,
+                             {"Content-Type": "application/json", "Authorization": "Bearer sekrit"})
+                r = conn.getresponse()
+                answer = r.read()
+                if r.status != 429 or time.time() > deadline:  # 429 while the last try's connection closes
+                    break
+                conn.close()
+                time.sleep(0.05)
+            assert r.status == 200, answer
+            # The one slot is taken: a third connection gets 429, also closing.
+            conn2 = http.client.HTTPConnection(s.host, s.port, timeout=60)
+            conn2.request("POST", "/v1/completions", body,
+                          {"Content-Type": "application/json", "Authorization": "Bearer sekrit"})
+            r2 = conn2.getresponse()
+            assert r2.status == 429 and r2.getheader("Connection") == "close", r2.read()
+            r2.read()
+            conn2.close()
+            conn.close()
     finally:
         assert s.stop() == 0
