@@ -32,7 +32,8 @@ struct ModelConfig {
   uint32_t unembedding_type = 0;    // of output.weight (the LM head), or token_embd.weight if tied
 
   // Reads and checks the metadata against the tensors: required keys present
-  // with integer / float types; n_attn_heads divides d_model and n_attn_kv_heads
+  // with integer / float types; n_layers at most the number of tensors;
+  // n_attn_heads divides d_model and n_attn_kv_heads
   // divides n_attn_heads; token_embd.weight is d_model x n_vocab; the vocabulary
   // (tokenizer.ggml.tokens), if present, has n_vocab tokens; output.weight, if
   // present, has the same shape. Errors name the key or tensor and the values.

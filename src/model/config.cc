@@ -66,6 +66,12 @@ StatusOr<ModelConfig> ModelConfig::FromGguf(const gguf::File& f) {
   }
   const std::string& a = c.architecture;
   LOGITKIT_RETURN_IF_ERROR(ReadCount(f, a + ".block_count", 0, &c.n_layers));
+  // Every block has tensors of its own: a count past the tensor directory
+  // (a hostile 2^32 - 1) is refused before anything is sized by it.
+  if (c.n_layers > f.tensors().size()) {
+    return InvalidArgumentError("model metadata: " + a + ".block_count = " + std::to_string(c.n_layers) +
+                                " but the file has " + std::to_string(f.tensors().size()) + " tensors");
+  }
   LOGITKIT_RETURN_IF_ERROR(ReadCount(f, a + ".embedding_length", 0, &c.d_model));
   LOGITKIT_RETURN_IF_ERROR(ReadCount(f, a + ".feed_forward_length", 0, &c.d_ff));
   LOGITKIT_RETURN_IF_ERROR(ReadCount(f, a + ".attention.head_count", 0, &c.n_attn_heads));

@@ -13,7 +13,7 @@ namespace logitkit {
 namespace {
 
 struct TinyModel {
-  uint32_t d_model = 8, n_attn_heads = 2, n_attn_kv_heads = 1, vocab_tokens = 5, embd_rows = 5;
+  uint32_t d_model = 8, n_attn_heads = 2, n_attn_kv_heads = 1, vocab_tokens = 5, embd_rows = 5, blocks = 1;
   bool untied = false;
   bool omit_heads = false;
 };
@@ -22,7 +22,7 @@ std::vector<uint8_t> Write(const TinyModel& m) {
   gguf::Writer w;
   w.AddString("general.architecture", "llama");
   w.AddString("general.name", "tiny");
-  w.AddUint32("llama.block_count", 1);
+  w.AddUint32("llama.block_count", m.blocks);
   w.AddUint32("llama.embedding_length", m.d_model);
   w.AddUint32("llama.feed_forward_length", 16);
   if (!m.omit_heads) w.AddUint32("llama.attention.head_count", m.n_attn_heads);
@@ -99,6 +99,14 @@ TEST(ModelConfig, BadHeadCountsAreErrors) {
   m = TinyModel{};
   m.n_attn_kv_heads = 0;
   ExpectError(m, {"head_count_kv = 0", "outside"});
+}
+
+// Found by model_fuzz: a block count of 2^32 - 1 sized the weights' table
+// (out of memory) before any tensor was looked for.
+TEST(ModelConfig, MoreBlocksThanTensorsIsAnError) {
+  TinyModel m;
+  m.blocks = 4000000000u;
+  ExpectError(m, {"llama.block_count = 4000000000", "1 tensors"});
 }
 
 TEST(ModelConfig, AnEmbeddingOfTheWrongWidthIsAnError) {
