@@ -46,15 +46,17 @@ StatusOr<std::string> CorpusReader::Next() {
                                 ": binary input is not text");
   }
   if (base == 0) {
-    size_t control = 0;
+    size_t control = 0, first = 0;
     const size_t sniff = std::min(pending_.size(), kSniff);
     for (size_t i = 0; i < sniff; ++i) {
       const unsigned char c = static_cast<unsigned char>(pending_[i]);
-      control += (c < 0x20 && !IsSpace(char(c))) || c == 0x7f;
+      const bool is_control = (c < 0x20 && !IsSpace(char(c))) || c == 0x7f;
+      if (is_control && control++ == 0) first = i;
     }
     if (control * 100 > sniff) {
       return InvalidArgumentError("corpus '" + path_ + "': " + std::to_string(control) + " of the first " +
-                                  std::to_string(sniff) + " bytes are control bytes: binary input is not text");
+                                  std::to_string(sniff) + " bytes are control bytes, the first at offset " +
+                                  std::to_string(first) + ": binary input is not text");
     }
   }
   size_t cut = pending_.size();
