@@ -8,7 +8,8 @@
 // prompt + max_tokens fits the context, so the engine never sees a request
 // it would have to refuse for its shape.
 // The model whose tokenizer and template it uses: $LOGITKIT_FUZZ_MODEL, by
-// default the default model in the cache (scripts/fetch-model).
+// default the default model in the cache ($LOGITKIT_CACHE or ~/.cache/logitkit,
+// as scripts/fetch-model puts it).
 //   build/fuzz/apps/server/request_fuzz -dict=fuzz/request/dict fuzz/request/corpus
 #include <cstdio>
 #include <cstdlib>
@@ -82,7 +83,10 @@ void Template(const std::string& input) {
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   const char* env = std::getenv("LOGITKIT_FUZZ_MODEL");
   const char* home = std::getenv("HOME");
-  const std::string path = env ? env : std::string(home ? home : "") + "/.cache/logitkit/SmolLM2-135M-Instruct.Q4_1.gguf";
+  const char* cache = std::getenv("LOGITKIT_CACHE");
+  const std::string path = env     ? env
+                           : cache ? std::string(cache) + "/SmolLM2-135M-Instruct.Q4_1.gguf"
+                                   : std::string(home ? home : "") + "/.cache/logitkit/SmolLM2-135M-Instruct.Q4_1.gguf";
   auto file = gguf::File::Open(path);
   if (!file.ok()) Violated("cannot open the model (set LOGITKIT_FUZZ_MODEL)", file.status().ToString());
   auto tok = tokenizer::Tokenizer::FromGguf(*file);
