@@ -81,7 +81,8 @@ class Context {
   // Appends tokens at positions [n_past(), n_past() + tokens.size()) and runs
   // the forward pass over them, kMaxBatch positions per pass. Every
   // position's logits are bitwise what evaluating the tokens one at a time
-  // would give. logits gets n_vocab floats per returned position (1 for
+  // would give (a NaN, from weights that hold NaN or infinities, is NaN both
+  // ways, though its sign bit may differ). logits gets n_vocab floats per returned position (1 for
   // kLast, tokens.size() for kAll), position-major. progress, if set, is
   // called after each pass with the number of tokens evaluated so far; if it
   // returns false after any pass but the last, Eval stops with a kCancelled
