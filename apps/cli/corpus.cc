@@ -8,16 +8,16 @@
 namespace logitkit::cli {
 namespace {
 
-constexpr size_t kPiece = size_t{1} << 20;
 constexpr size_t kSniff = size_t{64} << 10;
 
 bool IsSpace(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
 
 }  // namespace
 
-StatusOr<CorpusReader> CorpusReader::Open(const std::string& path) {
+StatusOr<CorpusReader> CorpusReader::Open(const std::string& path, size_t piece_bytes) {
   CorpusReader r;
   r.path_ = path;
+  r.piece_ = std::max<size_t>(piece_bytes, 4);
   r.in_ = std::make_unique<std::ifstream>(path, std::ios::binary | std::ios::ate);
   std::error_code error;
   if (std::filesystem::is_directory(path, error)) {
@@ -34,10 +34,10 @@ StatusOr<CorpusReader> CorpusReader::Open(const std::string& path) {
 
 StatusOr<std::string> CorpusReader::Next() {
   const uint64_t base = offset_;  // file offset of pending_[0]
-  if (pending_.size() < kPiece + 1 && *in_) {
+  if (pending_.size() < piece_ + 1 && *in_) {
     const size_t have = pending_.size();
-    pending_.resize(kPiece + 1);
-    in_->read(pending_.data() + have, std::streamsize(kPiece + 1 - have));
+    pending_.resize(piece_ + 1);
+    in_->read(pending_.data() + have, std::streamsize(piece_ + 1 - have));
     pending_.resize(have + size_t(in_->gcount()));
     if (in_->bad()) return InternalError("corpus '" + path_ + "': read error at byte " + std::to_string(base + have));
   }
@@ -60,17 +60,20 @@ StatusOr<std::string> CorpusReader::Next() {
     }
   }
   size_t cut = pending_.size();
-  if (cut > kPiece) {
+  if (cut > piece_) {
     cut = 0;
-    for (size_t i = kPiece; i > 0 && cut == 0; --i) {
-      if (pending_[i - 1] == '\n' && !IsSpace(pending_[i])) cut = i;
+    // After a newline alone between two non-space bytes: a run of whitespace
+    // before the text goes to the pre-tokenizers' "\s+(?!\S)" whole at the end
+    // of a piece, but split before its last byte in the whole text.
+    for (size_t i = piece_; i > 1 && cut == 0; --i) {
+      if (pending_[i - 1] == '\n' && !IsSpace(pending_[i - 2]) && !IsSpace(pending_[i])) cut = i;
     }
     // Before a single space between two words: " word" starts a pre-token.
-    for (size_t i = kPiece; i > 1 && cut == 0; --i) {
+    for (size_t i = piece_; i > 1 && cut == 0; --i) {
       if (pending_[i - 1] == ' ' && !IsSpace(pending_[i - 2]) && !IsSpace(pending_[i])) cut = i - 1;
     }
     if (cut == 0) {  // at a UTF-8 start byte if one is within 3 bytes, else anywhere
-      cut = kPiece;
+      cut = piece_;
       for (size_t back = 0; back < 4 && cut > back; ++back) {
         if ((static_cast<unsigned char>(pending_[cut - back]) & 0xC0) != 0x80) {
           cut -= back;

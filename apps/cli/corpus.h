@@ -15,16 +15,19 @@
 
 namespace logitkit::cli {
 
-// The pieces of a text file. A piece ends after a newline that a
-// non-whitespace byte follows (a pre-tokenizer boundary for the byte-level BPE
+// The pieces of a text file. A piece ends after a newline between two
+// non-whitespace bytes (a pre-tokenizer boundary for the byte-level BPE
 // vocabularies, so tokenizing piece by piece gives the same tokens as the
 // whole text at once; SentencePiece vocabularies add their space prefix to
 // each piece), else before the last single space between two words, else
 // at 1 MiB (moved back to a UTF-8 start byte when one is within 3 bytes).
+// (A newline after other whitespace is no boundary: found by corpus_fuzz.)
 class CorpusReader {
  public:
-  // Errors: a missing or unreadable file, an empty one.
-  static StatusOr<CorpusReader> Open(const std::string& path);
+  static constexpr size_t kPieceBytes = size_t{1} << 20;
+  // Errors: a missing or unreadable file, an empty one. piece_bytes (>= 4)
+  // replaces the 1 MiB above (corpus_fuzz cuts small inputs into pieces).
+  static StatusOr<CorpusReader> Open(const std::string& path, size_t piece_bytes = kPieceBytes);
   // The next piece; empty at the end. Error: binary input (a NUL byte, or
   // more than 1% of the first 64 KiB in control bytes), named with its offset.
   StatusOr<std::string> Next();
@@ -36,6 +39,7 @@ class CorpusReader {
   std::string path_;
   std::unique_ptr<std::ifstream> in_;
   uint64_t size_ = 0, offset_ = 0;
+  size_t piece_ = kPieceBytes;
   std::string pending_;  // read but not yet returned
 };
 
