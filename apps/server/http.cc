@@ -11,6 +11,8 @@
 #include <chrono>
 #include <random>
 #include <thread>
+#include <set>
+#include <string>
 
 namespace logitkit::server {
 namespace {
@@ -111,6 +113,10 @@ class ConnectionPool : public httplib::TaskQueue {
   std::atomic<int>* open_;  // slots taken: the connections being served
   httplib::ThreadPool pool_;
 };
+
+// The pre-routing handler's refusal (429, 401) of the request this thread
+// serves, answered after its body is read; empty when it was not refused.
+thread_local std::optional<ApiError> t_refusal;
 
 enum class Wait { kEvent, kGone, kTimedOut };
 
@@ -309,28 +315,35 @@ Status Serve(const HttpOptions& options, Engine& engine, const ApiContext& ctx,
 
   std::atomic<int> open_responses{0};  // see Complete
   // Before anything is read: GET /health is always answered; other requests
-  // need a connection slot (--max-connections), then the key (--api-key).
+  // need the key (--api-key), then a connection slot (--max-connections).
+  // A refused POST to one of our routes is answered once its body is read
+  // (at most --max-body), so the connection can serve its next request;
+  // anything else refused is answered at once, with "Connection: close".
+  std::set<std::string> post_paths;  // filled by `post` below, before the server listens
+  const auto too_many_connections = [&] {
+    ApiError e = FromStatus(Status(StatusCode::kResourceExhausted,
+                                   "the server has " + std::to_string(options.max_connections) +
+                                       " connections open already (--max-connections); retry later"));
+    e.code = "too_many_connections";
+    return e;
+  };
   server.set_pre_routing_handler([&](const httplib::Request& req, httplib::Response& res) {
+    t_refusal.reset();
     if (req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
-    // A refused request's body is left unread, so the connection cannot
-    // serve another request: "Connection: close" tells the client so.
     const auto refuse = [&](const ApiError& e) {
+      if (req.method == "POST" && post_paths.count(req.path)) {
+        t_refusal = e;
+        return httplib::Server::HandlerResponse::Unhandled;
+      }
       SendError(res, e);
       res.set_header("Connection", "close");
       return httplib::Server::HandlerResponse::Handled;
     };
-    if (!pool->HasSlot()) {
-      ApiError e = FromStatus(Status(StatusCode::kResourceExhausted,
-                                     "the server has " + std::to_string(options.max_connections) +
-                                         " connections open already (--max-connections); retry later"));
-      e.code = "too_many_connections";
-      return refuse(e);
-    }
     if (!options.api_key.empty()) {
       const std::string auth = req.get_header_value("Authorization");
       const std::string kBearer = "Bearer ";
       if (auth.compare(0, kBearer.size(), kBearer) == 0 && SameKey(auth.substr(kBearer.size()), options.api_key)) {
-        return httplib::Server::HandlerResponse::Unhandled;
+        return pool->HasSlot() ? httplib::Server::HandlerResponse::Unhandled : refuse(too_many_connections());
       }
       pool->ReleaseSlot();  // a client without the key holds no slot
       ApiError e;
@@ -340,12 +353,14 @@ Status Serve(const HttpOptions& options, Engine& engine, const ApiContext& ctx,
       e.code = "invalid_api_key";
       return refuse(e);
     }
+    if (!pool->HasSlot()) return refuse(too_many_connections());
     return httplib::Server::HandlerResponse::Unhandled;
   });
   // The bodies are read raw, whatever the Content-Type says: clients send
   // JSON as text/plain or form-encoded too, and httplib's own form parsing
   // would refuse those above 8 KB. --max-body still applies (413).
   const auto post = [&](const char* path, std::function<void(const std::string& body, httplib::Response&)> handle) {
+    post_paths.insert(path);
     server.Post(path, [handle](const httplib::Request&, httplib::Response& res, const httplib::ContentReader& read) {
       std::string body;
       if (!read([&](const char* data, size_t n) {
@@ -354,6 +369,7 @@ Status Serve(const HttpOptions& options, Engine& engine, const ApiContext& ctx,
           })) {
         return;  // over --max-body (413) or a read that failed (400): the error handler writes the object
       }
+      if (t_refusal) return SendError(res, *t_refusal);  // see the pre-routing handler
       handle(body, res);
     });
   };
