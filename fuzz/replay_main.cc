@@ -10,8 +10,9 @@
 // inputs, each a random seed input with 1 to 4 mutations (bit flips, random
 // or dictionary bytes inserted, ranges erased, copied or spliced from another
 // input), from a fixed random seed: the same inputs on every machine. An input
-// that stops the process (a sanitizer report, or a target's abort on a
-// broken promise) is written to ./crash-replay-<pid> and named on stderr.
+// that stops the process (a sanitizer report, a target's abort on a broken
+// promise, or more than 60 s in one input) is written to
+// ./crash-replay-<pid> and named on stderr.
 // Prints the number of inputs and the time taken.
 #include <dirent.h>
 #include <fcntl.h>
@@ -42,6 +43,7 @@ const uint8_t* g_input = nullptr;
 size_t g_input_size = 0;
 
 void SaveInput() {
+  if (g_input == nullptr) return;  // between inputs (a leak found at exit has none)
   char name[64];
   std::snprintf(name, sizeof(name), "crash-replay-%d", int(getpid()));
   const int fd = ::open(name, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -167,10 +169,22 @@ class Mutator {
   std::vector<std::string> dictionary_;
 };
 
+// An input that runs longer than this is a hang: saved, then the run aborts.
+constexpr unsigned kTimeoutSeconds = 60;
+
+void OnTimeout(int) {
+  const char msg[] = "fuzz replay: an input ran longer than 60 s\n";
+  (void)!::write(2, msg, sizeof(msg) - 1);
+  std::abort();  // OnSignal saves the input
+}
+
 void Run(const std::string& input) {
   g_input = reinterpret_cast<const uint8_t*>(input.data());
   g_input_size = input.size();
+  ::alarm(kTimeoutSeconds);
   LLVMFuzzerTestOneInput(g_input, g_input_size);
+  ::alarm(0);
+  g_input = nullptr;
 }
 
 }  // namespace
@@ -205,6 +219,7 @@ int main(int argc, char** argv) {
   }
   if (__sanitizer_set_death_callback) __sanitizer_set_death_callback(SaveInput);
   ::signal(SIGABRT, OnSignal);  // a target's abort; sanitizer reports go through the death callback
+  ::signal(SIGALRM, OnTimeout);
   const auto start = std::chrono::steady_clock::now();
   for (const std::string& input : corpus) Run(input);
   Mutator mutator(seed, max_len, std::move(dictionary));

@@ -17,7 +17,7 @@
 //     its context unchanged;
 //   - a tokenizer that loads encodes text to ids in [0, n_vocab) and decodes
 //     them again.
-//   build/fuzz/src/model/model_fuzz -dict=fuzz/model/dict fuzz/model/corpus
+//   build/fuzz/src/model/model_fuzz fuzz/model/corpus
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <cmath>
