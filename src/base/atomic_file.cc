@@ -29,12 +29,17 @@ Status AtomicFile::Error(const std::string& what) const {
 namespace {
 
 // Where the temporary file goes: the file `path` names, links resolved; empty
-// when it cannot be renamed over (not a regular file, a dangling link, or a
-// path in /dev or /proc such as /dev/stdout), so it is written in place.
+// when it cannot be renamed over (not a regular file, a dangling link, or one
+// of the process's streams: /dev/stdout, /dev/stderr, /dev/fd/N, /proc/...),
+// so it is written in place.
 // `mode` is the existing file's permission bits, or -1.
 std::string RenameTarget(const std::string& path, int* mode) {
   *mode = -1;
-  if (path.rfind("/dev/", 0) == 0 || path.rfind("/proc/", 0) == 0) return "";
+  // The process's own streams: a redirect to a file must not be replaced
+  // under the shell that opened it.
+  for (const char* stream : {"/dev/stdout", "/dev/stderr", "/dev/fd/", "/proc/"}) {
+    if (path.rfind(stream, 0) == 0) return "";
+  }
   struct stat st;
   if (::lstat(path.c_str(), &st) != 0) return path;  // a new file (or a folder error, named by open)
   std::string target = path;

@@ -20,11 +20,12 @@ namespace logitkit::base {
 // succeeds the target is untouched, and the temporary file is removed when
 // the AtomicFile is destroyed. A target that exists keeps its permission
 // bits; a symbolic link is followed (the file it names is replaced, the link
-// stays). A target that is not a regular file (/dev/stdout, a pipe, a device)
-// cannot be renamed over, so it is written directly. Errors name the target and the system's
-// reason; a full disk (ENOSPC, EDQUOT) or the process's file-size limit
-// (EFBIG) is kResourceExhausted, other failures kInternal (kInvalidArgument
-// for a folder that does not exist or cannot be written).
+// stays). A target that is not a regular file (a pipe, a device) or is one of
+// the process's streams (/dev/stdout, /dev/fd/N) is written directly. Errors
+// name the target and the system's reason; a full disk (ENOSPC, EDQUOT) or
+// the process's file-size limit (EFBIG) is kResourceExhausted, other failures
+// kInternal (kInvalidArgument for a folder that does not exist or cannot be
+// written).
 class AtomicFile {
  public:
   AtomicFile() = default;

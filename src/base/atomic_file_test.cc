@@ -1,6 +1,7 @@
 #include "base/atomic_file.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -162,8 +163,10 @@ TEST(AtomicFile, WritesAPipeInPlace) {
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   std::string got;
   std::thread reader([&] { got = Read(fifo); });
-  EXPECT_TRUE(WriteFileAtomically(fifo, "through the pipe").ok());
+  const Status s = WriteFileAtomically(fifo, "through the pipe");
+  if (!s.ok()) ::close(::open(fifo.c_str(), O_WRONLY));  // lets the reader's open return
   reader.join();
+  EXPECT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(got, "through the pipe");
   struct stat st;
   ASSERT_EQ(::stat(fifo.c_str(), &st), 0);
