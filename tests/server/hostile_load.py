@@ -23,9 +23,10 @@ malformed one gets its 4xx; every canary equals the same request sent alone
 before the load; /health always answers within 1 s; once the load stops no
 sequence runs or waits and no connection holds a slot; resident memory stays
 at most 1.25x its value after warm-up and is flat over the last part of the
-run (the last 2 minutes, or the second half of a shorter run: the median of
-its last 30 s at most 5% above that of its first 30 s; with --sanitizer,
-against an ASan build, memory is only reported); each kind of request was
+run (the last 2 minutes: the median of its last 30 s at most 5% above that
+of its first 30 s; a run under 3 minutes, still warming up, reports its
+second half's growth without bounding it; with --sanitizer, against an ASan
+build, memory is only reported); each kind of request was
 answered at least once; the server exits 0 on SIGTERM (an ASan build: no
 leak). --json writes the figures.
 
@@ -342,7 +343,7 @@ def main():
         tail_growth = last[len(last) // 2] / first[len(first) // 2] - 1 if first and last else 0.0
         if peak > 1.25 * warm and not args.sanitizer:
             tally.fail(f"resident memory {peak} KiB > 1.25 x {warm} KiB after warm-up")
-        if tail_growth > 0.05 and not args.sanitizer:
+        if tail_growth > 0.05 and not args.sanitizer and args.duration >= 180:
             tally.fail(f"resident memory grew {100 * tail_growth:.1f}% over the last {elapsed - tail_t:.0f} s")
         health_max = max(latency for _, _, latency in samples)
     finally:
