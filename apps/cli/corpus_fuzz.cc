@@ -18,22 +18,15 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "corpus.h"
 #include "fuzz_file.h"
 #include "logitkit/tokenizer.h"
+#include "tokenizer/fuzz_vocabs.h"
 
 namespace {
-
-// Data the target needs is missing: a skip (exit 77, as ctest is told), or a
-// failure where $LOGITKIT_REQUIRE_MODEL=1 says it must be there.
-[[noreturn]] void Missing(const char* what, const std::string& detail) {
-  std::fprintf(stderr, "cannot open %s: %s\n", what, detail.c_str());
-  std::exit(std::getenv("LOGITKIT_REQUIRE_MODEL") ? 1 : 77);
-}
 
 using logitkit::tokenizer::Tokenizer;
 
@@ -139,17 +132,7 @@ void CheckWindows(const std::string& path, const uint8_t* data, size_t size, con
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  const char* env = std::getenv("LOGITKIT_FUZZ_VOCABS");
-  const std::string dir = LOGITKIT_SOURCE_DIR "/../shared/data/tokenizer-vectors/";
-  std::string paths = env ? env : dir + "ggml-vocab-gpt-2.gguf:" + dir + "ggml-vocab-llama-spm.gguf";
-  g_tokenizers = new std::vector<Tokenizer>;
-  std::stringstream list(paths);
-  for (std::string path; std::getline(list, path, ':');) {
-    auto tok = Tokenizer::Open(path);
-    if (!tok.ok()) Missing("a vocabulary", tok.status().ToString());
-    g_tokenizers->push_back(std::move(*tok));
-  }
-  if (g_tokenizers->empty()) Violated("no vocabulary", paths);
+  g_tokenizers = logitkit::tokenizer::LoadFuzzVocabs();
   return 0;
 }
 
