@@ -38,7 +38,6 @@ import json
 import os
 import random
 import socket
-import subprocess
 import sys
 import threading
 import time
