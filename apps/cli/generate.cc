@@ -48,10 +48,18 @@ output:
   --chat                    wrap the prompt in the model's chat format
   --special                 special tokens written in PROMPT (<|im_start|>) are those
                             tokens (as `logitkit serve` reads them); default: plain text
-  --logprobs N              one line per token: its text, logprob, and the N most
-                            likely alternatives with theirs (raw model distribution)
+  --samples N               N samples, one after another, from the same seed: sample i
+                            draws with (seed, stream i), as choice i of the server's n
+  --logprobs N              one line per token: its text; its logprob under the model
+                            (raw: T = 1, no filter); its sampling logprob (what the
+                            draw used: after processors, temperature and filters,
+                            renormalised); its rank in the model's distribution; the
+                            entropy of that distribution (nats); and the N most likely
+                            alternatives with their raw logprobs
   --json                    one JSON object at the end: text, finish_reason,
-                            stop_string, tokens with logprobs, speed
+                            stop_string, tokens (id, token, logprob, sampling_logprob,
+                            rank, entropy, and with --logprobs the alternatives), speed;
+                            with --samples, {"samples": [one such object per sample]}
   --int8                    int8 activations (llama.cpp's scheme; faster, less exact)
 %s  --help                    this text
 )";
@@ -130,7 +138,9 @@ nlohmann::json ResultJson(const std::string& prompt, const Sequence& seq, const 
     nlohmann::json t = {{"id", r.token},
                         {"token", tokenizer::SanitizeUtf8(PieceOf(tok, r.token))},
                         {"logprob", r.raw_logprob},
-                        {"sampling_logprob", r.logprob}};
+                        {"sampling_logprob", r.logprob},
+                        {"rank", r.rank},
+                        {"entropy", r.raw_entropy}};
     if (with_top) {
       nlohmann::json top = nlohmann::json::array();
       for (const TokenLogprob& a : r.top) {
@@ -154,8 +164,8 @@ nlohmann::json ResultJson(const std::string& prompt, const Sequence& seq, const 
 }  // namespace
 
 int RunGenerate(const std::vector<std::string>& args) {
-  std::set<std::string> with_value = {"seed", "max-tokens", "stop", "logprobs", "json-schema", "regex",
-                                     "choice", "grammar"};
+  std::set<std::string> with_value = {"seed", "max-tokens", "stop", "logprobs", "samples", "json-schema",
+                                     "regex", "choice", "grammar"};
   with_value.merge(SamplingFlagNames());
   with_value.insert(kRuntimeFlags.begin(), kRuntimeFlags.end());
   StatusOr<Flags> flags = Flags::Parse(args, with_value, {"greedy", "ignore-eos", "chat", "special", "json", "json-object", "int8", "help"});
@@ -173,8 +183,12 @@ int RunGenerate(const std::vector<std::string>& args) {
   StatusOr<long long> max_tokens = flags->GetInt("max-tokens", 128);
   StatusOr<uint64_t> seed = SeedFlag(*flags);
   StatusOr<long long> n_logprobs = flags->GetInt("logprobs", 0);
-  for (const Status* s : {&max_tokens.status(), &seed.status(), &n_logprobs.status()}) {
+  StatusOr<long long> n_samples = flags->GetInt("samples", 1);
+  for (const Status* s : {&max_tokens.status(), &seed.status(), &n_logprobs.status(), &n_samples.status()}) {
     if (!s->ok()) return Fail(kCommand, *s);
+  }
+  if (*n_samples < 1 || *n_samples > 1000) {
+    return Fail(kCommand, InvalidArgumentError("--samples = " + std::to_string(*n_samples) + " is outside [1, 1000]"));
   }
   if (*max_tokens < 1 || *max_tokens > 1000000) {
     return Fail(kCommand, InvalidArgumentError("--max-tokens = " + std::to_string(*max_tokens) +
@@ -191,6 +205,7 @@ int RunGenerate(const std::vector<std::string>& args) {
   options.strip_space_prefix = flags->Has("chat");  // a continuation keeps its leading space; a reply does not
   options.sampler.top_logprobs = int32_t(*n_logprobs);
   const bool show_logprobs = flags->Has("logprobs"), json = flags->Has("json");
+  if (show_logprobs || json) options.sampler.outputs |= kOutputRank | kOutputRawEntropy;
   StatusOr<Constraint> constraint = ConstraintFlags(*flags);
   if (!constraint.ok()) return Fail(kCommand, constraint.status());
 
@@ -205,42 +220,75 @@ int RunGenerate(const std::vector<std::string>& args) {
   const std::string& prompt_text = flags->positional()[0];
   StatusOr<std::vector<int32_t>> prompt = runtime->EncodePrompt(prompt_text, flags->Has("chat"), flags->Has("special"));
   if (!prompt.ok()) return Fail(kCommand, prompt.status());
-  Sequence seq(tok, *prompt, options);
-  PromptProgress progress(prompt->size());
-  const auto t0 = std::chrono::steady_clock::now();
-  if (Status s = seq.Start(*runtime->model, runtime->pool.get(),
-                           flags->Has("int8") ? Activations::kInt8 : Activations::kFloat32, progress.callback());
-      !s.ok()) {
-    return Fail(kCommand, s);
-  }
-  const auto t1 = std::chrono::steady_clock::now();
-  Status s = RunToEnd(seq, runtime->pool.get(), [&](const StepOutput& out) {
-    if (show_logprobs && !json && out.has_token) {
-      const DecodeResult& r = seq.records().back();
-      std::printf("%s\t%.4f", Pad(Visible(PieceOf(tok, r.token)), 14).c_str(), r.raw_logprob);
-      for (const TokenLogprob& alt : r.top) std::printf("\t%s %.4f", Visible(PieceOf(tok, alt.token)).c_str(), alt.raw_logprob);
-      std::printf("\n");
-      std::fflush(stdout);
-    } else if (!json && !show_logprobs && !out.text.empty()) {
-      std::fwrite(out.text.data(), 1, out.text.size(), stdout);
-      std::fflush(stdout);
+  // One sequence per sample, one after another, each streamed as it comes.
+  nlohmann::json samples = nlohmann::json::array();
+  size_t n_generated = 0;
+  double prompt_seconds = 0, gen_seconds = 0;
+  const char* finish = "";
+  std::string stop_string;
+  for (long long i = 0; i < *n_samples; ++i) {
+    options.stream = uint64_t(i);
+    if (flags->Has("samples") && !json) {
+      std::printf("%s[sample %lld of %lld: seed %llu, stream %lld]\n", i == 0 ? "" : "\n", i + 1, *n_samples,
+                  static_cast<unsigned long long>(options.seed), i);
     }
-  });
-  if (!s.ok()) return Fail(kCommand, s);
-  const auto t2 = std::chrono::steady_clock::now();
-  const size_t n_generated = seq.generated().size();
-  const double prompt_tps = double(prompt->size()) / Seconds(t1 - t0);
-  const double gen_tps = n_generated == 0 ? 0.0 : double(n_generated) / Seconds(t2 - t1);
-  if (json) {
-    PrintJson(ResultJson(prompt_text, seq, tok, show_logprobs, prompt_tps, gen_tps));
-  } else if (!show_logprobs) {
-    std::printf("\n");
+    if (show_logprobs && !json) {
+      std::printf("%s\t%9s\t%9s\t%6s\t%8s\talternatives (raw logprob)\n", Pad("token", 14).c_str(), "logprob",
+                  "sampling", "rank", "entropy");
+    }
+    Sequence seq(tok, *prompt, options);
+    PromptProgress progress(prompt->size());
+    const auto t0 = std::chrono::steady_clock::now();
+    if (Status s = seq.Start(*runtime->model, runtime->pool.get(),
+                             flags->Has("int8") ? Activations::kInt8 : Activations::kFloat32, progress.callback());
+        !s.ok()) {
+      return Fail(kCommand, s);
+    }
+    const auto t1 = std::chrono::steady_clock::now();
+    bool line_open = false;  // text written since the last newline
+    Status s = RunToEnd(seq, runtime->pool.get(), [&](const StepOutput& out) {
+      if (show_logprobs && !json && out.has_token) {
+        const DecodeResult& r = seq.records().back();
+        std::printf("%s\t%9.4f\t%9.4f\t%6d\t%8.4f\t", Pad(Visible(PieceOf(tok, r.token)), 14).c_str(),
+                    r.raw_logprob, r.logprob, r.rank, r.raw_entropy);
+        for (const TokenLogprob& alt : r.top) std::printf(" %s %.4f", Visible(PieceOf(tok, alt.token)).c_str(), alt.raw_logprob);
+        std::printf("\n");
+        std::fflush(stdout);
+      } else if (!json && !show_logprobs && !out.text.empty()) {
+        std::fwrite(out.text.data(), 1, out.text.size(), stdout);
+        line_open = out.text.back() != '\n';
+        std::fflush(stdout);
+      }
+    });
+    if (!s.ok()) return Fail(kCommand, s);
+    const auto t2 = std::chrono::steady_clock::now();
+    if (line_open) std::printf("\n");  // the text ends its line, before the stats on stderr
+    std::fflush(stdout);
+    prompt_seconds += Seconds(t1 - t0);
+    gen_seconds += Seconds(t2 - t1);
+    n_generated += seq.generated().size();
+    finish = FinishReasonName(seq.finish_reason());
+    stop_string = seq.stop_string();
+    if (json) {
+      nlohmann::json sample = ResultJson(prompt_text, seq, tok, show_logprobs, double(prompt->size()) / Seconds(t1 - t0),
+                                         seq.generated().empty() ? 0.0 : double(seq.generated().size()) / Seconds(t2 - t1));
+      sample["seed"] = options.seed;
+      sample["stream"] = options.stream;
+      samples.push_back(std::move(sample));
+    }
   }
+  const double prompt_tps = double(prompt->size() * size_t(*n_samples)) / prompt_seconds;
+  const double gen_tps = n_generated == 0 ? 0.0 : double(n_generated) / gen_seconds;
+  if (json) PrintJson(flags->Has("samples") ? nlohmann::json{{"samples", std::move(samples)}} : samples[0]);
   std::fflush(stdout);
-  std::fprintf(stderr, "[prompt: %zu tokens, %.1f tokens/s; generated: %zu tokens, %.1f tokens/s; %zu threads; finish: %s%s]\n",
-               prompt->size(), prompt_tps, n_generated, gen_tps, runtime->pool->num_threads(),
-               FinishReasonName(seq.finish_reason()),
-               seq.stop_string().empty() ? "" : (" at \"" + seq.stop_string() + "\"").c_str());
+  if (*n_samples == 1) {
+    std::fprintf(stderr, "[prompt: %zu tokens, %.1f tokens/s; generated: %zu tokens, %.1f tokens/s; %zu threads; finish: %s%s]\n",
+                 prompt->size(), prompt_tps, n_generated, gen_tps, runtime->pool->num_threads(), finish,
+                 stop_string.empty() ? "" : (" at \"" + stop_string + "\"").c_str());
+  } else {
+    std::fprintf(stderr, "[%lld samples; prompt: %zu tokens, %.1f tokens/s; generated: %zu tokens in all, %.1f tokens/s; %zu threads]\n",
+                 *n_samples, prompt->size(), prompt_tps, n_generated, gen_tps, runtime->pool->num_threads());
+  }
   return 0;
 }
 

@@ -126,16 +126,63 @@ def test_the_three_front_ends_give_the_same_tokens_and_logprobs(server, client, 
         assert sorted(f32(list(served.values()))) == sorted(f32(list(want_top.values())))
 
 
-def test_choices_are_the_same_streams_in_python_and_the_server(server, client, model):
+def test_choices_are_the_same_streams_in_the_three_front_ends(server, client, model):
     kw = dict(temperature=1.0, top_p=0.9, typical_p=0.95)
     served = client.completions.create(model=server.model_id, prompt=PROMPT, max_tokens=MAX_TOKENS, seed=23, n=3,
                                        logprobs=0, extra_body=kw)
     py = model.generate(PROMPT, max_tokens=MAX_TOKENS, seed=23, n=3, **kw)
+    cli = run_cli(server, PROMPT, "--json", "--samples", "3", "--seed", "23", "--max-tokens", str(MAX_TOKENS),
+                  *cli_flag_args(kw))
+    assert cli.returncode == 0, cli.stderr
+    samples = json.loads(cli.stdout)["samples"]
+    assert [(s["seed"], s["stream"]) for s in samples] == [(23, 0), (23, 1), (23, 2)]
     assert len({g.text for g in py}) > 1  # the streams differ ...
-    for choice in served.choices:  # ... and agree across the two front ends
-        g = py[choice.index]
-        assert choice.text == g.text and choice.finish_reason == g.finish_reason
+    for choice in served.choices:  # ... and agree across the three front ends
+        g, s = py[choice.index], samples[choice.index]
+        assert choice.text == g.text == s["text"] and choice.finish_reason == g.finish_reason == s["finish_reason"]
         np.testing.assert_array_equal(f32(choice.logprobs.token_logprobs), g.raw_logprob)
+        np.testing.assert_array_equal(f32([t["logprob"] for t in s["tokens"]]), g.raw_logprob)
+    # The text form: one header per sample, then its text.
+    text = run_cli(server, PROMPT, "--samples", "3", "--seed", "23", "--max-tokens", str(MAX_TOKENS),
+                   *cli_flag_args(kw))
+    assert text.returncode == 0, text.stderr
+    want = "".join(f"{chr(10) if i else ''}[sample {i + 1} of 3: seed 23, stream {i}]\n{g.text}"
+                   + ("" if g.text.endswith(chr(10)) or not g.text else "\n") for i, g in enumerate(py))
+    assert text.stdout == want
+    assert text.stderr.startswith("[3 samples; prompt:"), text.stderr
+
+
+def test_cli_logprobs_show_rank_entropy_and_sampling_logprob_as_numpy_computes_them(server, model):
+    # top-p 0.8 at T = 0.8: the sampling logprob differs from the raw one.
+    args = [PROMPT, "--seed", "3", "--temperature", "0.8", "--top-p", "0.8", "--max-tokens", "12", "--logprobs", "2"]
+    got = json.loads(run_cli(server, *args, "--json").stdout)
+    ids = model.tokenize(PROMPT) + [t["id"] for t in got["tokens"]]
+    z = model.logits(ids).astype(np.float64)[len(ids) - len(got["tokens"]) - 1:-1]  # row i predicts token i
+    for i, t in enumerate(got["tokens"]):
+        row = z[i] - z[i].max()
+        logp = row - np.log(np.exp(row).sum())
+        assert abs(t["logprob"] - logp[t["id"]]) < 1e-5
+        assert abs(t["entropy"] + (np.exp(logp) * logp).sum()) < 1e-5
+        assert t["rank"] == 1 + int((row > row[t["id"]]).sum() + (row[:t["id"]] == row[t["id"]]).sum())
+        # The sampling distribution: T = 0.8, then the smallest prefix reaching 0.8, renormalised.
+        x = row / 0.8
+        q = np.exp(x - x.max())
+        q /= q.sum()
+        order = np.lexsort((np.arange(len(q)), -q))
+        n = int(np.searchsorted(np.cumsum(q[order]), np.float32(0.8))) + 1
+        kept = order[:n]
+        assert t["id"] in kept
+        assert abs(t["sampling_logprob"] - np.log(q[t["id"]] / q[kept].sum())) < 1e-5
+    # The text form shows the same values, one line per token under a header.
+    lines = run_cli(server, *args).stdout.splitlines()
+    assert lines[0].split("\t")[1:5] == [f"{h:>{w}}" for h, w in
+                                          (("logprob", 9), ("sampling", 9), ("rank", 6), ("entropy", 8))]
+    assert len(lines) == 1 + len(got["tokens"])
+    shown = lambda v: round(float(np.float32(v)), 4)  # printf's %.4f of the float32 value
+    for line, t in zip(lines[1:], got["tokens"]):
+        fields = line.split("\t")
+        assert [float(fields[1]), float(fields[2]), int(fields[3]), float(fields[4])] == [
+            shown(t["logprob"]), shown(t["sampling_logprob"]), t["rank"], shown(t["entropy"])]
 
 
 def test_min_tokens_holds_back_the_end_through_every_front_end(server, client, model):
