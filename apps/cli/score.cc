@@ -36,7 +36,10 @@ options:
   --special         special tokens written in the text (<|im_start|>) are those tokens, as
                     `logitkit serve` reads completion prompts (default: plain text)
   --json            one JSON object: tokens with id, text, logprob, rank, entropy; totals
-  --csv             one CSV row per token
+  --csv             one CSV row, and one line, per token: position, id, token,
+                    logprob, rank, entropy; the token is quoted, with a
+                    backslash, quote, newline, carriage return or tab written
+                    as \\, "", \n, \r, \t and other control bytes as \xHH
 %s  --help            this text
 )";
 
@@ -49,9 +52,28 @@ struct Scored {
   int64_t rank;
 };
 
+// A token as one quoted CSV field on one line: quotes doubled (RFC 4180),
+// backslashes and control bytes escaped so that a newline token does not end
+// the row.
 std::string CsvField(const std::string& s) {
   std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  for (const char c : s) {
+    switch (c) {
+      case '"': out += "\"\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+          char hex[8];
+          std::snprintf(hex, sizeof(hex), "\\x%02x", static_cast<unsigned char>(c));
+          out += hex;
+        } else {
+          out += c;
+        }
+    }
+  }
   return out + "\"";
 }
 

@@ -9,11 +9,15 @@ and requires, per scored token: |Δ logprob| and |Δ entropy| <= 2e-3 (nats);
 the same rank, except where the next token's reference logit is within 1e-3
 of another (a tie the tolerance may reorder); and for the totals: mean NLL
 within 1e-3, perplexity = exp(NLL), bits per byte = NLL-sum / ln 2 / bytes.
+`score --csv` must hold the same tokens and values, one line per token (a
+newline token escaped, not breaking the row), read back with Python's csv.
 
 Exit 0: all agree; 1: a mismatch; 2: setup error; 77: numpy or gguf missing
 (2 when LOGITKIT_REQUIRE_PEERS=1).
 """
 import argparse
+import csv
+import io
 import json
 import math
 import os
@@ -27,7 +31,46 @@ TEXTS = [
     "Once upon a time, in a small village by the sea, there lived an old fisherman "
     "who had never seen a storm.",
     "def add(a, b):\n    return a + b\n\nprint(add(2, 3))  # 5\n",
+    'She said "no",\tthen "yes" \\ twice.\r\n',  # what a CSV field must escape
 ]
+
+
+def unescape_csv_token(text):
+    """`score --csv`'s token field back to the token: \\\\ \\n \\r \\t \\xHH."""
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "\\":
+            nxt = text[i + 1]
+            if nxt == "x":
+                out.append(chr(int(text[i + 2:i + 4], 16)))
+                i += 4
+                continue
+            out.append({"\\": "\\", "n": "\n", "r": "\r", "t": "\t"}[nxt])
+            i += 2
+            continue
+        out.append(text[i])
+        i += 1
+    return "".join(out)
+
+
+def check_csv(tool, model_path, text, got):
+    """Failures of `score --csv` against the JSON `got` of the same text."""
+    run = subprocess.run([tool, "score", "--csv", "--model", model_path, text], capture_output=True, text=True)
+    if run.returncode != 0:
+        return [f"score --csv failed: {run.stderr.strip()}"]
+    lines = run.stdout.splitlines()
+    if len(lines) != len(got["tokens"]) + 1:
+        return [f"score --csv: {len(lines)} lines for {len(got['tokens'])} tokens (want one per token and a header)"]
+    rows = list(csv.reader(io.StringIO(run.stdout)))
+    if rows[0] != ["position", "id", "token", "logprob", "rank", "entropy"]:
+        return [f"score --csv: header {rows[0]}"]
+    bad = []
+    for row, tok in zip(rows[1:], got["tokens"]):
+        want = [tok["id"], tok["token"], tok["rank"]]
+        have = [int(row[1]), unescape_csv_token(row[2]), int(row[4])]
+        if have != want or abs(float(row[3]) - tok["logprob"]) > 1e-6 or abs(float(row[5]) - tok["entropy"]) > 1e-6:
+            bad.append(f"score --csv row {row} vs JSON {tok}")
+    return bad
 
 
 def main() -> int:
@@ -82,6 +125,10 @@ def main() -> int:
               and math.isclose(got["bits_per_byte"], got["nll"] * len(got["tokens"]) / math.log(2) / got["bytes"],
                                rel_tol=1e-6))
         failures += 0 if ok else 1
+        csv_failures = check_csv(args.tool, model_path, text, got)
+        for f in csv_failures:
+            print(f"  {f}", file=sys.stderr)
+        failures += len(csv_failures)
         print(f"{len(got['tokens']):4d} tokens  max|Δlogprob| {worst['logprob']:.2e}  max|Δentropy| "
               f"{worst['entropy']:.2e}  NLL {got['nll']:.5f} vs {nll:.5f}  ppl {got['perplexity']:.4f}  "
               f"{'ok' if ok else 'MISMATCH'}  {text[:40]!r}")
