@@ -195,12 +195,40 @@ void PrintText(const CalibrationSummary& s, const std::string& title) {
   };
   errors(("equal-width bins (" + std::to_string(s.bins) + "):").c_str(), s.top.errors);
   errors(("equal-mass bins (" + std::to_string(s.equal_mass.size()) + "):").c_str(), s.equal_mass_errors);
-  errors("full (every probability):", s.full_errors);
+  // Full ECE weighs each bin by its share of all N x V probabilities: tiny, so in scientific notation.
+  std::printf("  %-28s ECE %.3e  RMS %.3e  MCE %.5f\n", "full (every probability):", s.full_errors.ece,
+              s.full_errors.rms, s.full_errors.mce);
   std::printf("\n  %-15s %10s %10s %10s %9s\n", "bin", "positions", "confidence", "accuracy", "gap");
   for (const Bin& b : s.top.bins) {
     if (b.count == 0) continue;
     std::printf("  [%.3f, %.3f) %10lld %10.4f %10.4f %+9.4f\n", b.lo, b.hi, static_cast<long long>(b.count),
                 b.confidence(), b.accuracy(), b.accuracy() - b.confidence());
+  }
+  if (!s.full_octaves.empty()) {
+    // Octaves down to the last one where a token came next; the rest in one line.
+    std::printf("\nevery probability, by octave: how often does a token given p come next?\n");
+    std::printf("  %-22s %14s %8s %11s %11s %8s\n", "p in", "probabilities", "hits", "mean p", "hit rate",
+                "ratio");
+    auto row = [](double lo, double hi, const Bin& b) {
+      char range[48];
+      std::snprintf(range, sizeof(range), "[%.2e, %.2e)", lo, hi);
+      std::printf("  %-22s %14lld %8.0f %11.3e %11.3e %8.3f\n", range, static_cast<long long>(b.count),
+                  b.outcome_sum, b.confidence(), b.accuracy(), b.confidence() > 0 ? b.accuracy() / b.confidence() : 0.0);
+    };
+    size_t last_hit = 0;
+    for (size_t i = 0; i < s.full_octaves.size(); ++i) {
+      if (s.full_octaves[i].outcome_sum > 0) last_hit = i;
+    }
+    Bin tail;
+    for (size_t i = 0; i < s.full_octaves.size(); ++i) {
+      const Bin& b = s.full_octaves[i];
+      if (i <= last_hit) {
+        if (b.count > 0) row(b.lo, b.hi, b);
+        continue;
+      }
+      tail.count += b.count, tail.value_sum += b.value_sum, tail.outcome_sum += b.outcome_sum;
+    }
+    if (tail.count > 0) row(0.0, s.full_octaves[last_hit].lo, tail);
   }
   if (!s.sampling.empty()) {
     std::printf("\nsampling sets: does the kept set hold the next token as often as its mass says?\n");

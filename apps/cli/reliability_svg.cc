@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "svg.h"
 
@@ -12,6 +14,13 @@ namespace {
 std::string Num(double v) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.2f", v);
+  return buf;
+}
+
+// A tick label: as few decimals as the value needs (0.5, 3, 3.25).
+std::string TickText(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", std::round(v * 1e6) / 1e6);
   return buf;
 }
 
@@ -67,8 +76,36 @@ std::string ReliabilityPanel(const analysis::CalibrationSummary& s, double x0, d
   o += Text(x0 + size / 2, y0 + size + 96, "confidence (top-token probability)", " text-anchor=\"middle\" font-size=\"12\"");
   o += Text(x0 - 40, y0 + size / 2, "accuracy",
             " text-anchor=\"middle\" font-size=\"12\" transform=\"rotate(-90 " + Num(x0 - 40) + " " + Num(y0 + size / 2) + ")\"");
-  o += Text(x0 - 6, y0 + size + 40, "positions", " text-anchor=\"end\" font-size=\"10\" fill=\"#666\"");
+  // The count strip's scale: 0 at its base, the largest bin's count at its top.
+  o += Line(x0 - 3, y0 + size + 8, x0 - 3, y0 + size + 58, "stroke=\"#888\"");
+  o += Text(x0 - 6, y0 + size + 12, std::to_string(max_count), " text-anchor=\"end\" font-size=\"10\" fill=\"#666\"");
+  o += Text(x0 - 6, y0 + size + 36, "positions", " text-anchor=\"end\" font-size=\"10\" fill=\"#666\"");
+  o += Text(x0 - 6, y0 + size + 60, "0", " text-anchor=\"end\" font-size=\"10\" fill=\"#666\"");
+  // Legend, under the summary in the upper-left corner, above the diagonal,
+  // where a bar would need accuracy far above its confidence.
+  const double lx = x0 + 14, ly = y0 + 56;
+  o += Rect(lx - 6, ly - 12, 152, 64, "fill=\"white\" fill-opacity=\"0.9\" stroke=\"#ccc\"");
+  o += Rect(lx, ly - 6, 12, 10, "fill=\"#3b6fb6\" fill-opacity=\"0.85\"");
+  o += Text(lx + 18, ly + 3, "accuracy of the bin", " font-size=\"11\"");
+  o += Rect(lx, ly + 12, 12, 10, "fill=\"#d62728\" fill-opacity=\"0.35\" stroke=\"#d62728\" stroke-width=\"0.8\"");
+  o += Text(lx + 18, ly + 21, "gap to its confidence", " font-size=\"11\"");
+  o += Line(lx, ly + 35, lx + 12, ly + 35, "stroke=\"#333\" stroke-dasharray=\"5,4\"");
+  o += Text(lx + 18, ly + 39, "perfect calibration", " font-size=\"11\"");
   return o;
+}
+
+// Tick values for [lo, hi]: multiples of 1, 2 or 5 × 10^k, about `target` of them.
+std::vector<double> NiceTicks(double lo, double hi, int target) {
+  const double raw = (hi - lo) / target;
+  const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
+  double step = magnitude;
+  for (double m : {1.0, 2.0, 5.0, 10.0}) {
+    step = m * magnitude;
+    if (step >= raw) break;
+  }
+  std::vector<double> ticks;
+  for (double v = std::ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) ticks.push_back(v);
+  return ticks;
 }
 
 // The fit split's NLL over T (log scale), the fitted T marked.
@@ -79,12 +116,17 @@ std::string CurvePanel(const analysis::TemperatureFit& fit, double x0, double y0
   const std::vector<double>& nll = fit.curve_nll;
   if (T.size() < 2) return o;
   const double t_lo = std::log(T.back()), t_hi = std::log(T.front());
-  double n_lo = *std::min_element(nll.begin(), nll.end());
-  // Show the basin: up to 3 nats above the minimum, or the whole curve if flatter.
-  double n_hi = std::min(*std::max_element(nll.begin(), nll.end()), n_lo + 3.0);
+  // The whole curve, never clipped: the axis runs from the minimum to the maximum.
+  const double n_lo = *std::min_element(nll.begin(), nll.end());
+  double n_hi = *std::max_element(nll.begin(), nll.end());
   if (n_hi <= n_lo) n_hi = n_lo + 1;
   auto X = [&](double t) { return x0 + (std::log(t) - t_lo) / (t_hi - t_lo) * w; };
-  auto Y = [&](double v) { return y0 + h - (std::min(v, n_hi) - n_lo) / (n_hi - n_lo) * (h - 20) - 10; };
+  auto Y = [&](double v) { return y0 + h - (v - n_lo) / (n_hi - n_lo) * (h - 20) - 10; };
+  for (double v : NiceTicks(n_lo, n_hi, 6)) {
+    o += Line(x0, Y(v), x0 + w, Y(v), "stroke=\"#e4e4e4\"");
+    o += Line(x0 - 4, Y(v), x0, Y(v), "stroke=\"#888\"");
+    o += Text(x0 - 6, Y(v) + 4, TickText(v), " text-anchor=\"end\" font-size=\"11\"");
+  }
   std::string path;
   for (size_t i = T.size(); i-- > 0;) path += (path.empty() ? "M" : " L") + Num(X(T[i])) + " " + Num(Y(nll[i]));
   o += "<path d=\"" + path + "\" fill=\"none\" stroke=\"#3b6fb6\" stroke-width=\"2\"/>\n";
@@ -93,8 +135,6 @@ std::string CurvePanel(const analysis::TemperatureFit& fit, double x0, double y0
     o += Line(X(t), y0 + h, X(t), y0 + h + 4, "stroke=\"#888\"");
     o += Text(X(t), y0 + h + 16, Num(t), " text-anchor=\"middle\" font-size=\"11\"");
   }
-  o += Text(x0 - 6, Y(n_lo) + 4, Num(n_lo), " text-anchor=\"end\" font-size=\"11\"");
-  o += Text(x0 - 6, Y(n_hi) + 4, Num(n_hi), " text-anchor=\"end\" font-size=\"11\"");
   o += Line(X(1.0), y0, X(1.0), y0 + h, "stroke=\"#888\" stroke-dasharray=\"3,3\"");
   const double tx = X(fit.temperature);
   o += Line(tx, y0, tx, y0 + h, "stroke=\"#d62728\" stroke-width=\"1.5\"");
