@@ -60,9 +60,12 @@ enum class Logits { kLast, kAll, kNone };
 // Residual-stream taps for the logit lens: after Eval, residual[l] holds the
 // residual stream after block l (l = 0 .. n_layers - 1) for the positions
 // whose logits were asked for (last or all), position-major, d_model floats
-// each. Capturing costs one copy per block; nothing when no tap is given.
+// each; embedding holds the residual stream before block 0 (the token
+// embeddings, plus the position embeddings where they are learned), in the
+// same layout. Capturing costs one copy per block; nothing when no tap is given.
 struct ResidualTap {
   std::vector<std::vector<float>> residual;
+  std::vector<float> embedding;
 };
 
 class Context {

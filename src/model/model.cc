@@ -292,7 +292,10 @@ std::vector<float> Context::Forward(const Model& model, ThreadPool& pool, Activa
       for (size_t i = 0; i < d; ++i) x[t * d + i] += pos[i];
     }
   }
-  if (tap) tap->residual.assign(c.n_layers, {});
+  if (tap) {
+    tap->residual.assign(c.n_layers, {});
+    tap->embedding.assign(x.begin() + first_out * d, x.end());
+  }
 
   std::vector<size_t> positions(T);
   for (size_t t = 0; t < T; ++t) positions[t] = rows[t].position;
@@ -341,7 +344,10 @@ Status Context::Eval(std::span<const int32_t> tokens, Logits which, std::vector<
                      ResidualTap* tap, const Progress& progress) {
   LOGITKIT_RETURN_IF_ERROR(CheckEval(tokens));
   const size_t T = tokens.size(), d = model_.config().d_model, n_past_before = n_past_;
-  if (tap) tap->residual.assign(model_.config().n_layers, {});
+  if (tap) {
+    tap->residual.assign(model_.config().n_layers, {});
+    tap->embedding.clear();
+  }
   if (which == Logits::kAll) logits->clear();
   ResidualTap chunk_tap;
   for (size_t start = 0; start < T; start += kMaxBatch) {
@@ -355,6 +361,7 @@ Status Context::Eval(std::span<const int32_t> tokens, Logits which, std::vector<
         tap->residual[l].insert(tap->residual[l].end(), chunk_tap.residual[l].begin(),
                                 chunk_tap.residual[l].end());
       }
+      tap->embedding.insert(tap->embedding.end(), chunk_tap.embedding.begin(), chunk_tap.embedding.end());
     }
     if (x.size() >= d && which == Logits::kAll) {
       std::vector<float> rows;

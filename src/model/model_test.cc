@@ -223,6 +223,14 @@ TEST(Model, TheLastResidualTapGivesTheLogits) {
   ASSERT_EQ(tap.residual.size(), m.layers);
   ASSERT_EQ(tap.residual.back().size(), kTokens.size() * m.d);
   const ModelWeights& w = WeightsOf(**model);
+  // The embedding tap: each position's token embedding row, as stored (float32 here).
+  ASSERT_EQ(w.token_embd.type, quant::TensorType::kF32);
+  ASSERT_EQ(tap.embedding.size(), kTokens.size() * m.d);
+  for (size_t t = 0; t < kTokens.size(); ++t) {
+    const float* row = reinterpret_cast<const float*>(w.token_embd.Row(size_t(kTokens[t])));
+    EXPECT_EQ(std::vector<float>(row, row + m.d),
+              std::vector<float>(tap.embedding.begin() + t * m.d, tap.embedding.begin() + (t + 1) * m.d)) << t;
+  }
   for (size_t t = 0; t < kTokens.size(); ++t) {
     const float* x = &tap.residual.back()[t * m.d];
     double ss = 0;
@@ -270,6 +278,7 @@ TEST(Model, LongInputsRunInChunksWithTheSameLogits) {
   EXPECT_EQ(progress, (std::vector<size_t>{64, 128, T}));
   ASSERT_EQ(tap.residual.size(), m.layers);
   EXPECT_EQ(tap.residual[0].size(), T * m.d);
+  EXPECT_EQ(tap.embedding.size(), T * m.d);
 
   Context last(**model, T, &pool);
   // A progress callback that says stop after the first pass: kCancelled, and

@@ -4,9 +4,11 @@
   check_lens.py --tool build/release/logitkit [--model M.gguf]
 
 Runs `logitkit lens --json` on a prompt, recomputes every layer's lens in
-float64 from the reference's residual stream (reference.hidden with taps, then
-reference.head: the final norm from each vector's own statistics and the LM
-head), and requires, at every layer and position: the same top token unless
+float64 from the reference's residual stream (reference.hidden with taps: the
+embeddings, then the stream after each block; then reference.head: the final
+norm from each vector's own statistics and the LM head), and requires the
+layers in the order "embedding", 0, 1, ..., "final", and at every layer and
+position: the same top token unless
 the reference's top two are within 1e-3 in log-probability, |Δp| of the top
 token, |Δ entropy| and |Δ KL(final || layer)| <= 2e-3, the same ranks of the
 final top token and the next token (ties excepted); and that the last layer
@@ -68,6 +70,10 @@ def main() -> int:
         print(f"check_lens: {len(layers)} layers from the tool, {len(taps) + 1} expected", file=sys.stderr)
         return 1
     failures, worst = 0, {"p": 0.0, "entropy": 0.0, "kl": 0.0}
+    labels = [layer["layer"] for layer in layers]
+    if labels != ["embedding", *range(len(taps) - 1), "final"]:
+        print(f"check_lens: the layers are {labels}", file=sys.stderr)
+        failures += 1
     for layer_index, layer in enumerate(layers):
         lp = final_lp if layer_index == len(taps) else logsoftmax(reference.head(m, taps[layer_index]))
         for t, cell in enumerate(layer["positions"]):

@@ -194,7 +194,8 @@ def attention(m, q, k, v):
 
 
 def hidden(m: Model, ids, taps=None):
-    """The final residual stream [T, d] (before the output norm)."""
+    """The final residual stream [T, d] (before the output norm). taps, a list:
+    gets the embeddings (the stream before block 0), then the stream after each block."""
     ids = np.asarray(ids, dtype=np.int64)
     T = len(ids)
     if T == 0:
@@ -207,6 +208,8 @@ def hidden(m: Model, ids, taps=None):
     x = m.w("token_embd.weight")[ids]
     if m.arch == "gpt2":
         x = x + m.w("position_embd.weight")[pos]
+    if taps is not None:
+        taps.append(x.copy())
     for L in range(m.n_layer):
         p = f"blk.{L}."
         if m.arch == "gpt2":
