@@ -30,6 +30,19 @@ namespace logitkit::analysis {
 struct Percentile {
   double percent;  // 100 = the maximum, 0 = the minimum
   double value;
+  // A percentile strictly between 0 and 100 whose value is within the
+  // histogram's resolution of 0 (KL below 1e-12; |Δp| below one bin, 3.1e-5):
+  // it says "this small or smaller", not a measured value. The minimum and
+  // maximum are exact and never flagged.
+  bool below_resolution = false;
+};
+
+// One position's measures, as AddRows computes them (its `rows` output).
+struct RowDivergence {
+  double kl = 0;                    // KL(P || Q), nats
+  double nll_a = 0, nll_b = 0;      // -log P_y, -log Q_y
+  int32_t top_a = 0, top_b = 0;     // argmax P, argmax Q (lowest index among ties)
+  double p_top_a = 0, p_top_b = 0;  // P of A's top token, Q of B's
 };
 
 struct DivergenceSummary {
@@ -57,8 +70,10 @@ class Divergence {
   // added) name the row (first_row + its index), the model (A or B) and the
   // token: invalid logits, and probability 0 where it makes a measure
   // infinite (B's, of a token A gives mass; either's, of the next token).
+  // rows, when not null, is resized to n and receives each row's measures
+  // (e.g. to find the positions where the models differ most).
   Status AddRows(std::span<const float> a, std::span<const float> b, std::span<const int32_t> targets,
-                 ThreadPool* pool, uint64_t first_row = 0);
+                 ThreadPool* pool, uint64_t first_row = 0, std::vector<RowDivergence>* rows = nullptr);
   int64_t positions() const;
   DivergenceSummary Summary() const;
 

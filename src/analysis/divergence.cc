@@ -20,6 +20,8 @@ constexpr size_t kDpBins = size_t{1} << 16;
 struct Measure {
   double kl = 0, dp = 0, nll_a = 0, nll_b = 0;
   bool agree = false;
+  int32_t top_a = 0, top_b = 0;
+  double p_top_a = 0, p_top_b = 0;
 };
 
 // A row's log-softmax normaliser (max + log Σ exp(z - max)) and argmax.
@@ -100,7 +102,7 @@ StatusOr<Divergence> Divergence::Create(size_t n_vocab) {
 }
 
 Status Divergence::AddRows(std::span<const float> a, std::span<const float> b, std::span<const int32_t> targets,
-                           ThreadPool* pool, uint64_t first_row) {
+                           ThreadPool* pool, uint64_t first_row, std::vector<RowDivergence>* rows) {
   State& st = *state_;
   const size_t V = st.n_vocab, n = targets.size();
   if (a.size() / V != n || a.size() % V != 0 || b.size() != a.size()) {
@@ -146,9 +148,19 @@ Status Divergence::AddRows(std::span<const float> a, std::span<const float> b, s
     m.nll_b = nb->log_z - zb[y];
     m.dp = std::exp(-m.nll_b) - std::exp(-m.nll_a);
     m.agree = na->argmax == nb->argmax;
+    m.top_a = int32_t(na->argmax), m.top_b = int32_t(nb->argmax);
+    m.p_top_a = std::exp(double(za[na->argmax]) - na->log_z);
+    m.p_top_b = std::exp(double(zb[nb->argmax]) - nb->log_z);
     return OkStatus();
   });
   if (!status.ok()) return status;
+  if (rows) {
+    rows->resize(n);
+    for (size_t r = 0; r < n; ++r) {
+      const Measure& m = st.measures[r];
+      (*rows)[r] = {m.kl, m.nll_a, m.nll_b, m.top_a, m.top_b, m.p_top_a, m.p_top_b};
+    }
+  }
   for (size_t r = 0; r < n; ++r) {
     const Measure& m = st.measures[r];
     st.n += 1;
@@ -190,6 +202,9 @@ DivergenceSummary Divergence::Summary() const {
     s.dp.push_back({p, FromHistogram(st.dp_hist, st.n, p, st.dp_min, st.dp_max, [](size_t i, double t) {
                       return -1 + 2 * (double(i) + t) / double(kDpBins);
                     })});
+    const bool inside = p > 0 && p < 100;
+    s.kl.back().below_resolution = inside && s.kl.back().value < 1e-12;
+    s.dp.back().below_resolution = inside && std::abs(s.dp.back().value) < 2.0 / double(kDpBins);
   }
   return s;
 }

@@ -16,6 +16,10 @@
    logits come from model_logits for each model; KL mean, top agreement and
    the perplexities must agree; the model against itself gives KL 0; against
    a model with other tokens (tests/model/make_tiny_models.py), a clear error.
+3. --worst N (both cases): the N rows of largest KL as numpy finds them, each
+   with its KL, next token, both models' top tokens and their p, and (models)
+   the 16 tokens before it in its window; percentiles within the resolution of
+   0 are flagged below_resolution (the min and max never).
 
 Exit 0: all agree; 1: a mismatch; 2: setup error; 77: numpy missing (2 when
 LOGITKIT_REQUIRE_PEERS=1).
@@ -52,7 +56,30 @@ def reference(np, a, b, y):
     rows = np.arange(len(y))
     dp = np.exp(lb[rows, y]) - np.exp(la[rows, y])
     return {"kl": kl, "kl_rounding": kl_rounding, "dp": dp, "agree": (a.argmax(axis=1) == b.argmax(axis=1)).mean(),
-            "nll_a": -la[rows, y].mean(), "nll_b": -lb[rows, y].mean()}
+            "nll_a": -la[rows, y].mean(), "nll_b": -lb[rows, y].mean(),
+            "top_a": a.argmax(axis=1), "top_b": b.argmax(axis=1),
+            "p_top_a": np.exp(la.max(axis=1)), "p_top_b": np.exp(lb.max(axis=1))}
+
+
+def check_worst(np, what, worst, ref, n):
+    """--worst n: the n rows of largest KL (ties: the earlier row), each with its measures."""
+    kl = ref["kl"]
+    want = sorted(range(len(kl)), key=lambda r: (-kl[r], r))[:n]
+    got = [w["position"] for w in worst]
+    if got != want:
+        # Rows whose KLs are within rounding of each other may swap.
+        close = all(abs(kl[g] - kl[w]) <= 2 * (ref["kl_rounding"][g] + ref["kl_rounding"][w]) + 1e-15
+                    for g, w in zip(got, want))
+        if not close:
+            failures.append(f"{what}: --worst {n} rows {got}, reference {want}")
+            return
+    for w in worst:
+        r = w["position"]
+        check(f"{what}: worst row {r} KL", w["kl"], kl[r], 1e-9 * kl[r] + ref["kl_rounding"][r] + 1e-15)
+        check(f"{what}: worst row {r} A's top", w["a_top"]["id"], ref["top_a"][r], 0)
+        check(f"{what}: worst row {r} B's top", w["b_top"]["id"], ref["top_b"][r], 0)
+        check(f"{what}: worst row {r} A's top p", w["a_top"]["p"], ref["p_top_a"][r], 1e-6)
+        check(f"{what}: worst row {r} B's top p", w["b_top"]["p"], ref["p_top_b"][r], 1e-6)
 
 
 def compare_json(np, got, ref, exact=True):
@@ -112,17 +139,24 @@ def synthetic(np, tool, tmp):
     for name, arr in (("a", a), ("b", b), ("y", y.astype(np.int32))):
         np.save(os.path.join(tmp, name + ".npy"), arr)
     npy = lambda n: os.path.join(tmp, n + ".npy")
-    got = run_json([tool, "compare", "--logits-a", npy("a"), "--logits-b", npy("b"), "--targets", npy("y"), "--json"],
-                   "logitkit compare (synthetic)")
+    got = run_json([tool, "compare", "--logits-a", npy("a"), "--logits-b", npy("b"), "--targets", npy("y"), "--json",
+                    "--worst", "8"], "logitkit compare (synthetic)")
     if got:
         ref = reference(np, a, b, y)
         compare_json(np, got, ref)
+        check_worst(np, "synthetic", got["worst"], ref, 8)
+        for w in got["worst"]:
+            check(f"synthetic: worst row {w['position']} next token", w["next"]["id"], y[w["position"]], 0)
         print(f"synthetic: {N} rows x {V}: KL mean {got['kl_mean']:.6g} ± {got['kl_standard_error']:.2g} "
               f"vs {ref['kl'].mean():.6g}; median {got['kl_percentiles'][5]['value']:.4g} vs "
               f"{np.percentile(ref['kl'], 50):.4g}; agreement {got['top_agreement']:.4f}")
     self_got = run_json([tool, "compare", "--logits-a", npy("a"), "--logits-b", npy("a"), "--targets", npy("y"),
                          "--json"], "logitkit compare (self)")
     if self_got:
+        # Every percentile but the exact min and max lies within the resolution of 0, and says so.
+        for key in ("kl_percentiles", "dp_percentiles"):
+            flags = [p["below_resolution"] for p in self_got[key]]
+            check(f"self: {key} below_resolution {flags}", float(flags == [p not in (0, 100) for p in PERCENTS]), 1.0, 0)
         check("self: KL mean", self_got["kl_mean"], 0.0, 0)
         check("self: KL max", self_got["kl_percentiles"][0]["value"], 0.0, 0)
         check("self: perplexity ratio", self_got["perplexity_ratio"], 1.0, 0)
@@ -141,7 +175,7 @@ def real_model(np, tool, logits_tool, model_path, corpus, tmp):
         f.write(text)
     ctx, max_tokens = 33, 65
     got = run_json([tool, "compare", model_path, q8, "--corpus", path, "--ctx", str(ctx), "--max-tokens",
-                    str(max_tokens), "--json"], "logitkit compare (models)")
+                    str(max_tokens), "--json", "--worst", "3"], "logitkit compare (models)")
     same = run_json([tool, "compare", model_path, model_path, "--corpus", path, "--ctx", str(ctx), "--max-tokens",
                      str(max_tokens), "--json"], "logitkit compare (model with itself)")
     if not got or not same:
@@ -169,6 +203,14 @@ def real_model(np, tool, logits_tool, model_path, corpus, tmp):
         start += ctx - 1
     ref = reference(np, np.concatenate(za), np.concatenate(zb), np.array(y))
     compare_json(np, got, ref, exact=False)
+    check_worst(np, "models", got["worst"], ref, 3)
+    for w in got["worst"]:  # the context: up to 16 tokens of its window before the next token
+        r = w["position"]
+        window, at = divmod(r, ctx - 1)
+        first = window * (ctx - 1)
+        want = ids[max(first, first + at + 1 - 16):first + at + 1]
+        check(f"models: worst row {r} next token", w["next"]["id"], y[r], 0)
+        check(f"models: worst row {r} context {w['context_ids']} vs {want}", float(w["context_ids"] == want), 1.0, 0)
     print(f"model vs its Q8_0 copy: {got['positions']} positions: KL mean {got['kl_mean']:.6g} vs "
           f"{ref['kl'].mean():.6g}, agreement {got['top_agreement']:.4f} vs {ref['agree']:.4f}, "
           f"perplexity ratio {got['perplexity_ratio']:.6f}")
