@@ -16,6 +16,7 @@
 #include "flags.h"
 #include "logitkit/generate.h"
 #include "logitkit/head.h"
+#include "logitkit/next_token.h"
 #include "runtime.h"
 #include "sampling_flags.h"
 #include "terminal.h"
@@ -46,56 +47,6 @@ order and semantics of `logitkit generate`, docs/decode-head.md):
 %s)";
 
 constexpr const char* kCommand = "top";
-
-// One temperature column over the whole row of V logits.
-struct Column {
-  double temperature = 1;
-  std::vector<float> p;         // softmax(z / T); T = 0: all mass on the argmax
-  float entropy = 0;            // of p, nats
-  DecodeResult filtered;        // the head at T with the filters: n_kept, entropy, top (raw order)
-  double kept_mass = 1;         // Σ p over the kept set
-};
-
-// Fills `column` for temperature T: p through the head's Softmax, its entropy
-// through the head with no filter, and the filtered distribution through the
-// head with `filters` (top = the n most likely raw tokens with both logprobs).
-Status FillColumn(DecodeHead& head, std::span<const float> logits, const SamplerParams& filters,
-                  size_t n, Column* column) {
-  const size_t V = logits.size();
-  const float T = float(column->temperature);
-  SamplerParams plain;
-  plain.temperature = T;
-  plain.outputs = kOutputEntropy;
-  plain.top_logprobs = 1;  // the argmax (lowest id on ties), for T = 0's one-hot
-  const DecodeResult unfiltered = head.Decode(logits, plain, RowState{});
-  if (!unfiltered.status.ok()) return unfiltered.status;
-  column->entropy = unfiltered.entropy;
-  column->p.assign(V, 0.0f);
-  if (T == 0) {
-    column->p[unfiltered.top[0].token] = 1.0f;
-  } else if (Status s = Softmax(logits, T, column->p); !s.ok()) {
-    return s;
-  }
-  SamplerParams params = filters;
-  params.temperature = T;
-  params.outputs = kOutputEntropy | kOutputKept;
-  params.top_logprobs = int32_t(n);
-  params.alternatives_from = Alternatives::kRaw;
-  column->filtered = head.Decode(logits, params, RowState{});
-  if (!column->filtered.status.ok()) return column->filtered.status;
-  column->kept_mass = 1;
-  if (size_t(column->filtered.n_kept) < V) {  // the kept set itself: the final distribution's tokens
-    params.outputs = kOutputNone;
-    params.top_logprobs = column->filtered.n_kept;
-    params.alternatives_from = Alternatives::kFinal;
-    const DecodeResult kept = head.Decode(logits, params, RowState{});
-    if (!kept.status.ok()) return kept.status;
-    double mass = 0;
-    for (const TokenLogprob& t : kept.top) mass += column->p[t.token];
-    column->kept_mass = mass;
-  }
-  return OkStatus();
-}
 
 // "-" for a token the filters cut off, else its renormalised probability.
 std::string KeptText(float logprob) {
@@ -150,24 +101,15 @@ int RunTop(const std::vector<std::string>& args) {
   PromptProgress progress(ids->size());
   if (Status s = context.Eval(*ids, Logits::kLast, &logits, nullptr, progress.callback()); !s.ok()) return Fail(kCommand, s);
 
+  // One view per temperature column (logitkit/next_token.h: the decode head's own filters).
   DecodeHead head(runtime->pool.get());
-  std::vector<Column> columns(temperatures.size());
-  for (size_t c = 0; c < columns.size(); ++c) {
-    columns[c].temperature = temperatures[c];
-    if (Status s = FillColumn(head, logits, filters, size_t(*n), &columns[c]); !s.ok()) {
-      return Fail(kCommand, s.WithContext("--temperature " + base::Num(temperatures[c]) + ": "));
-    }
+  std::vector<analysis::NextTokenView> columns;
+  for (double t : temperatures) {
+    StatusOr<analysis::NextTokenView> view = analysis::ViewNextToken(head, logits, filters, t, size_t(*n));
+    if (!view.ok()) return Fail(kCommand, view.status().WithContext("--temperature " + base::Num(t) + ": "));
+    columns.push_back(*std::move(view));
   }
-  std::vector<float> logprobs(V);
-  if (Status s = LogSoftmax(logits, 1.0f, logprobs); !s.ok()) return Fail(kCommand, s);
-  // The rows: the head's raw alternatives, in rank order (by logit, ties by id).
-  const std::vector<TokenLogprob>& rows = columns[0].filtered.top;
-  // cumulative[c][r]: Σ p over rows 0..r at temperature c, in double.
-  std::vector<std::vector<double>> cumulative(columns.size(), std::vector<double>(rows.size()));
-  for (size_t c = 0; c < columns.size(); ++c) {
-    double sum = 0;
-    for (size_t r = 0; r < rows.size(); ++r) cumulative[c][r] = sum += columns[c].p[rows[r].token];
-  }
+  const size_t n_rows = columns[0].top.size();
 
   const tokenizer::Tokenizer& tok = *runtime->tokenizer;
   auto piece_of = [&](int32_t id) {
@@ -176,23 +118,23 @@ int RunTop(const std::vector<std::string>& args) {
   };
   if (flags->Has("json")) {
     nlohmann::json top = nlohmann::json::array();
-    for (size_t r = 0; r < rows.size(); ++r) {
-      const int32_t id = rows[r].token;
+    for (size_t r = 0; r < n_rows; ++r) {
+      const analysis::NextTokenRow& first = columns[0].top[r];
       nlohmann::json p = nlohmann::json::array(), cum = nlohmann::json::array(), kept = nlohmann::json::array(),
                      kept_p = nlohmann::json::array(), kept_logprob = nlohmann::json::array();
-      for (size_t c = 0; c < columns.size(); ++c) {
-        const float lp = columns[c].filtered.top[r].logprob;
-        p.push_back(columns[c].p[id]);
-        cum.push_back(cumulative[c][r]);
-        kept.push_back(lp != -INFINITY);
-        kept_p.push_back(lp == -INFINITY ? 0.0 : std::exp(double(lp)));
-        kept_logprob.push_back(lp);  // -inf (cut off) is written as null
+      for (const analysis::NextTokenView& col : columns) {
+        const analysis::NextTokenRow& row = col.top[r];
+        p.push_back(row.p);
+        cum.push_back(row.cumulative_p);
+        kept.push_back(row.kept);
+        kept_p.push_back(row.kept ? std::exp(double(row.kept_logprob)) : 0.0);
+        kept_logprob.push_back(row.kept_logprob);  // -inf (cut off) is written as null
       }
       top.push_back({{"rank", r + 1},
-                     {"id", id},
-                     {"token", tokenizer::SanitizeUtf8(piece_of(id))},
-                     {"logit", logits[id]},
-                     {"logprob", logprobs[id]},
+                     {"id", first.token},
+                     {"token", tokenizer::SanitizeUtf8(piece_of(first.token))},
+                     {"logit", first.logit},
+                     {"logprob", first.logprob},
                      {"p", std::move(p)},
                      {"cumulative_p", std::move(cum)},
                      {"kept", std::move(kept)},
@@ -200,12 +142,12 @@ int RunTop(const std::vector<std::string>& args) {
                      {"kept_logprob", std::move(kept_logprob)}});
     }
     nlohmann::json cols = nlohmann::json::array();
-    for (const Column& col : columns) {
+    for (const analysis::NextTokenView& col : columns) {
       cols.push_back({{"temperature", col.temperature},
                       {"entropy", col.entropy},
-                      {"n_kept", col.filtered.n_kept},
+                      {"n_kept", col.n_kept},
                       {"kept_mass", col.kept_mass},
-                      {"kept_entropy", col.filtered.entropy}});
+                      {"kept_entropy", col.kept_entropy}});
     }
     const nlohmann::json o = {{"model", runtime->path},
                               {"prompt", flags->positional()[0]},
@@ -229,21 +171,22 @@ int RunTop(const std::vector<std::string>& args) {
   std::printf("\nrank  %s %8s %8s", Pad("token", 16).c_str(), "logit", "logprob");
   for (size_t c = 0; c < columns.size(); ++c) std::printf(filtering ? "  %8s %8s %8s" : "  %8s %8s", "p", "cum p", "kept p");
   std::printf("\n");
-  for (size_t r = 0; r < rows.size(); ++r) {
-    const int32_t id = rows[r].token;
-    std::printf("%4zu  %s %8.3f %8.4f", r + 1, Pad(Visible(piece_of(id)), 16).c_str(), logits[id], logprobs[id]);
-    for (size_t c = 0; c < columns.size(); ++c) {
-      std::printf("  %8.4f %8.4f", columns[c].p[id], cumulative[c][r]);
-      if (filtering) std::printf(" %8s", KeptText(columns[c].filtered.top[r].logprob).c_str());
+  for (size_t r = 0; r < n_rows; ++r) {
+    const analysis::NextTokenRow& first = columns[0].top[r];
+    std::printf("%4zu  %s %8.3f %8.4f", r + 1, Pad(Visible(piece_of(first.token)), 16).c_str(), first.logit,
+                first.logprob);
+    for (const analysis::NextTokenView& col : columns) {
+      std::printf("  %8.4f %8.4f", col.top[r].p, col.top[r].cumulative_p);
+      if (filtering) std::printf(" %8s", KeptText(col.top[r].kept_logprob).c_str());
     }
     std::printf("\n");
   }
   std::printf("\n");
-  for (const Column& col : columns) {
+  for (const analysis::NextTokenView& col : columns) {
     std::printf("T=%-6s entropy %.4f nats", base::Num(col.temperature).c_str(), col.entropy);
     if (filtering) {
       std::printf("; kept %d of %zu tokens, %.4f of the mass (%.4f cut off), entropy after filtering %.4f nats",
-                  col.filtered.n_kept, V, col.kept_mass, 1 - col.kept_mass, col.filtered.entropy);
+                  col.n_kept, V, col.kept_mass, 1 - col.kept_mass, col.kept_entropy);
     }
     std::printf("\n");
   }
