@@ -52,7 +52,7 @@ struct Engine::Choice {
 };
 
 Engine::Engine(const Model& model, const tokenizer::Tokenizer& tok, ThreadPool* pool, EngineOptions options)
-    : model_(model), tok_(tok), pool_(pool), options_(options), stepper_(pool) {
+    : model_(model), tok_(tok), pool_(pool), options_(options), stepper_(pool), view_head_(pool) {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -113,6 +113,12 @@ StatusOr<std::shared_ptr<Request>> Engine::Submit(GenerationSpec spec) {
                              std::to_string(spec.generate.max_tokens) + " exceed the model's context of " +
                              std::to_string(c.context_length) + " tokens");
     }
+  }
+  if (!spec.view_temperatures.empty() &&
+      (spec.prompts.size() != 1 || spec.n != 1 || spec.generate.max_tokens != 0 || spec.view_rows < 1 ||
+       spec.view_rows > c.n_vocab)) {
+    return InvalidArgumentError("a next-token view takes one prompt, n = 1, max_tokens = 0 and 1 to " +
+                                std::to_string(c.n_vocab) + " rows, not " + std::to_string(spec.view_rows));
   }
   if (spec.n < 1 || spec.sequences() > options_.max_sequences) {
     return InvalidArgumentError(std::to_string(spec.prompts.size()) + " prompts x n = " + std::to_string(spec.n) +
@@ -213,6 +219,25 @@ void Engine::Prefill(const std::shared_ptr<Request>& request) {
         e.error = spec.prompts.size() > 1 ? s.WithContext("prompt " + std::to_string(p) + ": ") : s;
         Post(request, std::move(e));
         return;
+      }
+      if (!spec.view_temperatures.empty()) {
+        Event e;
+        e.kind = Event::Kind::kView;
+        SamplerParams filters = spec.generate.sampler;
+        filters.eos_tokens = EndOfGenerationTokens(tok_);  // for min_tokens, as a draw would have them
+        for (double t : spec.view_temperatures) {
+          StatusOr<analysis::NextTokenView> view =
+              analysis::ViewNextToken(view_head_, choice->seq.next_row(), filters, t, spec.view_rows);
+          if (!view.ok()) {
+            e.kind = Event::Kind::kError;
+            e.error = view.status();
+            break;
+          }
+          e.views.push_back(*std::move(view));
+        }
+        const bool failed = e.kind == Event::Kind::kError;
+        Post(request, std::move(e));
+        if (failed) return;
       }
       if (c == 0 && spec.prompt_logprobs) {
         Event e;

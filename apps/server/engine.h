@@ -27,6 +27,7 @@
 #include "logitkit/generate.h"
 #include "logitkit/head.h"
 #include "logitkit/model.h"
+#include "logitkit/next_token.h"
 #include "logitkit/status.h"
 #include "logitkit/thread_pool.h"
 #include "logitkit/tokenizer.h"
@@ -70,17 +71,24 @@ struct GenerationSpec {
   int top_logprobs = -1;          // -1: no logprobs; else 0..20 alternatives
   LogprobsMode logprobs_mode = LogprobsMode::kRawLogprobs;
   bool prompt_logprobs = false;   // also the prompt tokens' values (echo)
+  // A view of the next token instead of a generation (POST /next_token): with
+  // max_tokens 0, one prompt and n = 1, the prompt is evaluated and one kView
+  // event carries analysis::ViewNextToken of its last position at each of
+  // these temperatures, with the sampler's processors and filters.
+  std::vector<double> view_temperatures;  // empty: no view
+  size_t view_rows = 0;                   // tokens per view, 1 .. n_vocab
 
   size_t sequences() const { return prompts.size() * size_t(n); }
 };
 
 struct Event {
-  enum class Kind { kPrompt, kToken, kFinish, kError };
+  enum class Kind { kPrompt, kToken, kFinish, kError, kView };
   Kind kind = Kind::kToken;
   int choice = 0;                  // kToken, kFinish: the choice's index; kPrompt: the prompt's
   TokenInfo token;                 // kToken
   std::string text;                // kToken, kFinish: text released to the client
   std::vector<TokenInfo> prompt;   // kPrompt: one per prompt token
+  std::vector<analysis::NextTokenView> views;  // kView: one per view temperature
   std::string finish_reason;       // kFinish: "stop" or "length"
   std::string stop_string;         // kFinish: the stop string that ended the text, if one did
   Status error;                    // kError: the request is over
@@ -157,6 +165,7 @@ class Engine {
   ThreadPool* pool_;
   EngineOptions options_;
   Stepper stepper_;
+  DecodeHead view_head_;  // the next-token views (GenerationSpec::view_temperatures)
 
   std::mutex mu_;
   std::condition_variable cv_;

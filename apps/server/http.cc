@@ -156,6 +156,28 @@ ApiError TimeoutError(int request_timeout_s) {
 // open_responses counts the responses whose body is still being written (a
 // shutdown lets them write their error object before the server stops).
 // A request_timeout_s of 0 is no limit.
+// POST /next_token: the prompt evaluated by the engine (between its steps,
+// like any prefill), then the views of its next token (openai.h).
+void NextToken(const std::string& body, httplib::Response& res, Engine& engine, const ApiContext& ctx,
+               int request_timeout_s) {
+  const auto deadline = request_timeout_s > 0
+                            ? std::chrono::steady_clock::now() + std::chrono::seconds(request_timeout_s)
+                            : std::chrono::steady_clock::time_point::max();
+  GenerationSpec spec;
+  if (std::optional<ApiError> e = ParseNextToken(body, ctx, &spec)) return SendError(res, *e);
+  StatusOr<std::shared_ptr<Request>> job = engine.Submit(spec);
+  if (!job.ok()) return SendError(res, FromStatus(job.status()));
+  const std::shared_ptr<Request> r = *job;
+  for (Event e;;) {
+    if (NextEvent(*r, &e, deadline, [] { return true; }) == Wait::kTimedOut) {
+      r->Cancel();
+      return SendError(res, TimeoutError(request_timeout_s));
+    }
+    if (e.kind == Event::Kind::kError) return SendError(res, FromStatus(e.error));
+    if (e.kind == Event::Kind::kView) return res.set_content(Text(NextTokenJson(spec, e.views, ctx)), "application/json");
+  }
+}
+
 void Complete(const std::string& body, httplib::Response& res, Endpoint endpoint, Engine& engine,
               const ApiContext& ctx, int request_timeout_s, std::atomic<int>& open_responses) {
   const auto deadline = request_timeout_s > 0
@@ -379,6 +401,9 @@ Status Serve(const HttpOptions& options, Engine& engine, const ApiContext& ctx,
       Complete(body, res, endpoint, engine, ctx, options.request_timeout_s, open_responses);
     });
   }
+  post("/next_token", [&](const std::string& body, httplib::Response& res) {
+    NextToken(body, res, engine, ctx, options.request_timeout_s);
+  });
   // The tokenizer (vLLM's and llama.cpp's shapes; see openai.h).
   for (const auto& [path, run] : {std::pair{"/tokenize", &Tokenize}, std::pair{"/detokenize", &Detokenize}}) {
     post(path, [&, run = run](const std::string& body, httplib::Response& res) {

@@ -653,6 +653,85 @@ std::optional<ApiError> Tokenize(const std::string& body, const ApiContext& ctx,
   });
 }
 
+std::optional<ApiError> ParseNextToken(const std::string& body, const ApiContext& ctx, GenerationSpec* spec) {
+  return WithBody(body, [&](const Json& j) -> std::optional<ApiError> {
+    Fields f(j);
+    if (f.Has("messages")) {
+      std::optional<std::vector<int32_t>> chat = ChatPrompt(f.Get("messages"), ctx, f);
+      if (!chat) return f.error();
+      spec->prompts = {std::move(*chat)};
+    } else {
+      if (!f.Has("prompt")) return Invalid("prompt", "prompt (or messages) is required");
+      const Json& prompt = f.Get("prompt");
+      if (!prompt.is_string() && !(prompt.is_array() && !prompt.empty() && prompt[0].is_number())) {
+        return Invalid("prompt", "prompt must be one string or a list of token ids");
+      }
+      std::vector<std::string> texts;
+      std::optional<std::vector<std::vector<int32_t>>> prompts = CompletionPrompts(prompt, ctx, f, &texts);
+      if (!prompts) return f.error();
+      spec->prompts = std::move(*prompts);
+    }
+    if (spec->prompts[0].empty()) return Invalid("prompt", "the prompt is empty (no tokens)");
+    if (spec->prompts[0].size() > ctx.context_length) {
+      return Invalid("prompt", "the prompt has " + std::to_string(spec->prompts[0].size()) +
+                                   " tokens; the context holds " + std::to_string(ctx.context_length));
+    }
+    ReadSampling(f, ctx, &spec->generate.sampler);
+    spec->view_rows = size_t(f.Integer("top", 10, 1, int64_t(ctx.n_vocab)));
+    if (f.error()) return f.error();
+    if (f.Has("temperatures")) {
+      const Json& ts = f.Get("temperatures");
+      if (!ts.is_array() || ts.empty() || ts.size() > 16) {
+        return Invalid("temperatures", "temperatures must be a list of 1 to 16 numbers");
+      }
+      for (size_t i = 0; i < ts.size(); ++i) {
+        const double t = ts[i].is_number() ? ts[i].get<double>() : NAN;
+        if (!(t >= 0 && t <= 2)) {
+          return Invalid("temperatures", "temperatures[" + std::to_string(i) + "] = " + ts[i].dump() +
+                                             " is not a number in [0, 2]");
+        }
+        spec->view_temperatures.push_back(t);
+      }
+    } else {
+      spec->view_temperatures = {f.Number("temperature", 1.0, 0, 2)};  // as sent (the sampler holds a float)
+    }
+    spec->n = 1;
+    spec->generate.max_tokens = 0;
+    return std::nullopt;
+  });
+}
+
+Json NextTokenJson(const GenerationSpec& spec, const std::vector<analysis::NextTokenView>& views,
+                   const ApiContext& ctx) {
+  Json prompt = Json::array();
+  for (int32_t id : spec.prompts[0]) prompt.push_back({{"id", id}, {"token", TextOf(*ctx.tok, id).text}});
+  Json out = Json::array();
+  for (const analysis::NextTokenView& v : views) {
+    Json top = Json::array();
+    for (size_t r = 0; r < v.top.size(); ++r) {
+      const analysis::NextTokenRow& row = v.top[r];
+      top.push_back({{"rank", r + 1},
+                     {"id", row.token},
+                     {"token", TextOf(*ctx.tok, row.token).text},
+                     {"logit", row.logit},
+                     {"logprob", row.logprob},
+                     {"p", row.p},
+                     {"cumulative_p", row.cumulative_p},
+                     {"kept", row.kept},
+                     {"kept_p", row.kept ? std::exp(double(row.kept_logprob)) : 0.0},
+                     {"kept_logprob", row.kept ? Json(row.kept_logprob) : Json()}});
+    }
+    out.push_back({{"temperature", v.temperature},
+                   {"entropy", v.entropy},
+                   {"n_kept", v.n_kept},
+                   {"kept_mass", v.kept_mass},
+                   {"kept_entropy", v.kept_entropy},
+                   {"top", std::move(top)}});
+  }
+  return {{"object", "next_token"}, {"model", ctx.model_id}, {"prompt_tokens", std::move(prompt)},
+          {"views", std::move(out)}};
+}
+
 std::optional<ApiError> Detokenize(const std::string& body, const ApiContext& ctx, Json* out) {
   return WithBody(body, [&](const Json& j) -> std::optional<ApiError> {
     Fields f(j);
@@ -835,7 +914,8 @@ void ResponseWriter::Add(const Event& e) {
       c.stop_string = e.stop_string;
       break;
     }
-    case Event::Kind::kError: break;
+    case Event::Kind::kError:
+    case Event::Kind::kView: break;  // (views are /next_token's, never a completion's)
   }
 }
 

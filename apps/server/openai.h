@@ -88,6 +88,21 @@ std::optional<ApiError> ParseRequest(const std::string& body, Endpoint endpoint,
 std::optional<ApiError> Tokenize(const std::string& body, const ApiContext& ctx, Json* out);
 std::optional<ApiError> Detokenize(const std::string& body, const ApiContext& ctx, Json* out);
 
+// POST /next_token (a logitkit extension: the explorer's next-token view, the
+// table of `logitkit top`). The body: the prompt as completions take it (one
+// string or token ids; "parse_special") or chat "messages"; "top" (rows,
+// default 10, at most n_vocab); "temperatures" (a list of numbers in [0, 2];
+// default [temperature], temperature defaulting to 1); and any sampling field
+// of the table (top_k, top_p, min_p, ..., logit_bias, order). On success
+// spec holds a view request (GenerationSpec::view_temperatures).
+std::optional<ApiError> ParseNextToken(const std::string& body, const ApiContext& ctx, GenerationSpec* spec);
+// The response: {"object": "next_token", "model", "prompt_tokens": [{"id",
+// "token"}], "views": [{"temperature", "entropy", "n_kept", "kept_mass",
+// "kept_entropy", "top": [{"rank", "id", "token", "logit", "logprob", "p",
+// "cumulative_p", "kept", "kept_p", "kept_logprob" (null if cut)}]}]}.
+Json NextTokenJson(const GenerationSpec& spec, const std::vector<analysis::NextTokenView>& views,
+                   const ApiContext& ctx);
+
 // GET /tokenizer_info: the fields lm-eval's remote tokenizer reads (and
 // vLLM's names for them): {"tokenizer_class", "eos_token", "bos_token",
 // "pad_token", "unk_token" (texts, null if the vocabulary has none),

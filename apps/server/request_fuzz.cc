@@ -62,6 +62,26 @@ void Parse(const std::string& body, server::Endpoint endpoint) {
   }
 }
 
+// POST /next_token's body: a view spec (one prompt in range, max_tokens 0,
+// 1 .. n_vocab rows, 1 .. 16 temperatures in [0, 2]) or an error object.
+void NextToken(const std::string& body) {
+  const server::ApiContext& ctx = g_fixture->ctx;
+  server::GenerationSpec spec;
+  if (std::optional<server::ApiError> e = server::ParseNextToken(body, ctx, &spec)) return CheckError(*e, body);
+  if (spec.prompts.size() != 1 || spec.prompts[0].empty() || spec.prompts[0].size() > ctx.context_length ||
+      spec.n != 1 || spec.generate.max_tokens != 0) {
+    Violated("a bad view spec", body);
+  }
+  for (int32_t id : spec.prompts[0]) {
+    if (id < 0 || size_t(id) >= ctx.n_vocab) Violated("a prompt id out of range", std::to_string(id));
+  }
+  if (spec.view_rows < 1 || spec.view_rows > ctx.n_vocab) Violated("rows out of range", body);
+  if (spec.view_temperatures.empty() || spec.view_temperatures.size() > 16) Violated("bad temperatures", body);
+  for (double t : spec.view_temperatures) {
+    if (!(t >= 0 && t <= 2)) Violated("a temperature out of [0, 2]", body);
+  }
+}
+
 void Template(const std::string& input) {
   // The template, then a NUL, then the messages' contents separated by NULs.
   const size_t split = input.find('\0');
@@ -119,6 +139,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string body(reinterpret_cast<const char*>(data) + 1, size - 1);
   server::Json out;
+  if (data[0] >= 0xF0) return NextToken(body), 0;  // (the first byte's other values keep their older meanings)
   switch (data[0] % 5) {
     case 0: Parse(body, server::Endpoint::kCompletions); break;
     case 1: Parse(body, server::Endpoint::kChat); break;

@@ -149,6 +149,9 @@ class Sequence {
   RowState StateOf(size_t i) const;
   // The logits the last recorded token was drawn from (valid until the next step).
   std::span<const float> last_row() const { return rows_[1 - current_]; }
+  // The logits of the next draw: after Start (also with max_tokens 0, where
+  // they predict the token after the prompt), until the next step.
+  std::span<const float> next_row() const { return rows_[current_]; }
 
   // Ends the sequence with an error (e.g. its request was cancelled).
   void Fail(Status status);

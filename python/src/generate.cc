@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "constraint.h"
 #include "errors.h"
 #include "logitkit/generate.h"
+#include "logitkit/next_token.h"
 #include "model.h"
 #include "sampler_kwargs.h"
 
@@ -171,6 +173,64 @@ py::object Generate(const PyModel& m, const py::object& prompt, const py::kwargs
 
 }  // namespace
 
+// Model.next_token: `logitkit top` and the server's /next_token for Python,
+// through the same analysis::ViewNextToken. One dict per temperature.
+py::list NextToken(const PyModel& m, const py::object& prompt, const py::kwargs& kwargs) {
+  SamplerParams filters;
+  ReadSamplerKwargs(kwargs, m.config().n_vocab, &filters, "next_token", {"temperatures", "top", "chat", "special"});
+  const long long top = Kw<long long>(kwargs, "top", 10);
+  if (top < 1 || size_t(top) > m.config().n_vocab) {
+    ThrowValueError("top = " + std::to_string(top) + " is outside [1, " + std::to_string(m.config().n_vocab) + "]");
+  }
+  std::vector<double> temperatures = {kwargs.contains("temperature") ? kwargs["temperature"].cast<double>() : 1.0};
+  if (kwargs.contains("temperatures")) temperatures = kwargs["temperatures"].cast<std::vector<double>>();
+  if (temperatures.empty()) ThrowValueError("temperatures is empty");
+  bool batched = false;
+  const std::vector<std::vector<int32_t>> prompts =
+      Prompts(m, prompt, Kw<bool>(kwargs, "chat", false), Kw<bool>(kwargs, "special", false), &batched);
+  if (batched) ThrowValueError("prompt: next_token takes one prompt, not a list of them");
+  filters.eos_tokens = EndOfGenerationTokens(m.tok());
+  std::vector<analysis::NextTokenView> views;
+  {
+    py::gil_scoped_release release;
+    Context context(m.model(), prompts[0].size(), m.pool());
+    std::vector<float> logits;
+    ThrowIfError(context.Eval(prompts[0], Logits::kLast, &logits));
+    DecodeHead head(m.pool());
+    for (double t : temperatures) {
+      views.push_back(ValueOrThrow(analysis::ViewNextToken(head, logits, filters, t, size_t(top))));
+    }
+  }
+  py::list out;
+  for (const analysis::NextTokenView& v : views) {
+    py::list rows;
+    for (size_t r = 0; r < v.top.size(); ++r) {
+      const analysis::NextTokenRow& row = v.top[r];
+      py::dict d;
+      d["rank"] = r + 1;
+      d["id"] = row.token;
+      d["token"] = m.Piece(row.token);
+      d["logit"] = row.logit;
+      d["logprob"] = row.logprob;
+      d["p"] = row.p;
+      d["cumulative_p"] = row.cumulative_p;
+      d["kept"] = row.kept;
+      d["kept_p"] = row.kept ? std::exp(double(row.kept_logprob)) : 0.0;
+      d["kept_logprob"] = row.kept_logprob;
+      rows.append(d);
+    }
+    py::dict d;
+    d["temperature"] = v.temperature;
+    d["entropy"] = v.entropy;
+    d["n_kept"] = v.n_kept;
+    d["kept_mass"] = v.kept_mass;
+    d["kept_entropy"] = v.kept_entropy;
+    d["top"] = rows;
+    out.append(d);
+  }
+  return out;
+}
+
 void BindGenerate(py::class_<PyModel>& model) {
   py::class_<Generation>(model, "Generation", "The result of Model.generate.")
       .def_readonly("text", &Generation::text)
@@ -208,6 +268,15 @@ void BindGenerate(py::class_<PyModel>& model) {
       "comes with a complete match. Sampling parameters:\n" +
       SamplerKwargsDoc();
   model.def("generate", &Generate, py::arg("prompt"), doc.c_str());
+  static const std::string next_doc =
+      "next_token(prompt, *, temperatures=[temperature], top=10, chat=False, special=False, **sampling)\n"
+      "The next-token view of `logitkit top` and the server's /next_token: per temperature a dict\n"
+      "{temperature, entropy, n_kept, kept_mass, kept_entropy, top}, top holding the `top` most likely\n"
+      "tokens {rank, id, token, logit, logprob (T = 1), p (at T), cumulative_p, kept, kept_p\n"
+      "(renormalised over the kept set), kept_logprob (-inf if cut)}. The sampling keywords\n"
+      "(top_k, top_p, min_p, ...) are the filters the decode head applies at each temperature:\n" +
+      SamplerKwargsDoc();
+  model.def("next_token", &NextToken, py::arg("prompt"), next_doc.c_str());
 }
 
 }  // namespace logitkit::python
