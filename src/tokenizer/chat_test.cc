@@ -169,6 +169,17 @@ TEST(ChatTemplate, ErrorsNameTheProblem) {
       << r.status().message();
   EXPECT_FALSE(raises->Render({}).ok());  // no messages
 
+  // An integer result int64_t cannot hold is an error (scripts/fetch-jinja's
+  // patch of the engine; unpatched, x % 0 converted NaN to int64_t).
+  const ChatMessage one[] = {{"user", "Hi"}};
+  for (const char* source : {"{{ messages | length % 0 }}", "{{ 4611686018427387904 * 4 }}"}) {
+    StatusOr<ChatTemplate> t = ChatTemplate::Parse(source, "", "");
+    ASSERT_TRUE(t.ok()) << source << ": " << t.status().ToString();
+    StatusOr<std::vector<ChatPart>> out = t->Render(one);
+    ASSERT_FALSE(out.ok()) << source;
+    EXPECT_NE(out.status().message().find("integer result out of range"), std::string::npos) << out.status().message();
+  }
+
   ChatOptions bad_tools;
   bad_tools.tools_json = "{\"not\": \"an array\"}";
   const ChatMessage user[] = {{"user", "Hi"}};
