@@ -61,8 +61,10 @@ options:
                     instead of models: N x V float32/float16 .npy logits of A and
                     B and the N next tokens (int32/int64 .npy)
   --worst N         also list the N positions with the largest KL: the text
-                    before each (up to 16 tokens), the token that came next, and
-                    each model's top token with its probability (default 0)
+                    before each (up to 16 tokens; runs on .npy logits have no
+                    tokenizer and show token ids and no text), the token that
+                    came next, and each model's top token with its probability
+                    (default 0)
   --json            one JSON object
   --threads N       threads (default: one per core)
   --help            this text

@@ -127,6 +127,13 @@ std::string Fill(double f) {  // white (0) to dark blue (1)
 
 std::string Px(double v) { return std::to_string(int(std::lround(v))); }
 
+// One number with a printf format ("%.4f").
+std::string Fixed(double v, const char* format) {
+  char text[48];
+  std::snprintf(text, sizeof(text), format, v);
+  return text;
+}
+
 // A visible token in at most `columns` code points: cut with "…" when longer.
 std::string Cut(const std::string& text, size_t columns) {
   std::vector<size_t> starts;  // byte offset of each code point
@@ -179,28 +186,27 @@ std::string HeatmapSvg(const std::vector<std::vector<Cell>>& cells, const std::v
       const Cell& c = cells[row][t];
       const double f = scale.Fraction(value(c));
       const int x = kLeft + int(t) * kCellW;
-      char details[256];
-      std::snprintf(details, sizeof(details), "entropy %.3f nats, KL(final||layer) %.4g nats, final top rank %lld",
-                    c.entropy, c.kl, static_cast<long long>(c.final_top_rank));
+      // The tooltip, with the tokens' texts joined as strings (any length).
       std::string title = "layer " + label + ", position " + std::to_string(t) + " (after " +
-                          Visible(piece(ids[t])) + "): " + details;
+                          Visible(piece(ids[t])) + "): entropy " + Fixed(c.entropy, "%.3f") +
+                          " nats, KL(final||layer) " + Fixed(c.kl, "%.4g") + " nats, final top rank " +
+                          std::to_string(c.final_top_rank);
       if (t + 1 < cols) {
-        std::snprintf(details, sizeof(details), "; actual next token %s: p %.4f, rank %lld",
-                      Visible(piece(ids[t + 1])).c_str(), c.next_p, static_cast<long long>(c.next_rank));
-        title += details;
+        title += "; actual next token " + Visible(piece(ids[t + 1])) + ": p " + Fixed(c.next_p, "%.4f") + ", rank " +
+                 std::to_string(c.next_rank);
       }
       title += "\ntop:";
       for (size_t i = 0; i < c.top.size(); ++i) {
-        std::snprintf(details, sizeof(details), " %s %.4f%s", Visible(piece(c.top[i])).c_str(), c.top_p[i],
-                      i + 1 < c.top.size() ? "," : "");
-        title += details;
+        title += " " + Visible(piece(c.top[i])) + " " + Fixed(c.top_p[i], "%.4f") + (i + 1 < c.top.size() ? "," : "");
       }
-      char p[16];
-      std::snprintf(p, sizeof(p), "%.2f", c.top_p[0]);
+      const std::string p = Fixed(c.top_p[0], "%.2f");
       const std::string ink = f > 0.55 ? "#ffffff" : "#000000";
+      // The last position has no next token: its next_p cell is grey, not a white 0.
+      const bool not_applicable = stat == "next_p" && t + 1 == cols;
       o += "<g><title>" + Xml(title) + "</title><rect class=\"cell\" x=\"" + std::to_string(x) + "\" y=\"" +
            std::to_string(y) + "\" width=\"" + std::to_string(kCellW - 2) + "\" height=\"" +
-           std::to_string(kCellH - 2) + "\" fill=\"" + Fill(f) + "\"/><text x=\"" + std::to_string(x + 4) +
+           std::to_string(kCellH - 2) + "\" fill=\"" + (not_applicable ? std::string("#d9d9d9") : Fill(f)) +
+           "\"/><text x=\"" + std::to_string(x + 4) +
            "\" y=\"" + std::to_string(y + 15) + "\" fill=\"" + ink + "\">" + Xml(Cut(Visible(piece(c.top[0])), 9)) +
            "</text><text x=\"" + std::to_string(x + kCellW - 6) + "\" y=\"" + std::to_string(y + 15) +
            "\" text-anchor=\"end\" fill=\"" + ink + "\">" + p + "</text></g>\n";
@@ -208,7 +214,7 @@ std::string HeatmapSvg(const std::vector<std::vector<Cell>>& cells, const std::v
   }
   // The colour bar: 24 steps from white to blue, with the statistic's values.
   const std::string what = stat == "p"        ? "colour: p of the layer's top token"
-                           : stat == "next_p" ? "colour: p of the actual next token"
+                           : stat == "next_p" ? "colour: p of the actual next token (grey: none, the last position)"
                            : stat == "entropy" ? "colour: entropy (nats)"
                                                : "colour: KL(final || layer), nats, log scale";
   const int bar_y = grid_bottom + 14;

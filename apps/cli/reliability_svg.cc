@@ -96,6 +96,7 @@ std::string ReliabilityPanel(const analysis::CalibrationSummary& s, double x0, d
 
 // Tick values for [lo, hi]: multiples of 1, 2 or 5 × 10^k, about `target` of them.
 std::vector<double> NiceTicks(double lo, double hi, int target) {
+  if (!(hi > lo) || !std::isfinite(lo) || !std::isfinite(hi)) return {lo};
   const double raw = (hi - lo) / target;
   const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
   double step = magnitude;
@@ -104,7 +105,8 @@ std::vector<double> NiceTicks(double lo, double hi, int target) {
     if (step >= raw) break;
   }
   std::vector<double> ticks;
-  for (double v = std::ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) ticks.push_back(v);
+  const double first = std::ceil(lo / step) * step;
+  for (int i = 0; i <= 4 * target && first + i * step <= hi + step * 1e-9; ++i) ticks.push_back(first + i * step);
   return ticks;
 }
 
@@ -119,7 +121,7 @@ std::string CurvePanel(const analysis::TemperatureFit& fit, double x0, double y0
   // The whole curve, never clipped: the axis runs from the minimum to the maximum.
   const double n_lo = *std::min_element(nll.begin(), nll.end());
   double n_hi = *std::max_element(nll.begin(), nll.end());
-  if (n_hi <= n_lo) n_hi = n_lo + 1;
+  if (n_hi - n_lo < 1e-9 * std::max(1.0, std::fabs(n_lo))) n_hi = n_lo + 1;  // flat: a unit range
   auto X = [&](double t) { return x0 + (std::log(t) - t_lo) / (t_hi - t_lo) * w; };
   auto Y = [&](double v) { return y0 + h - (v - n_lo) / (n_hi - n_lo) * (h - 20) - 10; };
   for (double v : NiceTicks(n_lo, n_hi, 6)) {

@@ -42,8 +42,9 @@ options:
   --json            machine-readable output
 %s  --help            this text
 
-filters and processors, applied by the decode head at each temperature (the
-order and semantics of `logitkit generate`, docs/decode-head.md):
+filters and processors, applied by the decode head at each temperature as to
+the first token `logitkit generate` draws (the penalties count the prompt;
+docs/decode-head.md):
 %s)";
 
 constexpr const char* kCommand = "top";
@@ -104,9 +105,11 @@ int RunTop(const std::vector<std::string>& args) {
   // One view per temperature column (logitkit/next_token.h: the decode head's own filters).
   DecodeHead head(runtime->pool.get());
   std::vector<analysis::NextTokenView> columns;
+  RowState state;  // a generation's first draw: the prompt is the penalties' history
+  state.history = *ids;
   for (double t : temperatures) {
-    StatusOr<analysis::NextTokenView> view = analysis::ViewNextToken(head, logits, filters, t, size_t(*n));
-    if (!view.ok()) return Fail(kCommand, view.status().WithContext("--temperature " + base::Num(t) + ": "));
+    StatusOr<analysis::NextTokenView> view = analysis::ViewNextToken(head, logits, filters, state, t, size_t(*n));
+    if (!view.ok()) return Fail(kCommand, view.status());  // names the parameter (T was checked above)
     columns.push_back(*std::move(view));
   }
   const size_t n_rows = columns[0].top.size();
@@ -162,7 +165,7 @@ int RunTop(const std::vector<std::string>& args) {
 
   // Text: one group of columns per temperature.
   std::printf("%s  (%zu prompt tokens)\n\n", flags->positional()[0].c_str(), ids->size());
-  const int group = filtering ? 27 : 18;
+  const int group = filtering ? 26 : 17;  // a group's columns: "%8s %8s[ %8s]"
   std::printf("%4s  %s %8s %8s", "", Pad("", 16).c_str(), "", "");
   for (double t : temperatures) {
     const std::string title = t == 0 ? "T=0 (greedy)" : "T=" + base::Num(t);

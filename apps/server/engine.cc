@@ -227,7 +227,8 @@ void Engine::Prefill(const std::shared_ptr<Request>& request) {
         filters.eos_tokens = EndOfGenerationTokens(tok_);  // for min_tokens, as a draw would have them
         for (double t : spec.view_temperatures) {
           StatusOr<analysis::NextTokenView> view =
-              analysis::ViewNextToken(view_head_, choice->seq.next_row(), filters, t, spec.view_rows);
+              analysis::ViewNextToken(view_head_, choice->seq.next_row(), filters, choice->seq.StateOf(0), t,
+                                      spec.view_rows);
           if (!view.ok()) {
             e.kind = Event::Kind::kError;
             e.error = view.status();

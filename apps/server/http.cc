@@ -148,14 +148,6 @@ ApiError TimeoutError(int request_timeout_s) {
   return e;
 }
 
-// Runs one completion request: JSON, or a stream of server-sent events. The
-// response starts after the request's first event, so an error there (the
-// decode head refusing its parameters, a prefill failure, shutdown) is a
-// proper 4xx/5xx; a later error (rare: the forward pass failing) can only be
-// an error object in the 200 body or stream.
-// open_responses counts the responses whose body is still being written (a
-// shutdown lets them write their error object before the server stops).
-// A request_timeout_s of 0 is no limit.
 // POST /next_token: the prompt evaluated by the engine (between its steps,
 // like any prefill), then the views of its next token (openai.h).
 void NextToken(const std::string& body, httplib::Response& res, Engine& engine, const ApiContext& ctx,
@@ -178,6 +170,14 @@ void NextToken(const std::string& body, httplib::Response& res, Engine& engine, 
   }
 }
 
+// Runs one completion request: JSON, or a stream of server-sent events. The
+// response starts after the request's first event, so an error there (the
+// decode head refusing its parameters, a prefill failure, shutdown) is a
+// proper 4xx/5xx; a later error (rare: the forward pass failing) can only be
+// an error object in the 200 body or stream.
+// open_responses counts the responses whose body is still being written (a
+// shutdown lets them write their error object before the server stops).
+// A request_timeout_s of 0 is no limit.
 void Complete(const std::string& body, httplib::Response& res, Endpoint endpoint, Engine& engine,
               const ApiContext& ctx, int request_timeout_s, std::atomic<int>& open_responses) {
   const auto deadline = request_timeout_s > 0

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <set>
 #include <string_view>
 
 #include "logitkit/sampler_table.h"
@@ -656,6 +657,22 @@ std::optional<ApiError> Tokenize(const std::string& body, const ApiContext& ctx,
 std::optional<ApiError> ParseNextToken(const std::string& body, const ApiContext& ctx, GenerationSpec* spec) {
   return WithBody(body, [&](const Json& j) -> std::optional<ApiError> {
     Fields f(j);
+    // Not OpenAI's endpoint: a field it does not know is an error, not ignored.
+    for (const auto& [key, value] : j.items()) {
+      static const std::set<std::string> kOwn = {"model", "prompt", "messages", "parse_special",
+                                                 "add_generation_prompt", "top", "temperatures"};
+      bool known = kOwn.count(key) > 0;
+      for (const SamplerParam& e : SamplerParamTable()) known |= key == e.name;
+      if (!known) return Invalid(key, "unknown field '" + key + "' (see docs/server.md, POST /next_token)");
+    }
+    const std::string model = f.String("model", ctx.model_id);
+    if (f.error()) return f.error();
+    if (model != ctx.model_id) {
+      ApiError e = Invalid("model", "the model '" + model + "' does not exist; this server serves '" + ctx.model_id + "'");
+      e.status = 404;
+      e.code = "model_not_found";
+      return e;
+    }
     if (f.Has("messages")) {
       std::optional<std::vector<int32_t>> chat = ChatPrompt(f.Get("messages"), ctx, f);
       if (!chat) return f.error();
@@ -677,7 +694,7 @@ std::optional<ApiError> ParseNextToken(const std::string& body, const ApiContext
                                    " tokens; the context holds " + std::to_string(ctx.context_length));
     }
     ReadSampling(f, ctx, &spec->generate.sampler);
-    spec->view_rows = size_t(f.Integer("top", 10, 1, int64_t(ctx.n_vocab)));
+    spec->view_rows = size_t(f.Integer("top", 10, 1, std::min<int64_t>(kMaxViewRows, int64_t(ctx.n_vocab))));
     if (f.error()) return f.error();
     if (f.Has("temperatures")) {
       const Json& ts = f.Get("temperatures");

@@ -91,10 +91,13 @@ std::optional<ApiError> Detokenize(const std::string& body, const ApiContext& ct
 // POST /next_token (a logitkit extension: the explorer's next-token view, the
 // table of `logitkit top`). The body: the prompt as completions take it (one
 // string or token ids; "parse_special") or chat "messages"; "top" (rows,
-// default 10, at most n_vocab); "temperatures" (a list of numbers in [0, 2];
+// default 10, at most kMaxViewRows); "temperatures" (a list of numbers in [0, 2];
 // default [temperature], temperature defaulting to 1); and any sampling field
 // of the table (top_k, top_p, min_p, ..., logit_bias, order). On success
-// spec holds a view request (GenerationSpec::view_temperatures).
+// spec holds a view request (GenerationSpec::view_temperatures). A field not
+// listed here is an error (this is not OpenAI's endpoint: a misspelt field
+// would otherwise fall back to its default unseen).
+inline constexpr int64_t kMaxViewRows = 1000;
 std::optional<ApiError> ParseNextToken(const std::string& body, const ApiContext& ctx, GenerationSpec* spec);
 // The response: {"object": "next_token", "model", "prompt_tokens": [{"id",
 // "token"}], "views": [{"temperature", "entropy", "n_kept", "kept_mass",

@@ -37,10 +37,13 @@ struct NextTokenView {
 
 // One row of V logits at temperature T (>= 0, finite; 0 = greedy), with
 // `filters` (processors, filters and order; its temperature and output fields
-// are ignored), the n (1 <= n <= V) most likely tokens. Errors: the head's
-// (bad logits, a parameter out of range), naming the parameter and value.
+// are ignored) and `state` (the history the penalties count, n_generated for
+// min_tokens: a generation's first draw has the prompt and 0), the n
+// (1 <= n <= V) most likely tokens. Errors: the head's (bad logits, a
+// parameter out of range), naming the parameter and value.
 StatusOr<NextTokenView> ViewNextToken(DecodeHead& head, std::span<const float> logits,
-                                      const SamplerParams& filters, double temperature, size_t n);
+                                      const SamplerParams& filters, const RowState& state, double temperature,
+                                      size_t n);
 
 }  // namespace logitkit::analysis
 

@@ -197,8 +197,10 @@ py::list NextToken(const PyModel& m, const py::object& prompt, const py::kwargs&
     std::vector<float> logits;
     ThrowIfError(context.Eval(prompts[0], Logits::kLast, &logits));
     DecodeHead head(m.pool());
+    RowState state;  // a generation's first draw: the prompt is the penalties' history
+    state.history = prompts[0];
     for (double t : temperatures) {
-      views.push_back(ValueOrThrow(analysis::ViewNextToken(head, logits, filters, t, size_t(top))));
+      views.push_back(ValueOrThrow(analysis::ViewNextToken(head, logits, filters, state, t, size_t(top))));
     }
   }
   py::list out;

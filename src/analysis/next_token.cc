@@ -8,7 +8,8 @@
 namespace logitkit::analysis {
 
 StatusOr<NextTokenView> ViewNextToken(DecodeHead& head, std::span<const float> logits,
-                                      const SamplerParams& filters, double temperature, size_t n) {
+                                      const SamplerParams& filters, const RowState& state, double temperature,
+                                      size_t n) {
   const size_t V = logits.size();
   if (n < 1 || n > V) {
     return InvalidArgumentError("n = " + std::to_string(n) + " is outside [1, " + std::to_string(V) + "]");
@@ -41,7 +42,7 @@ StatusOr<NextTokenView> ViewNextToken(DecodeHead& head, std::span<const float> l
   params.outputs = kOutputEntropy | kOutputKept;
   params.top_logprobs = int32_t(n);
   params.alternatives_from = Alternatives::kRaw;
-  const DecodeResult filtered = head.Decode(logits, params, RowState{});
+  const DecodeResult filtered = head.Decode(logits, params, state);
   if (!filtered.status.ok()) return filtered.status;
   view.n_kept = filtered.n_kept;
   view.kept_entropy = filtered.entropy;
@@ -56,7 +57,7 @@ StatusOr<NextTokenView> ViewNextToken(DecodeHead& head, std::span<const float> l
     params.outputs = kOutputNone;
     params.top_logprobs = filtered.n_kept;
     params.alternatives_from = Alternatives::kFinal;
-    const DecodeResult kept = head.Decode(logits, params, RowState{});
+    const DecodeResult kept = head.Decode(logits, params, state);
     if (!kept.status.ok()) return kept.status;
     double mass = 0;
     for (const TokenLogprob& t : kept.top) mass += p[t.token];

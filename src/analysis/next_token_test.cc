@@ -24,7 +24,7 @@ TEST(NextToken, MatchesASortBasedReference) {
   filters.top_k = 50;
   filters.top_p = 0.8f;
   for (double T : {0.0, 0.7, 1.6}) {
-    StatusOr<NextTokenView> view = ViewNextToken(head, z, filters, T, n);
+    StatusOr<NextTokenView> view = ViewNextToken(head, z, filters, RowState{}, T, n);
     ASSERT_TRUE(view.ok()) << view.status().ToString();
     // Reference: rank by (logit desc, id asc); p at T in double; top-k, then
     // the smallest prefix of the renormalised top-k whose mass reaches top_p.
@@ -65,10 +65,10 @@ TEST(NextToken, MatchesASortBasedReference) {
     }
   }
   // Errors name the parameter.
-  EXPECT_NE(ViewNextToken(head, z, filters, -1, n).status().message().find("temperature"), std::string::npos);
-  EXPECT_NE(ViewNextToken(head, z, filters, 1, V + 1).status().message().find("n = "), std::string::npos);
+  EXPECT_NE(ViewNextToken(head, z, filters, RowState{}, -1, n).status().message().find("temperature"), std::string::npos);
+  EXPECT_NE(ViewNextToken(head, z, filters, RowState{}, 1, V + 1).status().message().find("n = "), std::string::npos);
   filters.top_p = 2;
-  EXPECT_NE(ViewNextToken(head, z, filters, 1, n).status().message().find("top_p"), std::string::npos);
+  EXPECT_NE(ViewNextToken(head, z, filters, RowState{}, 1, n).status().message().find("top_p"), std::string::npos);
 }
 
 }  // namespace

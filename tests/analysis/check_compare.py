@@ -66,6 +66,9 @@ def check_worst(np, what, worst, ref, n):
     kl = ref["kl"]
     want = sorted(range(len(kl)), key=lambda r: (-kl[r], r))[:n]
     got = [w["position"] for w in worst]
+    if len(got) != len(want):
+        failures.append(f"{what}: --worst {n} gave {len(got)} rows, want {len(want)}")
+        return
     if got != want:
         # Rows whose KLs are within rounding of each other may swap.
         close = all(abs(kl[g] - kl[w]) <= 2 * (ref["kl_rounding"][g] + ref["kl_rounding"][w]) + 1e-15

@@ -58,7 +58,7 @@ def check_csv(tool, model_path, text, got):
     run = subprocess.run([tool, "score", "--csv", "--model", model_path, text], capture_output=True, text=True)
     if run.returncode != 0:
         return [f"score --csv failed: {run.stderr.strip()}"]
-    lines = run.stdout.splitlines()
+    lines = run.stdout.rstrip("\n").split("\n")  # (splitlines would also split at U+2028 and kin)
     if len(lines) != len(got["tokens"]) + 1:
         return [f"score --csv: {len(lines)} lines for {len(got['tokens'])} tokens (want one per token and a header)"]
     rows = list(csv.reader(io.StringIO(run.stdout)))

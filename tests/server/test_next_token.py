@@ -35,7 +35,8 @@ def assert_same(view, cli, c):
         assert got["kept_logprob"] == want["kept_logprob"][c]
 
 
-@pytest.mark.parametrize("filters", [{}, {"top_k": 5, "top_p": 0.9}, {"min_p": 0.05, "top_k": 40}])
+@pytest.mark.parametrize("filters", [{}, {"top_k": 5, "top_p": 0.9}, {"min_p": 0.05, "top_k": 40},
+                                     {"repetition_penalty": 1.5, "presence_penalty": 0.5, "top_p": 0.95}])
 def test_views_are_tops_columns(server, filters):
     temps = [0, 0.5, 1, 1.7]
     status, got = server.post("/next_token", {"prompt": PROMPT, "top": 12, "temperatures": temps, **filters})
@@ -67,6 +68,9 @@ def test_token_ids_and_chat_prompts(server):
     ({"prompt": ""}, "prompt"),
     ({"prompt": ["x"]}, "prompt"),
     ({"prompt": PROMPT, "top": 0}, "top"),
+    ({"prompt": PROMPT, "top": 1001}, "top"),
+    ({"prompt": PROMPT, "temperatues": [0.5]}, "temperatues"),  # a misspelt field is not ignored
+    ({"prompt": PROMPT, "max_tokens": 5}, "max_tokens"),
     ({"prompt": PROMPT, "temperatures": [0.5, 3]}, "temperatures"),
     ({"prompt": PROMPT, "temperatures": "hot"}, "temperatures"),
     ({"prompt": PROMPT, "top_p": 2}, "top_p"),
@@ -96,3 +100,20 @@ def test_python_gives_the_servers_views(server, model_path):
         model.next_token(PROMPT, top_p=2)
     with pytest.raises(ValueError, match="top = 0"):
         model.next_token(PROMPT, top=0)
+
+
+def test_a_view_is_the_distribution_of_generates_first_draw(server):
+    # The penalties count the prompt, as they do for the first draw.
+    params = {"temperature": 0.9, "top_p": 0.95, "repetition_penalty": 1.5, "frequency_penalty": 0.4}
+    status, got = server.post("/next_token", {"prompt": PROMPT, "top": 1000, **params})
+    assert status == 200, got
+    assert got["views"][0]["n_kept"] <= 1000  # every token a draw may pick is a row
+    view = {row["id"]: row for row in got["views"][0]["top"]}
+    args = [a for k, v in params.items() for a in ("--" + k.replace("_", "-"), str(v))]
+    for seed in range(4):
+        run = subprocess.run([server.binary, "generate", "--model", server.model, PROMPT, "--json", "--max-tokens", "1",
+                              "--seed", str(seed), *args], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        first = json.loads(run.stdout)["tokens"][0]
+        row = view[first["id"]]
+        assert row["kept"] and row["kept_logprob"] == first["sampling_logprob"] and row["logprob"] == first["logprob"]
