@@ -50,10 +50,10 @@ docs/decode-head.md):
 constexpr const char* kCommand = "top";
 
 // "-" for a token the filters cut off, else its renormalised probability.
-std::string KeptText(float logprob) {
-  if (logprob == -INFINITY) return "-";
+std::string KeptText(const analysis::NextTokenRow& row) {
+  if (!row.kept) return "-";
   char text[32];
-  std::snprintf(text, sizeof(text), "%.4f", std::exp(double(logprob)));
+  std::snprintf(text, sizeof(text), "%.4f", row.kept_p());
   return text;
 }
 
@@ -130,7 +130,7 @@ int RunTop(const std::vector<std::string>& args) {
         p.push_back(row.p);
         cum.push_back(row.cumulative_p);
         kept.push_back(row.kept);
-        kept_p.push_back(row.kept ? std::exp(double(row.kept_logprob)) : 0.0);
+        kept_p.push_back(row.kept_p());
         kept_logprob.push_back(row.kept_logprob);  // -inf (cut off) is written as null
       }
       top.push_back({{"rank", r + 1},
@@ -180,7 +180,7 @@ int RunTop(const std::vector<std::string>& args) {
                 first.logprob);
     for (const analysis::NextTokenView& col : columns) {
       std::printf("  %8.4f %8.4f", col.top[r].p, col.top[r].cumulative_p);
-      if (filtering) std::printf(" %8s", KeptText(col.top[r].kept_logprob).c_str());
+      if (filtering) std::printf(" %8s", KeptText(col.top[r]).c_str());
     }
     std::printf("\n");
   }

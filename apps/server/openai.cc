@@ -472,6 +472,18 @@ void ReadSampling(Fields& f, const ApiContext& ctx, SamplerParams* p) {
   }
 }
 
+// "model": one model is served; a request may leave it out (lm-eval's gguf
+// backend does). Another name is a 404 model_not_found.
+std::optional<ApiError> CheckModel(Fields& f, const ApiContext& ctx) {
+  const std::string model = f.String("model", ctx.model_id);
+  if (f.error()) return f.error();
+  if (model == ctx.model_id) return std::nullopt;
+  ApiError e = Invalid("model", "the model '" + model + "' does not exist; this server serves '" + ctx.model_id + "'");
+  e.status = 404;
+  e.code = "model_not_found";
+  return e;
+}
+
 LogprobsMode ReadMode(Fields& f) {
   const std::string mode = f.String("logprobs_mode", "raw_logprobs");
   if (mode == "raw_logprobs") return LogprobsMode::kRawLogprobs;
@@ -665,14 +677,7 @@ std::optional<ApiError> ParseNextToken(const std::string& body, const ApiContext
       for (const SamplerParam& e : SamplerParamTable()) known |= key == e.name;
       if (!known) return Invalid(key, "unknown field '" + key + "' (see docs/server.md, POST /next_token)");
     }
-    const std::string model = f.String("model", ctx.model_id);
-    if (f.error()) return f.error();
-    if (model != ctx.model_id) {
-      ApiError e = Invalid("model", "the model '" + model + "' does not exist; this server serves '" + ctx.model_id + "'");
-      e.status = 404;
-      e.code = "model_not_found";
-      return e;
-    }
+    if (auto e = CheckModel(f, ctx)) return e;
     if (f.Has("messages")) {
       std::optional<std::vector<int32_t>> chat = ChatPrompt(f.Get("messages"), ctx, f);
       if (!chat) return f.error();
@@ -735,7 +740,7 @@ Json NextTokenJson(const GenerationSpec& spec, const std::vector<analysis::NextT
                      {"p", row.p},
                      {"cumulative_p", row.cumulative_p},
                      {"kept", row.kept},
-                     {"kept_p", row.kept ? std::exp(double(row.kept_logprob)) : 0.0},
+                     {"kept_p", row.kept_p()},
                      {"kept_logprob", row.kept ? Json(row.kept_logprob) : Json()}});
     }
     out.push_back({{"temperature", v.temperature},
@@ -784,15 +789,7 @@ std::optional<ApiError> Parse(const Json& j, Endpoint endpoint, const ApiContext
   out->endpoint = endpoint;
   GenerationSpec& spec = out->spec;
 
-  // One model is served: a request may leave it out (lm-eval's gguf backend does).
-  const std::string model = f.String("model", ctx.model_id);
-  if (f.error()) return f.error();
-  if (model != ctx.model_id) {
-    ApiError e = Invalid("model", "the model '" + model + "' does not exist; this server serves '" + ctx.model_id + "'");
-    e.status = 404;
-    e.code = "model_not_found";
-    return e;
-  }
+  if (auto e = CheckModel(f, ctx)) return e;
   for (const char* unsupported : {"suffix", "tools", "functions", "tool_choice", "audio", "prediction"}) {
     if (f.Has(unsupported)) return Invalid(unsupported, std::string(unsupported) + " is not supported by logitkit");
   }

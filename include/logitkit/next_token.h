@@ -6,6 +6,7 @@
 #ifndef LOGITKIT_NEXT_TOKEN_H_
 #define LOGITKIT_NEXT_TOKEN_H_
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -24,6 +25,7 @@ struct NextTokenRow {
   double cumulative_p = 0;    // Σ p over this row and the rows above it (in double)
   bool kept = false;          // in the kept set of the processors, T and the filters
   float kept_logprob = 0;     // log of its probability renormalised over the kept set; -inf if cut
+  double kept_p() const { return kept ? std::exp(double(kept_logprob)) : 0.0; }  // that probability
 };
 
 struct NextTokenView {

@@ -217,7 +217,7 @@ py::list NextToken(const PyModel& m, const py::object& prompt, const py::kwargs&
       d["p"] = row.p;
       d["cumulative_p"] = row.cumulative_p;
       d["kept"] = row.kept;
-      d["kept_p"] = row.kept ? std::exp(double(row.kept_logprob)) : 0.0;
+      d["kept_p"] = row.kept_p();
       d["kept_logprob"] = row.kept_logprob;
       rows.append(d);
     }
